@@ -1,0 +1,50 @@
+package main
+
+import (
+	"fmt"
+
+	"github.com/spf13/cobra"
+
+	"github.com/paw-dev/paw/internal/config"
+	"github.com/paw-dev/paw/interp"
+)
+
+func newGenerateCmd(cfg *config.Config) *cobra.Command {
+	var (
+		model, prompt string
+		o             interp.CompleteOptions
+		asJSON        bool
+	)
+	cmd := &cobra.Command{
+		Use:   "generate --model FILE.gguf [--prompt TEXT]",
+		Short: "Continue a prompt with a raw base model (no program)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if o.Threads == 0 {
+				o.Threads = cfg.Threads
+			}
+			c, err := interp.Complete(cmd.Context(), model, prompt, o)
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				return writeJSON(cmd.OutOrStdout(), map[string]any{
+					"output": c.Text, "prompt_tokens": c.PromptTokens, "tokens_generated": c.Tokens,
+					"latency_ms": c.Elapsed.Milliseconds(),
+				})
+			}
+			_, err = fmt.Fprintln(cmd.OutOrStdout(), c.Text)
+			return err
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&model, "model", "", "GGUF model file (required)")
+	f.StringVar(&prompt, "prompt", "", "text to continue (special-token text stays plain text)")
+	f.IntVar(&o.MaxTokens, "max-tokens", 128, "most tokens to generate")
+	f.Float32Var(&o.Temperature, "temperature", 0, "sampling temperature; 0 = greedy")
+	f.Uint32Var(&o.Seed, "seed", 0, "random seed for temperature > 0")
+	f.IntVar(&o.Threads, "threads", 0, "compute threads (default PAW_THREADS, or one per core)")
+	f.BoolVar(&asJSON, "json", false, "print one JSON object")
+	_ = cmd.MarkFlagRequired("model")
+	return cmd
+}
