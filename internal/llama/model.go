@@ -143,6 +143,12 @@ func (m *Model) IsControl(t Token) bool {
 	return C.llama_vocab_get_attr(m.vocab, C.llama_token(t))&C.LLAMA_TOKEN_ATTR_CONTROL != 0
 }
 
+// IsUserDefined reports whether t is a user-defined token (such as Qwen3's
+// <think>): llama.cpp matches those in text even without special parsing.
+func (m *Model) IsUserDefined(t Token) bool {
+	return C.llama_vocab_get_attr(m.vocab, C.llama_token(t))&C.LLAMA_TOKEN_ATTR_USER_DEFINED != 0
+}
+
 // TokenText is the token's vocabulary entry as stored in the GGUF.
 func (m *Model) TokenText(t Token) string {
 	return C.GoString(C.llama_vocab_get_text(m.vocab, C.llama_token(t)))

@@ -1,0 +1,219 @@
+package interp
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/paw-dev/paw/gguf"
+	"github.com/paw-dev/paw/internal/llama"
+	"github.com/paw-dev/paw/program"
+)
+
+// Func is a program loaded on a base model, ready to call. It is safe for
+// concurrent use: concurrent calls are batched into shared decodes.
+type Func struct {
+	b          *base
+	name       string
+	adapter    *llama.Adapter // nil in base mode
+	adapterSHA string
+	prefix     []llama.Token // evaluated once, shared by every call
+	suffix     string
+	key        [32]byte // prefix cache key
+
+	// state is the prefix's saved KV; owned by the base's worker.
+	state []byte
+
+	closeOnce sync.Once
+}
+
+// CallOptions tune one call. The zero value decodes greedily up to
+// DefaultMaxTokens tokens.
+type CallOptions struct {
+	MaxTokens   int     // 0 = DefaultMaxTokens; clipped to the context left
+	Temperature float32 // 0 = greedy
+	Seed        uint32  // for Temperature > 0: the same seed gives the same output
+	Stop        []string
+	// Grammar constrains the output (GBNF, root rule "root").
+	Grammar string
+}
+
+// Finish reasons.
+const (
+	FinishStop    = "stop"    // the model ended its output
+	FinishLength  = "length"  // MaxTokens reached
+	FinishContext = "context" // the model's context is full
+	FinishString  = "stop_string"
+)
+
+// Result is one call's output and accounting.
+type Result struct {
+	Output       string        `json:"output"`
+	Program      string        `json:"program"`
+	PromptTokens int           `json:"prompt_tokens"` // prefix + input + suffix
+	InputTokens  int           `json:"input_tokens"`
+	Tokens       int           `json:"tokens_generated"`
+	FinishReason string        `json:"finish_reason"`
+	Latency      time.Duration `json:"-"`
+	FirstToken   time.Duration `json:"-"` // queueing + prompt processing
+}
+
+// Load prepares prog to run on the base model at basePath: it checks the
+// adapter fits the model, loads it (once per base) and evaluates the
+// template's prefix (or restores it from the cache directory).
+func (e *Engine) Load(ctx context.Context, prog *program.Program, basePath string) (*Func, error) {
+	if err := checkBase(prog, basePath); err != nil {
+		return nil, err
+	}
+	b, err := e.base(basePath)
+	if err != nil {
+		return nil, err
+	}
+	a, err := b.adapter(prog.AdapterSHA256, prog.Adapter)
+	if err != nil {
+		return nil, fmt.Errorf("program %s: %w", prog.Meta.ProgramID, err)
+	}
+	f, err := b.newFunc(ctx, prog.Meta.ProgramID, prog.Template.Prefix, prog.Template.Suffix, a, prog.AdapterSHA256)
+	if err != nil {
+		b.releaseAdapter(prog.AdapterSHA256)
+		return nil, err
+	}
+	return f, nil
+}
+
+// LoadBase prepares base mode: no program, the interpreter's own chat template
+// around the input (none for models without one, such as GPT-2).
+func (e *Engine) LoadBase(ctx context.Context, basePath string) (*Func, error) {
+	b, err := e.base(basePath)
+	if err != nil {
+		return nil, err
+	}
+	prefix, suffix := "", ""
+	if strings.Contains(b.model.ChatTemplate(), "<|im_start|>") {
+		prefix = "<|im_start|>user\n"
+		suffix = "<|im_end|>\n<|im_start|>assistant\n"
+		if b.model.Arch() == "qwen3" {
+			suffix += "<think>\n\n</think>\n\n"
+		}
+	}
+	return b.newFunc(ctx, "base:"+b.model.Arch(), prefix, suffix, nil, "")
+}
+
+func checkBase(prog *program.Program, basePath string) error {
+	r, err := gguf.Open(basePath)
+	if err != nil {
+		return fmt.Errorf("base model: %w", err)
+	}
+	defer r.Close()
+	if err := prog.CheckBase(&r.Reader); err != nil {
+		return fmt.Errorf("%w: program %s on %s: %w", ErrBaseMismatch, prog.Meta.ProgramID, basePath, err)
+	}
+	return nil
+}
+
+func (b *base) newFunc(ctx context.Context, name, prefix, suffix string, a *llama.Adapter, sha string) (*Func, error) {
+	toks, err := b.tok.template(prefix)
+	if err != nil {
+		return nil, err
+	}
+	if b.model.AddBOS() {
+		toks = append([]llama.Token{b.model.BOS()}, toks...)
+	}
+	if len(toks) >= b.limit {
+		return nil, fmt.Errorf("%w: program %s: template prefix of %d tokens leaves no room in the %d-token context", ErrInputTooLong, name, len(toks), b.limit)
+	}
+	f := &Func{b: b, name: name, adapter: a, adapterSHA: sha, prefix: toks, suffix: suffix,
+		key: prefixKey(b.id, sha, toks)}
+	done := make(chan error, 1)
+	if err := b.submit(ctx, job{prepare: f, done: done}); err != nil {
+		return nil, err
+	}
+	select {
+	case err := <-done:
+		if err != nil {
+			return nil, fmt.Errorf("program %s: evaluate prefix: %w", name, err)
+		}
+		return f, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// Name is the program id (or "base:ARCH" in base mode).
+func (f *Func) Name() string { return f.name }
+
+// PrefixTokens is the number of template tokens evaluated once for all calls.
+func (f *Func) PrefixTokens() int { return len(f.prefix) }
+
+// PrefixStateBytes is the size of the prefix's saved KV state.
+func (f *Func) PrefixStateBytes() int {
+	done := make(chan error, 1)
+	var n int
+	if f.b.submit(context.Background(), job{inspect: func() { n = len(f.state) }, done: done}) == nil {
+		<-done
+	}
+	return n
+}
+
+// Call runs the function on one input.
+func (f *Func) Call(ctx context.Context, input string, o CallOptions) (Result, error) {
+	start := time.Now()
+	toks, nIn, err := f.b.tok.call(input, f.suffix)
+	if err != nil {
+		return Result{}, err
+	}
+	prompt := len(f.prefix) + len(toks)
+	if prompt >= f.b.limit {
+		return Result{}, fmt.Errorf("%w: %d prompt tokens (%d template + %d input) but the context holds %d; shorten the input by at least %d tokens",
+			ErrInputTooLong, prompt, prompt-nIn, nIn, f.b.limit, prompt-f.b.limit+1)
+	}
+	if o.MaxTokens <= 0 {
+		o.MaxTokens = DefaultMaxTokens
+	}
+	r := &request{fn: f, ctx: ctx, toks: toks, opts: o, res: make(chan result, 1), start: start}
+	if err := f.b.submit(ctx, job{call: r}); err != nil {
+		return Result{}, err
+	}
+	select {
+	case res := <-r.res:
+		res.r.InputTokens = nIn
+		res.r.Latency = time.Since(start)
+		return res.r, res.err
+	case <-ctx.Done():
+		return Result{}, ctx.Err()
+	}
+}
+
+// Batch runs the function on several inputs at once (decoded together) and
+// returns the results in input order, stopping at the first error.
+func (f *Func) Batch(ctx context.Context, inputs []string, o CallOptions) ([]Result, error) {
+	out := make([]Result, len(inputs))
+	errs := make([]error, len(inputs))
+	var wg sync.WaitGroup
+	for i, in := range inputs {
+		wg.Go(func() { out[i], errs[i] = f.Call(ctx, in, o) })
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			return out, fmt.Errorf("input %d: %w", i, err)
+		}
+	}
+	return out, nil
+}
+
+// Close releases the function's adapter and prefix cache slot.
+func (f *Func) Close() error {
+	f.closeOnce.Do(func() {
+		done := make(chan error, 1)
+		if f.b.submit(context.Background(), job{forget: f, done: done}) == nil {
+			<-done
+		}
+		if f.adapter != nil {
+			f.b.releaseAdapter(f.adapterSHA)
+		}
+	})
+	return nil
+}

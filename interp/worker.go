@@ -1,0 +1,487 @@
+package interp
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/paw-dev/paw/internal/llama"
+)
+
+// job is one message to a base model's worker goroutine, which owns the
+// llama.cpp context: every decode, KV-cache edit and prefix state runs there.
+type job struct {
+	call    *request
+	prepare *Func  // evaluate or restore the prefix
+	forget  *Func  // drop the prefix from the cache
+	inspect func() // read worker-owned state
+	done    chan error
+}
+
+type request struct {
+	fn    *Func
+	ctx   context.Context
+	toks  []llama.Token // input + suffix
+	opts  CallOptions
+	res   chan result
+	start time.Time
+}
+
+type result struct {
+	r   Result
+	err error
+}
+
+// slot is a sequence holding one program's evaluated prefix in the KV cache.
+type slot struct {
+	seq  int
+	fn   *Func
+	used uint64
+}
+
+// call is a request being decoded in its own sequence.
+type call struct {
+	req      *request
+	seq      int
+	fed      int // tokens of req.toks decoded so far
+	pos      int // position of the next token
+	budget   int // most tokens to generate
+	reason   string
+	gen      []llama.Token
+	sampler  *llama.Sampler
+	logit    int // batch index of this call's logits in the current step, or -1
+	first    time.Duration
+	reserved int // KV cells reserved: own prompt + budget
+}
+
+type worker struct {
+	b       *base
+	slots   []slot
+	free    []int // free call sequences
+	pending map[*Func][]*request
+	active  map[*Func][]*call
+	ring    []*Func // programs with work, served round-robin: one decode each in turn
+	turn    int
+	clock   uint64
+	cur     *llama.Adapter
+	curSet  bool
+	batch   *llama.Batch
+}
+
+func newWorker(b *base, resident, calls int) *worker {
+	w := &worker{b: b, pending: map[*Func][]*request{}, active: map[*Func][]*call{},
+		batch: llama.NewBatch(b.lctx.NBatch(), 1)}
+	for i := range resident {
+		w.slots = append(w.slots, slot{seq: i})
+	}
+	for i := range calls {
+		w.free = append(w.free, resident+i)
+	}
+	return w
+}
+
+func (w *worker) run(ctx context.Context) {
+	defer w.batch.Close()
+	for {
+		if !w.busy() {
+			select {
+			case j := <-w.b.jobs:
+				w.handle(j)
+			case <-ctx.Done():
+				w.failAll(ErrClosed)
+				return
+			}
+		}
+	drain:
+		for {
+			select {
+			case j := <-w.b.jobs:
+				w.handle(j)
+			default:
+				break drain
+			}
+		}
+		if ctx.Err() != nil {
+			w.failAll(ErrClosed)
+			return
+		}
+		w.step(ctx)
+	}
+}
+
+func (w *worker) busy() bool { return len(w.ring) > 0 }
+
+func (w *worker) handle(j job) {
+	switch {
+	case j.call != nil:
+		fn := j.call.fn
+		if !slices.Contains(w.ring, fn) {
+			w.ring = append(w.ring, fn)
+		}
+		w.pending[fn] = append(w.pending[fn], j.call)
+	case j.prepare != nil:
+		_, err := w.ensurePrefix(j.prepare)
+		j.done <- err
+	case j.forget != nil:
+		fn := j.forget
+		for i := range w.slots {
+			if w.slots[i].fn == fn {
+				w.b.lctx.SeqRemove(w.slots[i].seq, -1, -1)
+				w.slots[i].fn = nil
+			}
+		}
+		for _, r := range w.pending[fn] {
+			r.res <- result{err: ErrClosed}
+		}
+		delete(w.pending, fn)
+		fn.state = nil
+		j.done <- nil
+	case j.inspect != nil:
+		j.inspect()
+		j.done <- nil
+	}
+}
+
+// step runs one decode for the next program in turn.
+func (w *worker) step(ctx context.Context) {
+	if len(w.ring) == 0 {
+		return
+	}
+	w.turn %= len(w.ring)
+	fn := w.ring[w.turn]
+	w.turn++
+	w.reap(fn)
+	w.admit(fn)
+	calls := w.active[fn]
+	if len(calls) == 0 {
+		if len(w.pending[fn]) == 0 {
+			w.retire(fn)
+		}
+		return
+	}
+	w.setAdapter(fn.adapter)
+	w.batch.Clear()
+	room := w.batch.Cap()
+	for _, c := range calls {
+		c.logit = -1
+		if room == 0 {
+			break
+		}
+		if c.fed < len(c.req.toks) {
+			n := min(len(c.req.toks)-c.fed, room)
+			last := c.fed+n == len(c.req.toks)
+			if err := w.batch.AddSeq(c.req.toks[c.fed:c.fed+n], c.pos, c.seq, last); err != nil {
+				w.finish(fn, c, err)
+				continue
+			}
+			c.fed += n
+			c.pos += n
+			room -= n
+			if last {
+				c.logit = w.batch.Len() - 1
+			}
+			continue
+		}
+		i, err := w.batch.Add(c.gen[len(c.gen)-1], c.pos, []int{c.seq}, true)
+		if err != nil {
+			w.finish(fn, c, err)
+			continue
+		}
+		c.pos++
+		room--
+		c.logit = i
+	}
+	if err := w.decode(ctx); err != nil {
+		for _, c := range slices.Clone(w.active[fn]) {
+			w.finish(fn, c, fmt.Errorf("decode: %w", err))
+		}
+		return
+	}
+	for _, c := range slices.Clone(w.active[fn]) {
+		if c.logit >= 0 {
+			w.sample(fn, c)
+		}
+	}
+}
+
+func (w *worker) decode(ctx context.Context) error {
+	w.b.e.compute.Lock()
+	defer w.b.e.compute.Unlock()
+	return w.b.lctx.Decode(ctx, w.batch)
+}
+
+// sample picks the next token of c and finishes the call when it is done.
+func (w *worker) sample(fn *Func, c *call) {
+	t := c.sampler.Sample(w.b.lctx, c.logit)
+	if len(c.gen) == 0 {
+		c.first = time.Since(c.req.start)
+	}
+	if w.b.model.IsEOG(t) {
+		c.reason = FinishStop
+		w.finish(fn, c, nil)
+		return
+	}
+	c.gen = append(c.gen, t)
+	if len(c.req.opts.Stop) > 0 {
+		text, _ := w.b.model.Detokenize(c.gen, false)
+		for _, s := range c.req.opts.Stop {
+			if s != "" && strings.Contains(text, s) {
+				c.reason = FinishString
+				w.finish(fn, c, nil)
+				return
+			}
+		}
+	}
+	if len(c.gen) >= c.budget {
+		if c.reason == "" {
+			c.reason = FinishLength
+		}
+		w.finish(fn, c, nil)
+	}
+}
+
+// finish frees c's sequence and delivers its result.
+func (w *worker) finish(fn *Func, c *call, err error) {
+	w.b.lctx.SeqRemove(c.seq, -1, -1)
+	w.free = append(w.free, c.seq)
+	c.sampler.Close()
+	w.active[fn] = slices.DeleteFunc(w.active[fn], func(x *call) bool { return x == c })
+	if len(w.active[fn]) == 0 {
+		delete(w.active, fn)
+	}
+	res := result{err: err}
+	if err == nil {
+		res.r = w.result(fn, c)
+	}
+	c.req.res <- res
+}
+
+func (w *worker) result(fn *Func, c *call) Result {
+	text, _ := w.b.model.Detokenize(c.gen, false)
+	if c.reason == FinishString {
+		for _, s := range c.req.opts.Stop {
+			if i := strings.Index(text, s); s != "" && i >= 0 {
+				text = text[:i]
+			}
+		}
+	}
+	return Result{
+		Output: strings.TrimSpace(text), Program: fn.name,
+		PromptTokens: len(fn.prefix) + len(c.req.toks), Tokens: len(c.gen),
+		FinishReason: c.reason, FirstToken: c.first,
+	}
+}
+
+// reap fails calls whose caller gave up, freeing their sequences.
+func (w *worker) reap(fn *Func) {
+	for _, c := range slices.Clone(w.active[fn]) {
+		if err := c.req.ctx.Err(); err != nil {
+			w.finish(fn, c, err)
+		}
+	}
+	w.pending[fn] = slices.DeleteFunc(w.pending[fn], func(r *request) bool {
+		if err := r.ctx.Err(); err != nil {
+			r.res <- result{err: err}
+			return true
+		}
+		return false
+	})
+}
+
+// retire drops fn from the rotation once it has no work.
+func (w *worker) retire(fn *Func) {
+	delete(w.pending, fn)
+	if i := slices.Index(w.ring, fn); i >= 0 {
+		w.ring = slices.Delete(w.ring, i, i+1)
+	}
+}
+
+// cellsInUse counts the KV cells held: prefixes that are resident or shared
+// by running calls, plus what running calls reserved.
+func (w *worker) cellsInUse() int {
+	n := 0
+	for fn, calls := range w.active {
+		if !w.resident(fn) {
+			n += len(fn.prefix)
+		}
+		for _, c := range calls {
+			n += c.reserved
+		}
+	}
+	for _, s := range w.slots {
+		if s.fn != nil {
+			n += len(s.fn.prefix)
+		}
+	}
+	return n
+}
+
+func (w *worker) resident(fn *Func) bool {
+	return slices.ContainsFunc(w.slots, func(s slot) bool { return s.fn == fn })
+}
+
+// admit starts pending calls of fn while sequences and KV cells allow.
+func (w *worker) admit(fn *Func) {
+	for len(w.pending[fn]) > 0 && len(w.free) > 0 {
+		r := w.pending[fn][0]
+		budget := min(r.opts.MaxTokens, w.b.limit-len(fn.prefix)-len(r.toks))
+		need := len(r.toks) + budget
+		if !w.resident(fn) {
+			need += len(fn.prefix)
+		}
+		if w.cellsInUse()+need > w.b.lctx.NCtx() {
+			switch {
+			case len(w.active) > 0:
+				return // wait for running calls to free cells
+			case w.evictIdle(fn):
+				continue
+			}
+			w.pending[fn] = w.pending[fn][1:]
+			r.res <- result{err: fmt.Errorf("%w: call needs %d KV cells, the cache has %d (raise the engine's KV cells or lower max tokens)", ErrInputTooLong, need, w.b.lctx.NCtx())}
+			continue
+		}
+		src, err := w.ensurePrefix(fn)
+		if err != nil {
+			w.pending[fn] = w.pending[fn][1:]
+			r.res <- result{err: fmt.Errorf("prefix: %w", err)}
+			continue
+		}
+		s, err := llama.NewSampler(w.b.model, llama.SamplerParams{Temperature: r.opts.Temperature, Seed: r.opts.Seed, Grammar: r.opts.Grammar})
+		if err != nil {
+			w.pending[fn] = w.pending[fn][1:]
+			r.res <- result{err: err}
+			continue
+		}
+		w.pending[fn] = w.pending[fn][1:]
+		seq := w.free[len(w.free)-1]
+		w.free = w.free[:len(w.free)-1]
+		if src >= 0 {
+			w.b.lctx.SeqCopy(src, seq, -1, -1)
+		}
+		c := &call{req: r, seq: seq, pos: len(fn.prefix), budget: budget, sampler: s, logit: -1,
+			reserved: len(r.toks) + budget}
+		if budget < r.opts.MaxTokens {
+			c.reason = FinishContext
+		}
+		w.active[fn] = append(w.active[fn], c)
+	}
+}
+
+// evictIdle drops resident prefixes of programs other than keep; it reports
+// whether anything was freed.
+func (w *worker) evictIdle(keep *Func) bool {
+	freed := false
+	for i := range w.slots {
+		if s := &w.slots[i]; s.fn != nil && s.fn != keep {
+			w.b.lctx.SeqRemove(s.seq, -1, -1)
+			s.fn = nil
+			freed = true
+		}
+	}
+	return freed
+}
+
+// ensurePrefix makes fn's prefix resident in a slot and returns its sequence
+// (-1 for an empty prefix): from memory, from the cache file, or evaluated.
+func (w *worker) ensurePrefix(fn *Func) (int, error) {
+	if len(fn.prefix) == 0 {
+		return -1, nil
+	}
+	w.clock++
+	victim := 0
+	for i := range w.slots {
+		s := &w.slots[i]
+		if s.fn == fn {
+			s.used = w.clock
+			return s.seq, nil
+		}
+		if s.fn == nil || (w.slots[victim].fn != nil && s.used < w.slots[victim].used) {
+			victim = i
+		}
+	}
+	s := &w.slots[victim]
+	if s.fn != nil {
+		w.b.lctx.SeqRemove(s.seq, -1, -1)
+		s.fn = nil
+	}
+	dir := w.b.e.opts.CacheDir
+	fromDisk := false
+	if fn.state == nil {
+		state, err := loadPrefix(dir, fn.key)
+		if err != nil {
+			slog.Warn("prefix cache unusable, recomputing", "program", fn.name, "err", err)
+		}
+		fn.state, fromDisk = state, state != nil
+	}
+	if fn.state != nil {
+		if err := w.b.lctx.SetSeqState(s.seq, fn.state); err != nil || w.b.lctx.SeqPosMax(s.seq) != len(fn.prefix)-1 {
+			slog.Warn("prefix cache rejected by the engine, recomputing", "program", fn.name, "err", err)
+			w.b.lctx.SeqRemove(s.seq, -1, -1)
+			fn.state = nil
+		} else if fromDisk {
+			w.b.e.count(func(st *Stats) { st.PrefixRestored++ })
+		}
+	}
+	if fn.state == nil {
+		state, err := w.evalPrefix(fn, s.seq)
+		if err != nil {
+			w.b.lctx.SeqRemove(s.seq, -1, -1)
+			return 0, err
+		}
+		fn.state = state
+		w.b.e.count(func(st *Stats) { st.PrefixEvaluated++ })
+		if err := savePrefix(dir, fn.key, state); err != nil {
+			slog.Warn("prefix cache not saved", "program", fn.name, "err", err)
+		}
+	}
+	s.fn, s.used = fn, w.clock
+	return s.seq, nil
+}
+
+// evalPrefix decodes fn's prefix into seq with its adapter and saves the state.
+func (w *worker) evalPrefix(fn *Func, seq int) ([]byte, error) {
+	w.setAdapter(fn.adapter)
+	for i := 0; i < len(fn.prefix); i += w.batch.Cap() {
+		end := min(i+w.batch.Cap(), len(fn.prefix))
+		w.batch.Clear()
+		if err := w.batch.AddSeq(fn.prefix[i:end], i, seq, false); err != nil {
+			return nil, err
+		}
+		if err := w.decode(context.Background()); err != nil {
+			return nil, err
+		}
+	}
+	return w.b.lctx.SeqState(seq)
+}
+
+func (w *worker) setAdapter(a *llama.Adapter) {
+	if w.curSet && w.cur == a {
+		return
+	}
+	w.b.lctx.ClearAdapters()
+	if a != nil {
+		// Scale 1.0: llama.cpp applies alpha/rank itself, as the official runtime does.
+		if err := w.b.lctx.SetAdapter(a, 1); err != nil {
+			slog.Error("set adapter", "err", err)
+		}
+	}
+	w.cur, w.curSet = a, true
+}
+
+func (w *worker) failAll(err error) {
+	for fn, calls := range w.active {
+		for _, c := range slices.Clone(calls) {
+			w.finish(fn, c, err)
+		}
+	}
+	for _, rs := range w.pending {
+		for _, r := range rs {
+			r.res <- result{err: err}
+		}
+	}
+	w.pending = map[*Func][]*request{}
+	w.ring = nil
+}
