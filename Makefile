@@ -23,9 +23,9 @@ TESTFLAGS ?=
 SHARED ?= ../shared
 DEMO ?= .demo
 # Pure-Go packages: they must build without cgo.
-PURE_PKGS := ./gguf/... ./internal/config/...
+PURE_PKGS := ./gguf/... ./program/... ./api/... ./hub/... ./compile/... ./internal/config/... ./internal/fsutil/...
 
-.PHONY: all build demo test tools lint
+.PHONY: all build demo test tools lint bench-interp
 all: build
 
 build:
@@ -54,6 +54,10 @@ lint:
 	CGO_ENABLED=0 $(GO) build $(PURE_PKGS)
 	@bad=$$(grep -rl --include='*.go' '^import "C"' . | grep -v '^./internal/llama/' || true); \
 	  if [ -n "$$bad" ]; then echo "cgo outside internal/llama: $$bad"; exit 1; fi
+
+# Function-level benchmarks on full-shape Qwen3-0.6B fixtures (see README).
+bench-interp: tools
+	$(GO) test -run '^$$' -bench . -benchtime 1x -timeout 30m ./interp/
 
 test: tools lint
 	$(GO) test $(TESTFLAGS) $(PKGS)

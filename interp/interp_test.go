@@ -27,8 +27,13 @@ func testProgram(t testing.TB, preset string, seed uint64, pseudo string) (*prog
 		t.Fatal(err)
 	}
 	basePath := fixture.Cached(t, preset, cfg)
-	dir := t.TempDir()
-	adapterPath := filepath.Join(dir, "adapter.gguf")
+	return programFor(t, cfg, seed, pseudo), basePath
+}
+
+// programFor builds a bundle with a rank-64 Q4_0 adapter for the base cfg.
+func programFor(t testing.TB, cfg fixture.Config, seed uint64, pseudo string) *program.Program {
+	t.Helper()
+	adapterPath := filepath.Join(t.TempDir(), "adapter.gguf")
 	a := fixture.OfficialAdapter(seed)
 	a.Scale = 0.5 // strong enough to change greedy outputs of the tiny models
 	if err := fixture.WriteAdapter(adapterPath, cfg, a); err != nil {
@@ -59,7 +64,7 @@ func testProgram(t testing.TB, preset string, seed uint64, pseudo string) (*prog
 	if err != nil {
 		t.Fatal(err)
 	}
-	return p, basePath
+	return p
 }
 
 func newEngine(t testing.TB, o Options) *Engine {

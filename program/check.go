@@ -2,10 +2,7 @@ package program
 
 import (
 	"bytes"
-	"cmp"
 	"fmt"
-	"iter"
-	"maps"
 	"strings"
 
 	"github.com/paw-dev/paw/gguf"
@@ -52,7 +49,3 @@ func lastDim(s []uint64) uint64 {
 	}
 	return s[len(s)-1]
 }
-
-func mapsKeys[V any](m map[string]V) iter.Seq[string] { return maps.Keys(m) }
-
-func cmpString(a, b string) int { return cmp.Compare(a, b) }

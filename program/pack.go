@@ -1,6 +1,7 @@
 package program
 
 import (
+	"cmp"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
@@ -28,13 +29,10 @@ type PackOptions struct {
 	Interpreter string // "qwen3", "gpt2" or a full name; required
 	RuntimeID   string // default: DefaultRuntimeID(interpreter)
 
-	AdapterPath string    // a llama.cpp LoRA GGUF file
-	PEFTDir     string    // or a PEFT adapter directory, converted with ConvertPEFT
-	Adapter     []byte    // or the GGUF adapter's bytes
-	AdapterType gguf.Type // tensor type of a converted PEFT adapter; 0 (F32) unless set: see ParseAdapterType
-	// KeepAdapterType, if false, converts PEFT adapters to Q4_0 (the
-	// official type) whatever AdapterType says.
-	KeepAdapterType bool
+	AdapterPath string // a llama.cpp LoRA GGUF file
+	PEFTDir     string // or a PEFT adapter directory, converted with ConvertPEFT
+	Adapter     []byte // or the GGUF adapter's bytes
+	AdapterType string // tensor type of a converted PEFT adapter: "f32", "f16" or "q4_0" (default, as official)
 
 	BasePath         string    // optional base model GGUF to check the adapter against (CheckBase)
 	CompilerSnapshot string    // default DefaultCompilerSnapshot
@@ -100,8 +98,8 @@ func pack(o PackOptions) (*Program, error) {
 	p.Meta = Meta{
 		Spec:             spec,
 		Interpreter:      interp,
-		RuntimeID:        cmpOr(o.RuntimeID, DefaultRuntimeID(interp)),
-		CompilerSnapshot: cmpOr(o.CompilerSnapshot, DefaultCompilerSnapshot),
+		RuntimeID:        cmp.Or(o.RuntimeID, DefaultRuntimeID(interp)),
+		CompilerSnapshot: cmp.Or(o.CompilerSnapshot, DefaultCompilerSnapshot),
 		CreatedAt:        now.UTC().Format(time.RFC3339),
 		LoRARank:         p.LoRA.Rank,
 		LoRAAlpha:        p.LoRA.Alpha,
@@ -129,6 +127,9 @@ func packAdapter(o PackOptions, interp string) ([]byte, map[string][]byte, error
 	if n != 1 {
 		return nil, nil, fmt.Errorf("%w: give exactly one of an adapter GGUF, a PEFT directory or adapter bytes", ErrPack)
 	}
+	if o.AdapterType != "" && o.PEFTDir == "" {
+		return nil, nil, fmt.Errorf("%w: an adapter type applies to PEFT conversion only", ErrPack)
+	}
 	switch {
 	case o.Adapter != nil:
 		return o.Adapter, nil, nil
@@ -136,9 +137,9 @@ func packAdapter(o PackOptions, interp string) ([]byte, map[string][]byte, error
 		b, err := readFileLimited(o.AdapterPath, filepath.Base(o.AdapterPath), DefaultMaxExpanded)
 		return b, nil, err
 	}
-	typ := gguf.TypeQ4_0
-	if o.KeepAdapterType {
-		typ = o.AdapterType
+	typ, err := ParseAdapterType(o.AdapterType)
+	if err != nil {
+		return nil, nil, err
 	}
 	b, err := ConvertPEFTDir(o.PEFTDir, interp, typ)
 	if err != nil {
@@ -164,11 +165,4 @@ func textOption(what, text, file string) (string, error) {
 		return "", fmt.Errorf("read %s: %w", what, err)
 	}
 	return strings.TrimSpace(string(b)), nil
-}
-
-func cmpOr(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
 }

@@ -118,8 +118,8 @@ func (l Limits) Open(path string) (*Program, error) {
 // NewReader reads a .paw ZIP bundle of the given size from r within l. It
 // checks every member name and type, reads at most l.MaxExpanded bytes
 // whatever the headers declare, and validates the result (see [Program]).
-// Directory entries are skipped, and so are unknown members inside
-// directories (such as __MACOSX/); a known member inside one is rejected.
+// Directory entries, dot files and unknown members inside directories (such
+// as __MACOSX/) are skipped; a known member inside a directory is rejected.
 func (l Limits) NewReader(r io.ReaderAt, size int64) (*Program, error) {
 	l = l.withDefaults()
 	if size > l.MaxArchive {
@@ -154,6 +154,9 @@ func (l Limits) NewReader(r io.ReaderAt, size int64) (*Program, error) {
 			if knownMember(path.Base(name)) {
 				return nil, fmt.Errorf("%w: %q: %s must be at the top level", ErrUnsafeMember, name, path.Base(name))
 			}
+			continue
+		}
+		if strings.HasPrefix(name, ".") { // as in directories: dot files are not members
 			continue
 		}
 		if f.Flags&0x1 != 0 {
@@ -308,7 +311,7 @@ func fromMembers(m map[string][]byte) (*Program, error) {
 		return nil, err
 	}
 	if p.Template, err = ParseTemplate(string(m[memberTemplate])); err != nil {
-		return nil, fmt.Errorf("%s: %w", memberTemplate, err)
+		return nil, fmt.Errorf("%w (in %s)", err, memberTemplate)
 	}
 	if b, ok := m[memberPseudo]; ok {
 		p.PseudoProgram = string(b)

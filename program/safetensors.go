@@ -8,6 +8,7 @@ import (
 	"math"
 	"math/bits"
 	"slices"
+	"strings"
 
 	"github.com/paw-dev/paw/gguf"
 )
@@ -35,7 +36,7 @@ type Safetensors struct {
 
 // Tensor returns the named tensor.
 func (s *Safetensors) Tensor(name string) (SafeTensor, bool) {
-	i, ok := slices.BinarySearchFunc(s.Tensors, name, func(t SafeTensor, n string) int { return cmpString(t.Name, n) })
+	i, ok := slices.BinarySearchFunc(s.Tensors, name, func(t SafeTensor, n string) int { return strings.Compare(t.Name, n) })
 	if !ok {
 		return SafeTensor{}, false
 	}
@@ -114,6 +115,9 @@ func ParseSafetensors(b []byte) (*Safetensors, error) {
 		if end-begin != want {
 			return nil, fmt.Errorf("%w: tensor %q: %d bytes for %s %v, want %d", ErrSafetensors, name, end-begin, info.DType, info.Shape, want)
 		}
+		if info.Shape == nil { // "shape": null, like [], is a scalar
+			info.Shape = []int64{}
+		}
 		spans = append(spans, span{begin, end, name})
 		st.Tensors = append(st.Tensors, SafeTensor{Name: name, DType: info.DType, Shape: info.Shape, Data: data[begin:end:end]})
 	}
@@ -128,7 +132,7 @@ func ParseSafetensors(b []byte) (*Safetensors, error) {
 			return nil, fmt.Errorf("%w: tensors %q and %q overlap", ErrSafetensors, spans[i-1].name, spans[i].name)
 		}
 	}
-	slices.SortFunc(st.Tensors, func(a, b SafeTensor) int { return cmpString(a.Name, b.Name) })
+	slices.SortFunc(st.Tensors, func(a, b SafeTensor) int { return strings.Compare(a.Name, b.Name) })
 	return st, nil
 }
 

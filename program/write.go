@@ -6,9 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -25,7 +27,7 @@ func (p *Program) Validate() error {
 		return err
 	}
 	if _, err := ParseTemplate(p.Template.String()); err != nil {
-		return fmt.Errorf("%s: %w", memberTemplate, err)
+		return fmt.Errorf("%w (in %s)", err, memberTemplate)
 	}
 	if _, err := checkAdapter(p.Adapter, p.Meta.Interpreter); err != nil {
 		return err
@@ -34,7 +36,7 @@ func (p *Program) Validate() error {
 	for _, name := range []string{memberAdapter, memberMeta, memberTemplate, memberPseudo} {
 		seen[name] = name
 	}
-	for _, name := range slices.Sorted(mapsKeys(p.Extra)) {
+	for _, name := range slices.Sorted(maps.Keys(p.Extra)) {
 		if knownMember(name) {
 			return fmt.Errorf("%w: extra member %q shadows a known member", ErrUnsafeMember, name)
 		}
@@ -68,7 +70,7 @@ func (p *Program) members() ([]member, error) {
 	for name, b := range p.Extra {
 		ms = append(ms, member{name, b})
 	}
-	slices.SortFunc(ms, func(a, b member) int { return cmpString(a.name, b.name) })
+	slices.SortFunc(ms, func(a, b member) int { return strings.Compare(a.name, b.name) })
 	return ms, nil
 }
 

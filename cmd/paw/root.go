@@ -39,6 +39,8 @@ func newRootCmd() *cobra.Command {
 		newInfoCmd(),
 		newGenerateCmd(cfg),
 		newFixtureCmd(),
+		newPackCmd(),
+		newPullCmd(cfg), newLsCmd(cfg), newRmCmd(cfg), newCompileCmd(cfg), newLoginCmd(),
 	)
 	root.SetHelpCommand(newHelpCmd(root))
 	return root

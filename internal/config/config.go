@@ -3,9 +3,13 @@
 package config
 
 import (
+	"encoding/json"
+	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 )
@@ -21,12 +25,24 @@ type Var struct {
 var Vars = []Var{
 	{"PAW_LOG_LEVEL", "warn", "diagnostics on stderr: debug, info, warn or error (debug includes llama.cpp's own log)"},
 	{"PAW_THREADS", "0", "compute threads; 0 = one per CPU core (more than the cores is never used)"},
+	{"PAW_CACHE_DIR", "", "where pulled programs and base models are kept (empty = the user cache dir + /paw, e.g. ~/.cache/paw)"},
+	{"PAW_API_URL", "https://programasweights.com", "the hosted PAW service (resolve, download, compile)"},
+	{"PAW_API_KEY", "", "API key for the PAW service (empty = the key `paw login` saved)"},
+	{"PAW_HF_URL", "https://huggingface.co/programasweights/paw-programs/resolve/main", "file host of published programs, the fallback download source"},
+	{"PAW_OFFLINE", "false", "never touch the network; use only cached programs and models"},
+	{"PAW_QUIET", "false", "no progress output on stderr"},
 }
 
 // Config is the parsed environment.
 type Config struct {
 	LogLevel slog.Level
 	Threads  int
+	CacheDir string // PAW_CACHE_DIR, resolved to a directory
+	APIURL   string // PAW_API_URL
+	APIKey   string // PAW_API_KEY, else the saved key (KeyFile)
+	HFURL    string // PAW_HF_URL
+	Offline  bool   // PAW_OFFLINE
+	Quiet    bool   // PAW_QUIET
 }
 
 // FromEnv parses the PAW_* variables, naming the variable in any error.
@@ -40,7 +56,108 @@ func FromEnv() (Config, error) {
 		return c, fmt.Errorf("PAW_THREADS=%q: want a whole number >= 0", os.Getenv("PAW_THREADS"))
 	}
 	c.Threads = n
+	if c.Offline, err = getBool("PAW_OFFLINE"); err != nil {
+		return c, err
+	}
+	if c.Quiet, err = getBool("PAW_QUIET"); err != nil {
+		return c, err
+	}
+	c.APIURL, c.HFURL = get("PAW_API_URL"), get("PAW_HF_URL")
+	if c.CacheDir = get("PAW_CACHE_DIR"); c.CacheDir == "" {
+		d, err := os.UserCacheDir()
+		if err != nil {
+			return c, fmt.Errorf("PAW_CACHE_DIR is unset and there is no user cache dir: %w", err)
+		}
+		c.CacheDir = filepath.Join(d, "paw")
+	}
+	if c.APIKey = get("PAW_API_KEY"); c.APIKey == "" {
+		c.APIKey, err = savedKey()
+		if err != nil {
+			return c, err
+		}
+	}
 	return c, nil
+}
+
+// getBool parses a boolean variable, naming it in any error.
+func getBool(name string) (bool, error) {
+	b, err := strconv.ParseBool(get(name))
+	if err != nil {
+		return false, fmt.Errorf("%s=%q: want true or false", name, os.Getenv(name))
+	}
+	return b, nil
+}
+
+// keyFile is the JSON file `paw login` writes the API key to.
+type keyFile struct {
+	APIKey string `json:"api_key"`
+}
+
+// KeyFile returns where `paw login` saves the API key: paw/credentials.json
+// in the user config dir (e.g. ~/.config/paw/credentials.json).
+func KeyFile() (string, error) {
+	d, err := os.UserConfigDir()
+	if err != nil {
+		return "", fmt.Errorf("no user config dir: %w", err)
+	}
+	return filepath.Join(d, "paw", "credentials.json"), nil
+}
+
+// savedKey returns the saved API key, or "" when there is none.
+func savedKey() (string, error) {
+	p, err := KeyFile()
+	if err != nil {
+		return "", nil
+	}
+	b, err := os.ReadFile(p)
+	if errors.Is(err, fs.ErrNotExist) {
+		return "", nil
+	}
+	if err != nil {
+		return "", err
+	}
+	var k keyFile
+	if err := json.Unmarshal(b, &k); err != nil {
+		return "", fmt.Errorf("%s: %w", p, err)
+	}
+	return k.APIKey, nil
+}
+
+// SaveAPIKey writes key to KeyFile with mode 0600, atomically, and returns
+// the file's path.
+func SaveAPIKey(key string) (string, error) {
+	key = strings.TrimSpace(key)
+	if key == "" {
+		return "", errors.New("empty API key")
+	}
+	p, err := KeyFile()
+	if err != nil {
+		return "", err
+	}
+	if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
+		return "", err
+	}
+	b, _ := json.Marshal(keyFile{APIKey: key})
+	f, err := os.CreateTemp(filepath.Dir(p), ".credentials-*")
+	if err != nil {
+		return "", err
+	}
+	defer os.Remove(f.Name())
+	if err := f.Chmod(0o600); err != nil {
+		f.Close()
+		return "", err
+	}
+	_, err = f.Write(append(b, '\n'))
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(f.Name(), p)
+	}
+	return p, err
 }
 
 // get returns the variable's value or its declared default.

@@ -2,6 +2,8 @@ package config
 
 import (
 	"log/slog"
+	"os"
+	"path/filepath"
 	"testing"
 )
 
@@ -25,9 +27,47 @@ func TestFromEnv(t *testing.T) {
 			if (err != nil) != tt.wantErr {
 				t.Fatalf("err = %v, wantErr %v", err, tt.wantErr)
 			}
-			if err == nil && got != tt.want {
+			if err == nil && (got.LogLevel != tt.want.LogLevel || got.Threads != tt.want.Threads) {
 				t.Errorf("got %+v, want %+v", got, tt.want)
 			}
 		})
+	}
+}
+
+func TestHubVars(t *testing.T) {
+	cfgHome := t.TempDir()
+	t.Setenv("XDG_CONFIG_HOME", cfgHome)
+	t.Setenv("HOME", cfgHome)
+	t.Setenv("PAW_CACHE_DIR", "/tmp/pawcache")
+	t.Setenv("PAW_API_KEY", "")
+	t.Setenv("PAW_OFFLINE", "1")
+	t.Setenv("PAW_QUIET", "")
+	c, err := FromEnv()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.CacheDir != "/tmp/pawcache" || !c.Offline || c.Quiet || c.APIKey != "" || c.APIURL != "https://programasweights.com" {
+		t.Errorf("got %+v", c)
+	}
+	p, err := SaveAPIKey(" k-123\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi, err := os.Stat(p); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Errorf("key file %s: %v %v", p, fi.Mode(), err)
+	}
+	if left, _ := filepath.Glob(filepath.Join(filepath.Dir(p), ".*")); len(left) != 0 {
+		t.Errorf("temp files left: %v", left)
+	}
+	if c, _ := FromEnv(); c.APIKey != "k-123" {
+		t.Errorf("saved key not read: %q", c.APIKey)
+	}
+	t.Setenv("PAW_API_KEY", "env-key")
+	if c, _ := FromEnv(); c.APIKey != "env-key" {
+		t.Errorf("env key does not win: %q", c.APIKey)
+	}
+	t.Setenv("PAW_OFFLINE", "maybe")
+	if _, err := FromEnv(); err == nil {
+		t.Error("PAW_OFFLINE=maybe accepted")
 	}
 }

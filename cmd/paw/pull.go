@@ -1,0 +1,55 @@
+package main
+
+import (
+	"fmt"
+
+	"github.com/spf13/cobra"
+
+	"github.com/paw-dev/paw/hub"
+	"github.com/paw-dev/paw/internal/config"
+)
+
+// newHubClient configures a hub.Client from the environment; progress goes
+// to stderr unless PAW_QUIET is set.
+func newHubClient(cmd *cobra.Command, cfg *config.Config) *hub.Client {
+	p := newProgress(cmd.ErrOrStderr(), cfg.Quiet)
+	return &hub.Client{Dir: cfg.CacheDir, BaseURL: cfg.APIURL, HFBaseURL: cfg.HFURL, APIKey: cfg.APIKey,
+		Offline: cfg.Offline, Trace: p.trace}
+}
+
+func newPullCmd(cfg *config.Config) *cobra.Command {
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "pull REF...",
+		Short: "Download programs (ids, user/name[@vN] slugs) or runtime base models into the cache",
+		Long: "Download programs or base models into the cache (PAW_CACHE_DIR).\n\n" +
+			"REF is a program id, a slug (user/name, name = programasweights/name, optional @vN),\n" +
+			"or a runtime id (" + hub.RuntimeQwen3 + ", " + hub.RuntimeGPT2 + ", or runtime:ID for any other).\n" +
+			"Each installed path is printed on stdout.",
+		Args: cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c := newHubClient(cmd, cfg)
+			type pulled struct {
+				Ref  string `json:"ref"`
+				Path string `json:"path"`
+			}
+			var out []pulled
+			for _, ref := range args {
+				p, err := c.Pull(cmd.Context(), ref)
+				if err != nil {
+					return err
+				}
+				if !asJSON {
+					fmt.Fprintln(cmd.OutOrStdout(), p)
+				}
+				out = append(out, pulled{ref, p})
+			}
+			if asJSON {
+				return writeJSON(cmd.OutOrStdout(), out)
+			}
+			return nil
+		},
+	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print a JSON list of {ref, path}")
+	return cmd
+}

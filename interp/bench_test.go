@@ -1,0 +1,147 @@
+package interp
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/paw-dev/paw/gguf"
+	"github.com/paw-dev/paw/internal/fixture"
+)
+
+// Benchmarks on full-shape Qwen3-0.6B fixtures (random weights, the real
+// Qwen3 vocabulary; speed does not depend on weight values). Run with
+//
+//	make bench-interp
+//
+// which is: go test -run '^$' -bench . -benchtime 1x ./interp/
+
+// labelPseudo is a label-style pseudo-program of about 250 tokens.
+var labelPseudo = "You are a support ticket router. Read the customer message and decide which team should handle it. " +
+	"Return ONLY one of: billing, technical, account, other. Do not explain your answer.\n" +
+	strings.Repeat("Example: \"I was charged twice this month\" -> billing\nExample: \"The app crashes when I open settings\" -> technical\nExample: \"I cannot reset my password\" -> account\nExample: \"Do you have a store in Berlin?\" -> other\n", 4)
+
+// labelInput is about 30 tokens.
+const labelInput = "Hi, since yesterday's update the export button does nothing and I lose my work every time I try to save a report."
+
+func fullShape(b *testing.B, typ gguf.Type) (string, fixture.Config) {
+	cfg, err := fixture.Preset("qwen3-0.6b")
+	if err != nil {
+		b.Fatal(err)
+	}
+	cfg.Type = typ
+	return fixture.Cached(b, "qwen3-0.6b-"+typ.String(), cfg), cfg
+}
+
+func benchProgram(b *testing.B, typ gguf.Type, seed uint64, pseudo string) *Func {
+	basePath, cfg := fullShape(b, typ)
+	p := programFor(b, cfg, seed, pseudo)
+	e := newEngine(b, Options{})
+	f, err := e.Load(context.Background(), p, basePath)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return f
+}
+
+func percentile(d []time.Duration, p float64) float64 {
+	s := slices.Clone(d)
+	slices.Sort(s)
+	return float64(s[int(float64(len(s)-1)*p)].Microseconds()) / 1000
+}
+
+// BenchmarkLabelCall: warm latency of a label-style call (≤3 output tokens).
+func BenchmarkLabelCall(b *testing.B) {
+	for _, typ := range []gguf.Type{gguf.TypeQ4_0, gguf.TypeQ8_0} {
+		b.Run(typ.String(), func(b *testing.B) {
+			f := benchProgram(b, typ, 1, labelPseudo)
+			ctx := context.Background()
+			o := CallOptions{MaxTokens: 3}
+			f.Call(ctx, labelInput, o) // warm-up
+			var lat []time.Duration
+			b.ResetTimer()
+			for range max(b.N, 20) {
+				r, err := f.Call(ctx, labelInput, o)
+				if err != nil {
+					b.Fatal(err)
+				}
+				lat = append(lat, r.Latency)
+			}
+			b.ReportMetric(percentile(lat, 0.5), "p50-ms")
+			b.ReportMetric(percentile(lat, 0.95), "p95-ms")
+			b.ReportMetric(float64(f.PrefixTokens()), "prefix-tok")
+		})
+	}
+}
+
+// BenchmarkColdStart: load a new program on an already loaded base model
+// (adapter load + prefix evaluation), then in a second engine from the prefix
+// cache file the first one wrote.
+func BenchmarkColdStart(b *testing.B) {
+	basePath, cfg := fullShape(b, gguf.TypeQ4_0)
+	p := programFor(b, cfg, 99, labelPseudo)
+	dir := b.TempDir()
+	for i, name := range []string{"evaluate", "restore"} {
+		b.Run(name, func(b *testing.B) {
+			e := newEngine(b, Options{CacheDir: dir})
+			if _, err := e.LoadBase(context.Background(), basePath); err != nil {
+				b.Fatal(err)
+			}
+			start := time.Now()
+			f, err := e.Load(context.Background(), p, basePath)
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.ReportMetric(float64(time.Since(start).Microseconds())/1000, "load-ms")
+			if st := e.Stats(); (i == 1) != (st.PrefixRestored == 1) {
+				b.Fatalf("%s: %+v", name, st)
+			}
+			f.Close()
+		})
+	}
+}
+
+// BenchmarkGenerative: ~40 output tokens, 8 concurrent callers vs serial.
+func BenchmarkGenerative(b *testing.B) {
+	for _, typ := range []gguf.Type{gguf.TypeQ4_0, gguf.TypeQ8_0} {
+		b.Run(typ.String(), func(b *testing.B) {
+			f := benchProgram(b, typ, 2, labelPseudo)
+			ctx := context.Background()
+			o := CallOptions{MaxTokens: 40}
+			inputs := make([]string, 8)
+			for i := range inputs {
+				inputs[i] = fmt.Sprintf("%s (ticket %d)", labelInput, i)
+			}
+			f.Call(ctx, inputs[0], o)
+			start := time.Now()
+			tokens := 0
+			for _, in := range inputs {
+				r, err := f.Call(ctx, in, o)
+				if err != nil {
+					b.Fatal(err)
+				}
+				tokens += r.Tokens
+			}
+			serial := float64(len(inputs)) / time.Since(start).Seconds()
+			start = time.Now()
+			var wg sync.WaitGroup
+			for _, in := range inputs {
+				wg.Go(func() {
+					if _, err := f.Call(ctx, in, o); err != nil {
+						b.Error(err)
+					}
+				})
+			}
+			wg.Wait()
+			concurrent := float64(len(inputs)) / time.Since(start).Seconds()
+			b.ReportMetric(serial, "serial-calls/s")
+			b.ReportMetric(concurrent, "batched-calls/s")
+			b.ReportMetric(concurrent/serial, "speedup")
+			b.ReportMetric(float64(tokens)/float64(len(inputs)), "tokens/call")
+		})
+	}
+}
