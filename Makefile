@@ -59,5 +59,8 @@ lint:
 bench-interp: tools
 	$(GO) test -run '^$$' -bench . -benchtime 1x -timeout 30m ./interp/
 
+# -p 1: test binaries that run llama.cpp each use every core; running two at
+# once oversubscribes the CPU and collapses throughput (see README).
 test: tools lint
-	$(GO) test $(TESTFLAGS) $(PKGS)
+	$(GO) test -p 1 $(TESTFLAGS) $(PKGS)
+	$(GO) test -p 1 -race -run 'Concurrent|Cancel|Lock|Process|Pull' ./interp/ ./hub/

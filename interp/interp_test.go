@@ -126,7 +126,7 @@ func directGreedy(t *testing.T, p *program.Program, basePath, input string, maxT
 		b.Add(tok, pos, []int{0}, true)
 	}
 	text, _ := m.Detokenize(out, false)
-	return prompt, strings.TrimSpace(text)
+	return prompt, strings.ToValidUTF8(strings.TrimSpace(text), "\uFFFD")
 }
 
 func TestCallMatchesDirectDecode(t *testing.T) {

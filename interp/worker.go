@@ -269,7 +269,8 @@ func (w *worker) result(fn *Func, c *call) Result {
 		}
 	}
 	return Result{
-		Output: strings.TrimSpace(text), Program: fn.name,
+		// Byte tokens can leave a partial UTF-8 sequence; keep the output valid text.
+		Output: strings.ToValidUTF8(strings.TrimSpace(text), "\uFFFD"), Program: fn.name,
 		PromptTokens: len(fn.prefix) + len(c.req.toks), Tokens: len(c.gen),
 		FinishReason: c.reason, FirstToken: c.first,
 	}

@@ -120,6 +120,11 @@ func (c Contract) Validate(output string) error {
 	if err != nil {
 		return err
 	}
+	if c.kind() != KindText && !utf8.ValidString(output) {
+		// llama.cpp's grammar decoder tolerates some invalid UTF-8 (overlong
+		// forms) that no grammar can exclude; such outputs are never valid.
+		return fmt.Errorf("%w: not valid UTF-8: %q", ErrInvalidOutput, clip(output))
+	}
 	switch c.kind() {
 	case KindText:
 		return nil

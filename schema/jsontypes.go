@@ -3,6 +3,7 @@ package schema
 import (
 	"errors"
 	"fmt"
+	"unicode"
 )
 
 // shared returns the rule name, defining it with mk the first time.
@@ -21,12 +22,13 @@ func (jc *jsonCompiler) shared(name string, mk func() expr) ref {
 }
 
 // char is one character of a JSON string: anything but '"', '\' and
-// control characters, or a one-character escape (never \u, so each char
+// control characters (as positive ranges of Unicode scalar values, see
+// reConv.class), or a one-character escape (never \u, so each char
 // is exactly one code point of the decoded string).
 func (jc *jsonCompiler) char() ref {
 	return jc.shared("char", func() expr {
 		return alt{
-			class{neg: true, ranges: []rune{'"', '"', '\\', '\\', 0, 0x1f}},
+			class{ranges: []rune{0x20, '"' - 1, '"' + 1, '\\' - 1, '\\' + 1, 0xD7FF, 0xE000, unicode.MaxRune}},
 			seq{lit(`\`), class{ranges: []rune{'"', '"', '\\', '\\', '/', '/', 'b', 'b', 'f', 'f', 'n', 'n', 'r', 'r', 't', 't'}}},
 		}
 	})

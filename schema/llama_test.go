@@ -5,6 +5,7 @@ import (
 	"errors"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/paw-dev/paw/internal/fixture"
 	"github.com/paw-dev/paw/internal/llama"
@@ -65,7 +66,7 @@ func TestLlamaGrammar(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer m.Close()
-	c, err := llama.NewContext(m, llama.ContextParams{NCtx: 512})
+	c, err := llama.NewContext(m, llama.ContextParams{NCtx: 512, Threads: 1}) // one thread: ggml spin-waits badly on a loaded machine
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -74,9 +75,9 @@ func TestLlamaGrammar(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	const seeds, maxTokens = 20, 200
-	var sampleTime time.Duration
-	var sampled int
+	const seeds, maxTokens = 20, 160
+	var sampleTime, initTime, decodeTime time.Duration
+	var sampled, inits int
 	for name, ct := range llamaContracts(t) {
 		g, err := ct.Grammar()
 		if err != nil {
@@ -84,12 +85,17 @@ func TestLlamaGrammar(t *testing.T) {
 		}
 		finished := 0
 		for seed := range seeds {
+			t0 := time.Now()
 			s, err := llama.NewSampler(m, llama.SamplerParams{Grammar: g, Temperature: 1, Seed: uint32(seed)})
+			initTime += time.Since(t0)
+			inits++
 			if err != nil {
 				t.Fatalf("%s: llama.cpp rejects the grammar: %v\n%s", name, err, g)
 			}
+			t1 := time.Now()
 			out, n, d := sample(t, c, s, prompt, maxTokens)
 			s.Close()
+			decodeTime += time.Since(t1) - d
 			sampleTime += d
 			sampled += n
 			if out == nil {
@@ -99,6 +105,16 @@ func TestLlamaGrammar(t *testing.T) {
 			text, err := m.Detokenize(out, false)
 			if err != nil {
 				t.Fatal(err)
+			}
+			if !utf8.ValidString(text) {
+				// llama.cpp's grammar decoder accepts some invalid UTF-8
+				// (e.g. overlong forms) that no grammar can rule out;
+				// Validate rejects these outputs.
+				if !errors.Is(ct.Validate(text), schema.ErrInvalidOutput) {
+					t.Errorf("%s seed %d: invalid UTF-8 %q passes Validate", name, seed, text)
+				}
+				t.Logf("%s seed %d: engine produced invalid UTF-8 %q (rejected by Validate)", name, seed, text)
+				continue
 			}
 			if err := ct.Validate(text); err != nil {
 				t.Errorf("%s seed %d: sampled %q fails Validate: %v", name, seed, text, err)
@@ -110,7 +126,8 @@ func TestLlamaGrammar(t *testing.T) {
 		}
 	}
 	if sampled > 0 {
-		t.Logf("grammar sampling: %v per token over %d tokens (vocab %d)", sampleTime/time.Duration(sampled), sampled, m.NVocab())
+		t.Logf("Sample with grammar: %v per token over %d tokens (vocab %d); decode %v per token; NewSampler %v per grammar",
+			sampleTime/time.Duration(sampled), sampled, m.NVocab(), decodeTime/time.Duration(sampled), initTime/time.Duration(inits))
 	}
 	if _, err := llama.NewSampler(m, llama.SamplerParams{Grammar: "root ::= (", Temperature: 1}); !errors.Is(err, llama.ErrGrammar) {
 		t.Errorf("bad grammar: %v", err)
@@ -157,7 +174,7 @@ func BenchmarkSampleGrammar(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer m.Close()
-	c, _ := llama.NewContext(m, llama.ContextParams{NCtx: 256})
+	c, _ := llama.NewContext(m, llama.ContextParams{NCtx: 256, Threads: 1})
 	defer c.Close()
 	prompt, _ := m.Tokenize("output: ", false, false)
 	batch := llama.NewBatch(len(prompt), 1)

@@ -71,14 +71,8 @@ func (c reConv) conv(re *syntax.Regexp, start, end bool) (expr, error) {
 	case syntax.OpCharClass:
 		return c.class(re.Rune), nil
 	case syntax.OpAnyCharNotNL:
-		if c.mode == reRaw {
-			return class{neg: true, ranges: []rune{'\n', '\n'}}, nil
-		}
 		return c.class([]rune{0, '\n' - 1, '\n' + 1, unicode.MaxRune}), nil
 	case syntax.OpAnyChar:
-		if c.mode == reRaw {
-			return anyChar{}, nil
-		}
 		return c.class([]rune{0, unicode.MaxRune}), nil
 	case syntax.OpBeginText:
 		if !start {
@@ -217,7 +211,13 @@ func (c reConv) literal(runes []rune, fold bool) expr {
 
 // class converts inclusive rune ranges. In JSON mode the characters a JSON
 // string must escape are split out as escaped literals.
+//
+// Classes are always positive and limited to Unicode scalar values (no
+// surrogates, nothing above U+10FFFF): llama.cpp's UTF-8 decoder maps some
+// invalid byte sequences to such values, which a negated class or '.'
+// would accept.
 func (c reConv) class(ranges []rune) expr {
+	ranges = scalarRanges(ranges)
 	if c.mode == reRaw {
 		if len(ranges) == 0 {
 			return nothing{}
@@ -280,4 +280,18 @@ func jsonEscapeRune(r rune) string {
 		return string(utf8.RuneError)
 	}
 	return string(r)
+}
+
+// scalarRanges clips rune ranges to Unicode scalar values.
+func scalarRanges(ranges []rune) []rune {
+	var out []rune
+	for i := 0; i+1 < len(ranges); i += 2 {
+		lo, hi := ranges[i], min(ranges[i+1], unicode.MaxRune)
+		for _, seg := range [][2]rune{{lo, min(hi, 0xD7FF)}, {max(lo, 0xE000), hi}} {
+			if seg[0] <= seg[1] {
+				out = append(out, seg[0], seg[1])
+			}
+		}
+	}
+	return out
 }

@@ -10,6 +10,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/paw-dev/paw/gguf"
+	"github.com/paw-dev/paw/internal/config"
+	"github.com/paw-dev/paw/program"
 )
 
 // ggufInfo is what `paw info FILE.gguf` reports.
@@ -26,13 +28,16 @@ type ggufInfo struct {
 	Adapter      *gguf.LoRA     `json:"adapter,omitempty"`
 }
 
-func newInfoCmd() *cobra.Command {
+func newInfoCmd(cfg *config.Config) *cobra.Command {
 	var asJSON bool
 	cmd := &cobra.Command{
-		Use:   "info FILE.gguf",
-		Short: "Describe a GGUF model or LoRA adapter",
+		Use:   "info FILE.gguf | PROGRAM",
+		Short: "Describe a GGUF model or LoRA adapter, or a program (.paw, directory, id or cached slug)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if !strings.HasSuffix(strings.ToLower(args[0]), ".gguf") {
+				return programInfo(cmd, cfg, args[0], asJSON)
+			}
 			f, err := gguf.Open(args[0])
 			if err != nil {
 				return err
@@ -112,3 +117,76 @@ func humanCount(n uint64) string {
 	}
 	return fmt.Sprint(n)
 }
+
+// progInfo is what `paw info PROGRAM` reports.
+type progInfo struct {
+	Path          string       `json:"path"`
+	Meta          program.Meta `json:"meta"`
+	Template      string       `json:"prompt_template"`
+	PseudoProgram string       `json:"pseudo_program,omitempty"`
+	AdapterSHA256 string       `json:"adapter_sha256"`
+	AdapterBytes  int          `json:"adapter_bytes"`
+	Adapter       gguf.LoRA    `json:"adapter"`
+	Extra         []string     `json:"extra_members,omitempty"`
+}
+
+// programInfo describes a program from a path or the cache (no download).
+func programInfo(cmd *cobra.Command, cfg *config.Config, ref string, asJSON bool) error {
+	h := newHubClient(cmd, cfg)
+	path, err := h.ProgramPath(ref)
+	if err != nil {
+		return err
+	}
+	p, err := program.Open(path)
+	if err != nil {
+		return err
+	}
+	info := progInfo{Path: path, Meta: p.Meta, Template: p.Template.String(), PseudoProgram: p.PseudoProgram,
+		AdapterSHA256: p.AdapterSHA256, AdapterBytes: len(p.Adapter), Adapter: p.LoRA}
+	for name := range p.Extra {
+		info.Extra = append(info.Extra, name)
+	}
+	slices.Sort(info.Extra)
+	if asJSON {
+		return writeJSON(cmd.OutOrStdout(), info)
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "program:       %s\n", p.Meta.ProgramID)
+	fmt.Fprintf(&b, "path:          %s\n", path)
+	fmt.Fprintf(&b, "interpreter:   %s (runtime %s)\n", p.Meta.Interpreter, p.Meta.RuntimeID)
+	if p.Meta.CompilerSnapshot != "" {
+		fmt.Fprintf(&b, "compiler:      %s\n", p.Meta.CompilerSnapshot)
+	}
+	if p.Meta.CreatedAt != "" {
+		fmt.Fprintf(&b, "created:       %s\n", p.Meta.CreatedAt)
+	}
+	fmt.Fprintf(&b, "spec:          %s\n", oneLine(p.Meta.Spec, 200))
+	a := p.LoRA
+	fmt.Fprintf(&b, "adapter:       LoRA rank %d, alpha %g, %d layers, %s, %s\n", a.Rank, a.Alpha, a.Layers, typeNames(a.Types), humanBytes(int64(len(p.Adapter))))
+	fmt.Fprintf(&b, "targets:       %s\n", strings.Join(a.Targets, ", "))
+	fmt.Fprintf(&b, "sha256:        %s\n", p.AdapterSHA256)
+	if len(info.Extra) > 0 {
+		fmt.Fprintf(&b, "other members: %s\n", strings.Join(info.Extra, ", "))
+	}
+	fmt.Fprintf(&b, "template:\n%s\n", indent(p.Template.String()))
+	_, err = io.WriteString(cmd.OutOrStdout(), b.String())
+	return err
+}
+
+func typeNames(ts []gguf.Type) string {
+	var s []string
+	for _, t := range ts {
+		s = append(s, t.String())
+	}
+	return strings.Join(s, "/")
+}
+
+func oneLine(s string, n int) string {
+	s = strings.Join(strings.Fields(s), " ")
+	if len(s) > n {
+		return s[:n] + "…"
+	}
+	return s
+}
+
+func indent(s string) string { return "    " + strings.ReplaceAll(s, "\n", "\n    ") }

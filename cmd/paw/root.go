@@ -36,8 +36,9 @@ func newRootCmd() *cobra.Command {
 	})
 	root.AddCommand(
 		newVersionCmd(),
-		newInfoCmd(),
+		newInfoCmd(cfg),
 		newGenerateCmd(cfg),
+		newRunCmd(cfg),
 		newFixtureCmd(),
 		newPackCmd(),
 		newPullCmd(cfg), newLsCmd(cfg), newRmCmd(cfg), newCompileCmd(cfg), newLoginCmd(),

@@ -130,7 +130,8 @@ func pawLog(level C.int, text *C.char) {
 // benignWarning reports llama.cpp warnings that paw causes on purpose.
 func benignWarning(msg string) bool {
 	return strings.Contains(msg, "graph reuse disabled") || // see Init
-		strings.Contains(msg, "the full capacity of the model will not be utilized") // contexts sized to the call
+		strings.Contains(msg, "the full capacity of the model will not be utilized") || // contexts sized to the call
+		strings.Contains(msg, "cannot use buft") // LoRA tensors stay in plain CPU buffers next to repacked weights
 }
 
 // SystemInfo reports the CPU features llama.cpp was compiled for and detects.

@@ -1,0 +1,195 @@
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/paw-dev/paw"
+	"github.com/paw-dev/paw/internal/config"
+)
+
+// runOutput is one line of `paw run --json` (and of --inputs output).
+type runOutput struct {
+	Input        string  `json:"input,omitempty"`
+	Output       string  `json:"output"`
+	Program      string  `json:"program"`
+	Tokens       int     `json:"tokens_generated"`
+	PromptTokens int     `json:"prompt_tokens"`
+	FinishReason string  `json:"finish_reason"`
+	LatencyMS    float64 `json:"latency_ms"`
+	Error        string  `json:"error,omitempty"`
+}
+
+func newRunCmd(cfg *config.Config) *cobra.Command {
+	var (
+		ref, input, inputsFile, model, interpreter string
+		base, asJSON                               bool
+		maxTokens, threads                         int
+		temperature                                float32
+		seed                                       uint32
+		stop                                       []string
+	)
+	cmd := &cobra.Command{
+		Use:   "run [--program] REF (--input TEXT | --inputs FILE)",
+		Short: "Run a program on inputs",
+		Long: "Run a program (a .paw file or directory, a program id, or a slug) on one input, or on a file\n" +
+			"of inputs (one per line, or JSONL objects with an \"input\" field), printing one JSON line each.\n" +
+			"Programs and base models are downloaded into the cache when missing (not with PAW_OFFLINE=1).\n" +
+			"--base runs the interpreter itself (--interpreter qwen3|gpt2) with no program.",
+		Args: cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if len(args) == 1 {
+				if ref != "" {
+					return errors.New("give the program once: as an argument or with --program")
+				}
+				ref = args[0]
+			}
+			if (ref == "") == !base {
+				return errors.New("name a program (--program REF) or use --base --interpreter qwen3|gpt2")
+			}
+			if cmd.Flags().Changed("input") == (inputsFile != "") {
+				return errors.New("give --input TEXT or --inputs FILE")
+			}
+			if threads == 0 {
+				threads = cfg.Threads
+			}
+			ctx := cmd.Context()
+			eng, err := paw.Open(ctx, paw.Options{CacheDir: cfg.CacheDir, Model: model, Offline: cfg.Offline,
+				Threads: threads, Hub: newHubClient(cmd, cfg)})
+			if err != nil {
+				return err
+			}
+			defer eng.Close()
+			var fn *paw.Function
+			if base {
+				fn, err = eng.Base(ctx, interpreter)
+			} else {
+				fn, err = eng.Function(ctx, ref)
+			}
+			if err != nil {
+				return err
+			}
+			defer fn.Close()
+			opts := []paw.Option{paw.WithMaxTokens(maxTokens), paw.WithTemperature(temperature, seed), paw.WithStop(stop...)}
+			out := cmd.OutOrStdout()
+			if inputsFile != "" {
+				return runInputs(cmd, fn, inputsFile, opts)
+			}
+			res, err := fn.Call(ctx, input, opts...)
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				return json.NewEncoder(out).Encode(toRunOutput("", res, nil))
+			}
+			_, err = fmt.Fprintln(out, res.Output)
+			return err
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&ref, "program", "", "program: .paw file or directory, program id, or slug user/name[@vN]")
+	f.StringVar(&input, "input", "", "the input text")
+	f.StringVar(&inputsFile, "inputs", "", "file of inputs (one per line, or JSONL with \"input\"); - for stdin")
+	f.StringVar(&model, "model", "", "base model GGUF to use instead of the program's runtime")
+	f.BoolVar(&base, "base", false, "run the interpreter itself, without a program")
+	f.StringVar(&interpreter, "interpreter", "qwen3", "interpreter for --base: qwen3 or gpt2")
+	f.IntVar(&maxTokens, "max-tokens", 512, "most output tokens")
+	f.Float32Var(&temperature, "temperature", 0, "sampling temperature; 0 = greedy")
+	f.Uint32Var(&seed, "seed", 0, "random seed for temperature > 0")
+	f.StringSliceVar(&stop, "stop", nil, "stop the output before this string (repeatable)")
+	f.IntVar(&threads, "threads", 0, "compute threads (default PAW_THREADS, or one per core)")
+	f.BoolVar(&asJSON, "json", false, "print a JSON object with output, tokens_generated, latency_ms, program")
+	return cmd
+}
+
+func toRunOutput(input string, r paw.Result, err error) runOutput {
+	o := runOutput{Input: input, Output: r.Output, Program: r.Program, Tokens: r.Tokens, PromptTokens: r.PromptTokens,
+		FinishReason: r.FinishReason, LatencyMS: float64(r.Latency.Microseconds()) / 1000}
+	if err != nil {
+		o.Error = err.Error()
+	}
+	return o
+}
+
+// runInputs runs every input of the file concurrently (batched by the engine)
+// and writes one JSON line per input, in order. A failed input gets an
+// "error" field; the command fails if any did.
+func runInputs(cmd *cobra.Command, fn *paw.Function, path string, opts []paw.Option) error {
+	inputs, err := readInputs(cmd.InOrStdin(), path)
+	if err != nil {
+		return err
+	}
+	type res struct {
+		r   paw.Result
+		err error
+	}
+	results := make([]chan res, len(inputs))
+	sem := make(chan struct{}, 64) // bound goroutines; the engine batches what is running
+	for i, in := range inputs {
+		results[i] = make(chan res, 1)
+		go func() {
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			r, err := fn.Call(cmd.Context(), in, opts...)
+			results[i] <- res{r, err}
+		}()
+	}
+	enc := json.NewEncoder(cmd.OutOrStdout())
+	failed := 0
+	for i, ch := range results {
+		r := <-ch
+		if r.err != nil {
+			failed++
+		}
+		if err := enc.Encode(toRunOutput(inputs[i], r.r, r.err)); err != nil {
+			return err
+		}
+	}
+	if failed > 0 {
+		return fmt.Errorf("%d of %d inputs failed (see their \"error\" fields)", failed, len(inputs))
+	}
+	return nil
+}
+
+// readInputs reads one input per line, or JSONL objects with an "input" field.
+func readInputs(stdin io.Reader, path string) ([]string, error) {
+	r := stdin
+	if path != "-" {
+		f, err := os.Open(path)
+		if err != nil {
+			return nil, err
+		}
+		defer f.Close()
+		r = f
+	}
+	var inputs []string
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 1<<20), 16<<20)
+	for n := 1; sc.Scan(); n++ {
+		line := sc.Text()
+		if strings.TrimSpace(line) == "" {
+			continue
+		}
+		if strings.HasPrefix(strings.TrimSpace(line), "{") {
+			var v struct {
+				Input *string `json:"input"`
+			}
+			if err := json.Unmarshal([]byte(line), &v); err != nil || v.Input == nil {
+				return nil, fmt.Errorf("%s line %d: a JSON line needs a string \"input\" field", path, n)
+			}
+			line = *v.Input
+		}
+		inputs = append(inputs, line)
+	}
+	if err := sc.Err(); err != nil {
+		return nil, fmt.Errorf("read %s: %w", path, err)
+	}
+	return inputs, nil
+}

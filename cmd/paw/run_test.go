@@ -1,0 +1,118 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/paw-dev/paw"
+	"github.com/paw-dev/paw/internal/fixture"
+)
+
+// runPaw runs the CLI in-process and returns its stdout.
+func runPaw(t *testing.T, args ...string) (string, error) {
+	t.Helper()
+	cmd := newRootCmd()
+	var out, errOut bytes.Buffer
+	cmd.SetOut(&out)
+	cmd.SetErr(&errOut)
+	cmd.SetArgs(args)
+	err := cmd.ExecuteContext(context.Background())
+	if err != nil {
+		t.Logf("stderr: %s", errOut.String())
+	}
+	return out.String(), err
+}
+
+// TestPackRunInfo packs a fixture program with `paw pack`, runs it with
+// `paw run` and checks the outputs equal the Go API's.
+func TestPackRunInfo(t *testing.T) {
+	t.Setenv("PAW_CACHE_DIR", t.TempDir())
+	t.Setenv("PAW_OFFLINE", "1")
+	cfg, _ := fixture.Preset("gpt2-tiny")
+	base := fixture.Cached(t, "gpt2-tiny", cfg)
+	dir := t.TempDir()
+	adapter := filepath.Join(dir, "adapter.gguf")
+	if err := fixture.WriteAdapter(adapter, cfg, fixture.OfficialAdapter(4)); err != nil {
+		t.Fatal(err)
+	}
+	pseudo := filepath.Join(dir, "pseudo.txt")
+	os.WriteFile(pseudo, []byte("Say whether the text is about cats."), 0o644)
+	pawPath := filepath.Join(dir, "cats.paw")
+	if _, err := runPaw(t, "pack", "--spec", "is it about cats?", "--pseudo-program", pseudo, "--adapter", adapter,
+		"--interpreter", "gpt2", "-o", pawPath); err != nil {
+		t.Fatal(err)
+	}
+
+	inputs := []string{"my cat sleeps all day", "the stock market", "kittens <|endoftext|> everywhere"}
+	ctx := context.Background()
+	eng, err := paw.Open(ctx, paw.Options{CacheDir: t.TempDir(), Model: base, Offline: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer eng.Close()
+	fn, err := eng.Function(ctx, pawPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want []string
+	for _, in := range inputs {
+		r, err := fn.Call(ctx, in, paw.WithMaxTokens(10))
+		if err != nil {
+			t.Fatal(err)
+		}
+		want = append(want, r.Output)
+	}
+
+	out, err := runPaw(t, "run", "--program", pawPath, "--model", base, "--input", inputs[0], "--max-tokens", "10", "--json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var one runOutput
+	if err := json.Unmarshal([]byte(out), &one); err != nil {
+		t.Fatalf("--json output %q: %v", out, err)
+	}
+	if one.Output != want[0] || one.Program != fn.Name() || one.Tokens == 0 || one.LatencyMS <= 0 {
+		t.Errorf("paw run --json = %+v, want output %q", one, want[0])
+	}
+
+	file := filepath.Join(dir, "inputs.jsonl")
+	os.WriteFile(file, []byte(`{"input": "my cat sleeps all day"}`+"\nthe stock market\n"+`{"input": "kittens <|endoftext|> everywhere"}`+"\n"), 0o644)
+	out, err = runPaw(t, "run", pawPath, "--model", base, "--inputs", file, "--max-tokens", "10")
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if len(lines) != len(inputs) {
+		t.Fatalf("%d JSON lines for %d inputs:\n%s", len(lines), len(inputs), out)
+	}
+	for i, line := range lines {
+		var o runOutput
+		if err := json.Unmarshal([]byte(line), &o); err != nil {
+			t.Fatal(err)
+		}
+		if o.Input != inputs[i] || o.Output != want[i] {
+			t.Errorf("line %d: %+v, want input %q output %q", i, o, inputs[i], want[i])
+		}
+	}
+
+	out, err = runPaw(t, "info", pawPath, "--json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var info progInfo
+	if err := json.Unmarshal([]byte(out), &info); err != nil {
+		t.Fatal(err)
+	}
+	if info.Adapter.Rank != 64 || info.Adapter.Alpha != 16 || len(info.AdapterSHA256) != 64 || info.Meta.Interpreter != "gpt2" {
+		t.Errorf("paw info = %+v", info)
+	}
+
+	if _, err := runPaw(t, "run", pawPath, "--model", base); err == nil {
+		t.Error("paw run without an input succeeded")
+	}
+}

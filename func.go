@@ -1,0 +1,61 @@
+package paw
+
+import (
+	"context"
+
+	"github.com/paw-dev/paw/interp"
+	"github.com/paw-dev/paw/program"
+)
+
+// Function is a loaded program. It is safe for concurrent use: concurrent
+// calls are batched into shared decodes.
+type Function struct {
+	f    *interp.Func
+	prog *program.Program // nil in base mode
+}
+
+// Result is one call's output with its token counts and timings.
+type Result = interp.Result
+
+// Option tunes one call.
+type Option func(*interp.CallOptions)
+
+// WithMaxTokens bounds the output length (default interp.DefaultMaxTokens).
+func WithMaxTokens(n int) Option { return func(o *interp.CallOptions) { o.MaxTokens = n } }
+
+// WithTemperature samples instead of greedy decoding; the same seed gives the
+// same output.
+func WithTemperature(t float32, seed uint32) Option {
+	return func(o *interp.CallOptions) { o.Temperature, o.Seed = t, seed }
+}
+
+// WithStop ends the output before the first of these strings.
+func WithStop(s ...string) Option { return func(o *interp.CallOptions) { o.Stop = append(o.Stop, s...) } }
+
+func callOptions(opts []Option) interp.CallOptions {
+	var o interp.CallOptions
+	for _, opt := range opts {
+		opt(&o)
+	}
+	return o
+}
+
+// Call runs the function on one input.
+func (f *Function) Call(ctx context.Context, input string, opts ...Option) (Result, error) {
+	return f.f.Call(ctx, input, callOptions(opts))
+}
+
+// Batch runs the function on several inputs, decoded together; results are
+// in input order.
+func (f *Function) Batch(ctx context.Context, inputs []string, opts ...Option) ([]Result, error) {
+	return f.f.Batch(ctx, inputs, callOptions(opts))
+}
+
+// Program is the loaded bundle (nil in base mode).
+func (f *Function) Program() *program.Program { return f.prog }
+
+// Name is the program id, or "base:ARCH" in base mode.
+func (f *Function) Name() string { return f.f.Name() }
+
+// Close releases the function's adapter and prefix cache.
+func (f *Function) Close() error { return f.f.Close() }

@@ -1,0 +1,130 @@
+// Package paw runs fuzzy functions compiled to weights, locally.
+//
+// A program (a .paw bundle: a pseudo-program prompt and a LoRA adapter) runs
+// on a small base interpreter model with llama.cpp:
+//
+//	eng, err := paw.Open(ctx, paw.Options{})
+//	fn, err := eng.Function(ctx, "email-triage")   // a slug, a program id, or a .paw path
+//	res, err := fn.Call(ctx, "Server down since 3am, customers cannot log in")
+//
+// Programs and base models are fetched into the cache on first use (see
+// package hub); every function on the same base model shares one loaded copy.
+package paw
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/paw-dev/paw/hub"
+	"github.com/paw-dev/paw/interp"
+	"github.com/paw-dev/paw/program"
+)
+
+// Options configures Open. The zero value uses the default cache directory,
+// the network when needed, and every core.
+type Options struct {
+	// CacheDir holds programs, base models and prefix caches; "" means the
+	// user's cache directory (os.UserCacheDir()/paw).
+	CacheDir string
+	// Model is a base model GGUF to run every program on instead of the one
+	// its runtime names (a local build, or a test fixture).
+	Model   string
+	Offline bool // never touch the network; fail with what is missing
+	Threads int  // compute threads; 0 = one per core
+	// MaxBatch and KVCells size each base model's shared context (see interp.Options).
+	MaxBatch int
+	KVCells  int
+	// Hub fetches programs and base models; nil means a hub.Client on CacheDir.
+	Hub *hub.Client
+}
+
+// Engine loads functions. It is safe for concurrent use; Close it when done.
+type Engine struct {
+	opts Options
+	hub  *hub.Client
+	eng  *interp.Engine
+}
+
+// Open returns an engine. Nothing is loaded until a function is asked for.
+func Open(ctx context.Context, o Options) (*Engine, error) {
+	if o.CacheDir == "" {
+		dir, err := os.UserCacheDir()
+		if err != nil {
+			return nil, fmt.Errorf("paw: cache dir: %w (set Options.CacheDir or PAW_CACHE_DIR)", err)
+		}
+		o.CacheDir = filepath.Join(dir, "paw")
+	}
+	h := o.Hub
+	if h == nil {
+		h = &hub.Client{Dir: o.CacheDir, Offline: o.Offline}
+	}
+	eng, err := interp.New(interp.Options{Threads: o.Threads, CacheDir: filepath.Join(o.CacheDir, "kv"),
+		MaxBatch: o.MaxBatch, KVCells: o.KVCells})
+	if err != nil {
+		return nil, err
+	}
+	return &Engine{opts: o, hub: h, eng: eng}, nil
+}
+
+// Close frees every model and function.
+func (e *Engine) Close() error { return e.eng.Close() }
+
+// Function loads a program: a .paw file or unpacked directory, a program id,
+// or a slug (user/name[@vN]; a bare name means programasweights/name),
+// downloading it and its base model if they are not cached.
+func (e *Engine) Function(ctx context.Context, ref string) (*Function, error) {
+	dir, err := e.hub.PullProgram(ctx, ref)
+	if err != nil {
+		return nil, err
+	}
+	prog, err := program.Open(dir)
+	if err != nil {
+		return nil, err
+	}
+	base, err := e.baseModel(ctx, prog.Meta.RuntimeID, prog.Meta.Interpreter)
+	if err != nil {
+		return nil, fmt.Errorf("program %s: %w", ref, err)
+	}
+	f, err := e.eng.Load(ctx, prog, base)
+	if err != nil {
+		return nil, err
+	}
+	return &Function{f: f, prog: prog}, nil
+}
+
+// Base returns the interpreter itself, with no program: each input is wrapped
+// in the model's own chat template (none for GPT-2). interpreter is "qwen3"
+// or "gpt2" (or a runtime id).
+func (e *Engine) Base(ctx context.Context, interpreter string) (*Function, error) {
+	runtimeID := interpreter
+	if name, err := program.ParseInterpreter(interpreter); err == nil {
+		runtimeID = program.DefaultRuntimeID(name)
+	}
+	base, err := e.baseModel(ctx, runtimeID, "")
+	if err != nil {
+		return nil, err
+	}
+	f, err := e.eng.LoadBase(ctx, base)
+	if err != nil {
+		return nil, err
+	}
+	return &Function{f: f}, nil
+}
+
+// baseModel returns the base model file: Options.Model, or the runtime's
+// pinned model from the cache (downloaded if needed).
+func (e *Engine) baseModel(ctx context.Context, runtimeID, interpreter string) (string, error) {
+	if e.opts.Model != "" {
+		return e.opts.Model, nil
+	}
+	if runtimeID == "" {
+		runtimeID = program.DefaultRuntimeID(interpreter)
+	}
+	if runtimeID == "" {
+		return "", errors.New("paw: program names no runtime or known interpreter; pass a base model (Options.Model, --model)")
+	}
+	return e.hub.PullRuntime(ctx, runtimeID)
+}

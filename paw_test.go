@@ -1,0 +1,85 @@
+package paw_test
+
+import (
+	"context"
+	"errors"
+	"path/filepath"
+	"testing"
+
+	"github.com/paw-dev/paw"
+	"github.com/paw-dev/paw/hub"
+	"github.com/paw-dev/paw/internal/fixture"
+	"github.com/paw-dev/paw/program"
+)
+
+// packFixture writes a .paw in the official layout for the qwen3-tiny fixture.
+func packFixture(t *testing.T) (pawPath, basePath string) {
+	t.Helper()
+	cfg, _ := fixture.Preset("qwen3-tiny")
+	basePath = fixture.Cached(t, "qwen3-tiny", cfg)
+	dir := t.TempDir()
+	adapter := filepath.Join(dir, "adapter.gguf")
+	a := fixture.OfficialAdapter(3)
+	a.Scale = 0.5
+	if err := fixture.WriteAdapter(adapter, cfg, a); err != nil {
+		t.Fatal(err)
+	}
+	pawPath = filepath.Join(dir, "triage.paw")
+	_, err := program.Pack(program.PackOptions{Spec: "Route a support ticket", PseudoProgram: "Return ONLY one of: billing, technical.",
+		Interpreter: "qwen3", AdapterPath: adapter, BasePath: basePath, Out: pawPath})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pawPath, basePath
+}
+
+func TestFunctionFromPath(t *testing.T) {
+	pawPath, basePath := packFixture(t)
+	ctx := context.Background()
+	eng, err := paw.Open(ctx, paw.Options{CacheDir: t.TempDir(), Model: basePath, Offline: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer eng.Close()
+	fn, err := eng.Function(ctx, pawPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fn.Close()
+	one, err := fn.Call(ctx, "I was charged twice", paw.WithMaxTokens(6))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if one.Tokens == 0 || one.Program != fn.Program().Meta.ProgramID {
+		t.Errorf("result %+v", one)
+	}
+	batch, err := fn.Batch(ctx, []string{"app crashes", "I was charged twice"}, paw.WithMaxTokens(6))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if batch[1].Output != one.Output {
+		t.Errorf("batched output %q differs from the single call %q", batch[1].Output, one.Output)
+	}
+	base, err := eng.Base(ctx, "qwen3")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := base.Call(ctx, "hello", paw.WithMaxTokens(3)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestOfflineMissingRuntime(t *testing.T) {
+	pawPath, _ := packFixture(t)
+	ctx := context.Background()
+	eng, err := paw.Open(ctx, paw.Options{CacheDir: t.TempDir(), Offline: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer eng.Close()
+	_, err = eng.Function(ctx, pawPath)
+	var missing *hub.MissingError
+	if !errors.As(err, &missing) || !errors.Is(err, hub.ErrOffline) {
+		t.Fatalf("err = %v, want a hub.MissingError saying what to pull", err)
+	}
+}
