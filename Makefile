@@ -36,18 +36,10 @@ tools: tools/node_modules/.package-lock.json
 tools/node_modules/.package-lock.json: tools/package.json
 	npm install --prefix tools --no-audit --no-fund --loglevel=error
 
-# The main job (for now): build paw, convert and run the real tiny stories260K
-# model, and generate a Qwen3-shaped fixture model with an official-layout adapter.
-demo: build
-	@mkdir -p $(DEMO)
-	./bin/paw version
-	./bin/paw fixture --stories260k $(SHARED)/fixtures/stories260K -o $(DEMO)/stories260K.gguf
-	./bin/paw info $(DEMO)/stories260K.gguf
-	./bin/paw generate --model $(DEMO)/stories260K.gguf --max-tokens 60
-	./bin/paw fixture --preset qwen3-tiny -o $(DEMO)/qwen3-tiny.gguf
-	./bin/paw fixture --preset qwen3-tiny --adapter-rank 64 -o $(DEMO)/qwen3-tiny-lora.gguf
-	./bin/paw info $(DEMO)/qwen3-tiny-lora.gguf
-	./bin/paw generate --model $(DEMO)/qwen3-tiny.gguf --prompt "random weights say:" --max-tokens 16
+# The main job: pull the Qwen3 runtime and an official program and run it; with
+# no network, the same pipeline on a generated fixture model (scripts/demo.sh).
+demo: build tools
+	PAW=./bin/paw DEMO=$(DEMO) SHARED=$(SHARED) scripts/demo.sh
 
 lint:
 	$(GO) vet $(PKGS)
