@@ -55,4 +55,6 @@ bench-interp: tools
 # once oversubscribes the CPU and collapses throughput (see README).
 test: tools lint
 	$(GO) test -p 1 $(TESTFLAGS) $(PKGS)
+ifeq ($(PKGS),./...)
 	$(GO) test -p 1 -race -run 'Concurrent|Cancel|Lock|Process|Pull' ./interp/ ./hub/
+endif

@@ -56,7 +56,7 @@ func newBase(e *Engine, path string) (*base, error) {
 		jobs:  make(chan job), stop: stop, done: make(chan struct{}),
 		adapters: map[string]*adapterRef{},
 	}
-	w := newWorker(b, p.NSeqMax-e.opts.MaxBatch, e.opts.MaxBatch)
+	w := newWorker(b, e.opts.Resident, e.opts.MaxBatch)
 	go func() {
 		defer close(b.done)
 		w.run(ctx)

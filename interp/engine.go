@@ -148,7 +148,7 @@ func (e *Engine) contextParams() llama.ContextParams {
 	return llama.ContextParams{
 		NCtx:    e.opts.KVCells,
 		NBatch:  DefaultBatchSize,
-		NSeqMax: e.opts.Resident + e.opts.MaxBatch,
+		NSeqMax: e.opts.Resident + e.opts.MaxBatch + MaxLabels,
 		Threads: e.opts.Threads,
 	}
 }

@@ -2,6 +2,8 @@ package interp
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -10,6 +12,7 @@ import (
 	"github.com/paw-dev/paw/gguf"
 	"github.com/paw-dev/paw/internal/llama"
 	"github.com/paw-dev/paw/program"
+	"github.com/paw-dev/paw/schema"
 )
 
 // Func is a program loaded on a base model, ready to call. It is safe for
@@ -21,7 +24,8 @@ type Func struct {
 	adapterSHA string
 	prefix     []llama.Token // evaluated once, shared by every call
 	suffix     string
-	key        [32]byte // prefix cache key
+	key        [32]byte         // prefix cache key
+	contract   *schema.Contract // the program's own, or nil
 
 	// state is the prefix's saved KV; owned by the base's worker.
 	state []byte
@@ -36,9 +40,21 @@ type CallOptions struct {
 	Temperature float32 // 0 = greedy
 	Seed        uint32  // for Temperature > 0: the same seed gives the same output
 	Stop        []string
-	// Grammar constrains the output (GBNF, root rule "root").
+	// Grammar constrains the output (raw GBNF, root rule "root"); prefer Contract.
 	Grammar string
+	// Contract is the output contract; nil means the program's own (meta.json
+	// "paw_contract"), if any. Labels are scored exactly (Result.Probs);
+	// JSON and regex contracts are enforced while decoding, and every result is
+	// validated: a call never returns an output that breaks its contract.
+	Contract *schema.Contract
 }
+
+// ContractKey is the meta.json field holding a program's output contract, a
+// paw extension that other readers ignore.
+const ContractKey = "paw_contract"
+
+// ErrNoValidOutput reports a constrained call that found no valid output.
+var ErrNoValidOutput = errors.New("interp: no output satisfying the contract")
 
 // Finish reasons.
 const (
@@ -50,14 +66,20 @@ const (
 
 // Result is one call's output and accounting.
 type Result struct {
-	Output       string        `json:"output"`
-	Program      string        `json:"program"`
-	PromptTokens int           `json:"prompt_tokens"` // prefix + input + suffix
-	InputTokens  int           `json:"input_tokens"`
-	Tokens       int           `json:"tokens_generated"`
-	FinishReason string        `json:"finish_reason"`
-	Latency      time.Duration `json:"-"`
-	FirstToken   time.Duration `json:"-"` // queueing + prompt processing
+	Output       string `json:"output"`
+	Program      string `json:"program"`
+	PromptTokens int    `json:"prompt_tokens"` // prefix + input + suffix
+	InputTokens  int    `json:"input_tokens"`
+	Tokens       int    `json:"tokens_generated"`
+	FinishReason string `json:"finish_reason"`
+	// Probs is each label's probability (labels contracts only).
+	Probs map[string]float64 `json:"probs,omitempty"`
+	// LogprobMean and LogprobMin summarise the model's log-probabilities of
+	// the output tokens (0 for an empty output).
+	LogprobMean float64       `json:"logprob_mean"`
+	LogprobMin  float64       `json:"logprob_min"`
+	Latency     time.Duration `json:"-"`
+	FirstToken  time.Duration `json:"-"` // queueing + prompt processing
 }
 
 // Load prepares prog to run on the base model at basePath: it checks the
@@ -75,11 +97,17 @@ func (e *Engine) Load(ctx context.Context, prog *program.Program, basePath strin
 	if err != nil {
 		return nil, fmt.Errorf("program %s: %w", prog.Meta.ProgramID, err)
 	}
+	contract, err := programContract(prog)
+	if err != nil {
+		b.releaseAdapter(prog.AdapterSHA256)
+		return nil, err
+	}
 	f, err := b.newFunc(ctx, prog.Meta.ProgramID, prog.Template.Prefix, prog.Template.Suffix, a, prog.AdapterSHA256)
 	if err != nil {
 		b.releaseAdapter(prog.AdapterSHA256)
 		return nil, err
 	}
+	f.contract = contract
 	return f, nil
 }
 
@@ -100,6 +128,25 @@ func (e *Engine) LoadBase(ctx context.Context, basePath string) (*Func, error) {
 	}
 	return b.newFunc(ctx, "base:"+b.model.Arch(), prefix, suffix, nil, "")
 }
+
+// programContract reads the contract stored in meta.json, if any.
+func programContract(prog *program.Program) (*schema.Contract, error) {
+	raw, ok := prog.Meta.Extra[ContractKey]
+	if !ok {
+		return nil, nil
+	}
+	var c schema.Contract
+	if err := json.Unmarshal(raw, &c); err != nil {
+		return nil, fmt.Errorf("program %s: meta.json %s: %w", prog.Meta.ProgramID, ContractKey, err)
+	}
+	if _, err := c.Grammar(); err != nil {
+		return nil, fmt.Errorf("program %s: meta.json %s: %w", prog.Meta.ProgramID, ContractKey, err)
+	}
+	return &c, nil
+}
+
+// Contract is the program's stored output contract, or nil.
+func (f *Func) Contract() *schema.Contract { return f.contract }
 
 func checkBase(prog *program.Program, basePath string) error {
 	r, err := gguf.Open(basePath)
@@ -172,18 +219,45 @@ func (f *Func) Call(ctx context.Context, input string, o CallOptions) (Result, e
 	if o.MaxTokens <= 0 {
 		o.MaxTokens = DefaultMaxTokens
 	}
+	contract := o.Contract
+	if contract == nil {
+		contract = f.contract
+	}
 	r := &request{fn: f, ctx: ctx, toks: toks, opts: o, res: make(chan result, 1), start: start}
+	if contract != nil {
+		switch contract.Kind {
+		case schema.KindLabels:
+			if r.trie, err = f.b.tok.labelTrie(contract.Labels); err != nil {
+				return Result{}, err
+			}
+		case schema.KindJSON, schema.KindRegex:
+			if r.opts.Grammar, err = contract.Grammar(); err != nil {
+				return Result{}, err
+			}
+		}
+	}
 	if err := f.b.submit(ctx, job{call: r}); err != nil {
 		return Result{}, err
 	}
+	var res result
 	select {
-	case res := <-r.res:
-		res.r.InputTokens = nIn
-		res.r.Latency = time.Since(start)
-		return res.r, res.err
+	case res = <-r.res:
 	case <-ctx.Done():
 		return Result{}, ctx.Err()
 	}
+	res.r.InputTokens = nIn
+	res.r.Latency = time.Since(start)
+	if res.err != nil || contract == nil {
+		return res.r, res.err
+	}
+	if r.opts.Grammar != "" && res.r.FinishReason != FinishStop {
+		return res.r, fmt.Errorf("%w: %s contract not complete after %d tokens (finish %s); raise max tokens",
+			ErrNoValidOutput, contract.Kind, res.r.Tokens, res.r.FinishReason)
+	}
+	if err := contract.Validate(res.r.Output); err != nil {
+		return res.r, fmt.Errorf("%w: %w", ErrNoValidOutput, err)
+	}
+	return res.r, nil
 }
 
 // Batch runs the function on several inputs at once (decoded together) and

@@ -378,5 +378,3 @@ func TestBaseMismatch(t *testing.T) {
 		t.Errorf("qwen3 program on gpt2: err = %v, want ErrBaseMismatch", err)
 	}
 }
-
-

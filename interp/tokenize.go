@@ -17,12 +17,16 @@ type tokenizer struct {
 	userDefined []string
 	// specials are texts of control and user-defined tokens.
 	specials []string
+	eog      []llama.Token // every end-of-generation token
 }
 
 func newTokenizer(m *llama.Model) *tokenizer {
 	t := &tokenizer{m: m}
 	for id := range m.NVocab() {
 		tok := llama.Token(id)
+		if m.IsEOG(tok) {
+			t.eog = append(t.eog, tok)
+		}
 		userDef, control := m.IsUserDefined(tok), m.IsControl(tok)
 		if !userDef && !control {
 			continue

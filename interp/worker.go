@@ -22,6 +22,7 @@ type job struct {
 }
 
 type request struct {
+	trie  *labelTrie // labels contract: score instead of sampling
 	fn    *Func
 	ctx   context.Context
 	toks  []llama.Token // input + suffix
@@ -55,30 +56,45 @@ type call struct {
 	logit    int // batch index of this call's logits in the current step, or -1
 	first    time.Duration
 	reserved int // KV cells reserved: own prompt + budget
+	lp       logprobStats
+
+	// Label scoring: after the prompt, every node of the trie is decoded once
+	// (in one step), each label in its own sequence copied from seq.
+	trie      *labelTrie
+	root      []float32 // logits after the prompt
+	scoring   bool      // the trie's nodes are in the current batch
+	nodeIdx   []int     // batch index of each node
+	labelSeqs []int
+	probs     []float64
+	label     int
 }
 
 type worker struct {
-	b       *base
-	slots   []slot
-	free    []int // free call sequences
-	pending map[*Func][]*request
-	active  map[*Func][]*call
-	ring    []*Func // programs with work, served round-robin: one decode each in turn
-	turn    int
-	clock   uint64
-	cur     *llama.Adapter
-	curSet  bool
-	batch   *llama.Batch
+	b         *base
+	slots     []slot
+	free      []int // free call sequences
+	labelFree []int // free label-scoring sequences
+	pending   map[*Func][]*request
+	active    map[*Func][]*call
+	ring      []*Func // programs with work, served round-robin: one decode each in turn
+	turn      int
+	clock     uint64
+	cur       *llama.Adapter
+	curSet    bool
+	batch     *llama.Batch
 }
 
 func newWorker(b *base, resident, calls int) *worker {
 	w := &worker{b: b, pending: map[*Func][]*request{}, active: map[*Func][]*call{},
-		batch: llama.NewBatch(b.lctx.NBatch(), 1)}
+		batch: llama.NewBatch(b.lctx.NBatch(), MaxLabels)}
 	for i := range resident {
 		w.slots = append(w.slots, slot{seq: i})
 	}
 	for i := range calls {
 		w.free = append(w.free, resident+i)
+	}
+	for i := range MaxLabels {
+		w.labelFree = append(w.labelFree, resident+calls+i)
 	}
 	return w
 }
@@ -185,6 +201,13 @@ func (w *worker) step(ctx context.Context) {
 			}
 			continue
 		}
+		if c.trie != nil {
+			if len(c.trie.nodes) <= room && len(c.trie.labels) <= len(w.labelFree) {
+				w.addTrie(c)
+				room -= len(c.trie.nodes)
+			}
+			continue
+		}
 		i, err := w.batch.Add(c.gen[len(c.gen)-1], c.pos, []int{c.seq}, true)
 		if err != nil {
 			w.finish(fn, c, err)
@@ -201,10 +224,73 @@ func (w *worker) step(ctx context.Context) {
 		return
 	}
 	for _, c := range slices.Clone(w.active[fn]) {
-		if c.logit >= 0 {
+		switch {
+		case c.scoring:
+			w.scoreLabels(fn, c)
+		case c.logit >= 0 && c.trie != nil:
+			row, err := w.b.lctx.LogitsView(c.logit)
+			if err != nil {
+				w.finish(fn, c, err)
+				continue
+			}
+			c.root = slices.Clone(row)
+			c.first = time.Since(c.req.start)
+		case c.logit >= 0:
 			w.sample(fn, c)
 		}
 	}
+}
+
+// addTrie puts every node of c's label trie into the batch, each in the
+// sequences of the labels through it, copied from c's prompt.
+func (w *worker) addTrie(c *call) {
+	c.labelSeqs = w.labelFree[len(w.labelFree)-len(c.trie.labels):]
+	w.labelFree = w.labelFree[:len(w.labelFree)-len(c.trie.labels)]
+	for _, s := range c.labelSeqs {
+		w.b.lctx.SeqCopy(c.seq, s, -1, -1)
+	}
+	c.nodeIdx = make([]int, len(c.trie.nodes))
+	seqs := make([]int, 0, len(c.trie.labels))
+	for i, n := range c.trie.nodes {
+		seqs = seqs[:0]
+		for _, l := range n.seqs {
+			seqs = append(seqs, c.labelSeqs[l])
+		}
+		c.nodeIdx[i], _ = w.batch.Add(n.tok, c.pos+n.depth, seqs, true)
+	}
+	c.scoring = true
+}
+
+// scoreLabels turns the decoded trie into label probabilities and finishes c
+// with the most probable label.
+func (w *worker) scoreLabels(fn *Func, c *call) {
+	var err error
+	sc := c.trie.score(c.root, func(i int) []float32 {
+		row, e := w.b.lctx.LogitsView(c.nodeIdx[i])
+		if e != nil {
+			err = e
+			return c.root
+		}
+		return row
+	}, w.b.tok.eog)
+	if err != nil {
+		w.finish(fn, c, err)
+		return
+	}
+	c.probs = softmax(sc.logp)
+	best := 0
+	for i, p := range c.probs {
+		if p > c.probs[best] {
+			best = i
+		}
+	}
+	c.label = best
+	for _, lp := range sc.toklp[best] {
+		c.lp.add(lp)
+	}
+	c.gen = c.trie.toks[best]
+	c.reason = FinishStop
+	w.finish(fn, c, nil)
 }
 
 func (w *worker) decode(ctx context.Context) error {
@@ -223,6 +309,10 @@ func (w *worker) sample(fn *Func, c *call) {
 		c.reason = FinishStop
 		w.finish(fn, c, nil)
 		return
+	}
+	if row, err := w.b.lctx.LogitsView(c.logit); err == nil {
+		// The model's own (unconstrained) probability of the chosen token.
+		c.lp.add(float64(row[t]) - logSumExp(row))
 	}
 	c.gen = append(c.gen, t)
 	if len(c.req.opts.Stop) > 0 {
@@ -247,6 +337,11 @@ func (w *worker) sample(fn *Func, c *call) {
 func (w *worker) finish(fn *Func, c *call, err error) {
 	w.b.lctx.SeqRemove(c.seq, -1, -1)
 	w.free = append(w.free, c.seq)
+	for _, s := range c.labelSeqs {
+		w.b.lctx.SeqRemove(s, -1, -1)
+	}
+	w.labelFree = append(w.labelFree, c.labelSeqs...)
+	c.labelSeqs = nil
 	c.sampler.Close()
 	w.active[fn] = slices.DeleteFunc(w.active[fn], func(x *call) bool { return x == c })
 	if len(w.active[fn]) == 0 {
@@ -268,11 +363,21 @@ func (w *worker) result(fn *Func, c *call) Result {
 			}
 		}
 	}
+	var probs map[string]float64
+	if c.trie != nil {
+		text = c.trie.labels[c.label]
+		probs = make(map[string]float64, len(c.probs))
+		for i, p := range c.probs {
+			probs[c.trie.labels[i]] = p
+		}
+	}
 	return Result{
+		Probs: probs,
 		// Byte tokens can leave a partial UTF-8 sequence; keep the output valid text.
 		Output: strings.ToValidUTF8(strings.TrimSpace(text), "\uFFFD"), Program: fn.name,
 		PromptTokens: len(fn.prefix) + len(c.req.toks), Tokens: len(c.gen),
 		FinishReason: c.reason, FirstToken: c.first,
+		LogprobMean: c.lp.mean(), LogprobMin: c.lp.min,
 	}
 }
 
@@ -329,6 +434,9 @@ func (w *worker) admit(fn *Func) {
 	for len(w.pending[fn]) > 0 && len(w.free) > 0 {
 		r := w.pending[fn][0]
 		budget := min(r.opts.MaxTokens, w.b.limit-len(fn.prefix)-len(r.toks))
+		if r.trie != nil {
+			budget = len(r.trie.nodes)
+		}
 		need := len(r.toks) + budget
 		if !w.resident(fn) {
 			need += len(fn.prefix)
@@ -363,8 +471,8 @@ func (w *worker) admit(fn *Func) {
 			w.b.lctx.SeqCopy(src, seq, -1, -1)
 		}
 		c := &call{req: r, seq: seq, pos: len(fn.prefix), budget: budget, sampler: s, logit: -1,
-			reserved: len(r.toks) + budget}
-		if budget < r.opts.MaxTokens {
+			reserved: len(r.toks) + budget, trie: r.trie}
+		if budget < r.opts.MaxTokens && r.trie == nil {
 			c.reason = FinishContext
 		}
 		w.active[fn] = append(w.active[fn], c)

@@ -39,6 +39,7 @@ func newRootCmd() *cobra.Command {
 		newInfoCmd(cfg),
 		newGenerateCmd(cfg),
 		newRunCmd(cfg),
+		newBenchCmd(cfg),
 		newFixtureCmd(),
 		newPackCmd(),
 		newPullCmd(cfg), newLsCmd(cfg), newRmCmd(cfg), newCompileCmd(cfg), newLoginCmd(),

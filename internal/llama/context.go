@@ -171,6 +171,16 @@ func (c *Context) LogitsInto(dst []float32, i int) error {
 	return nil
 }
 
+// LogitsView returns the logits of batch index i without copying. The slice
+// aliases llama.cpp's buffer: it is valid only until the next Decode.
+func (c *Context) LogitsView(i int) ([]float32, error) {
+	p := c.logitsPtr(i)
+	if p == nil {
+		return nil, errorf(ErrNoLogits, "index %d", i)
+	}
+	return unsafe.Slice((*float32)(unsafe.Pointer(p)), c.model.NVocab()), nil
+}
+
 func (c *Context) logitsPtr(i int) *C.float {
 	// llama_get_logits_ith aborts the process on a bad index in some builds;
 	// it returns NULL here (GGML_ASSERT-free path), which we turn into an error.

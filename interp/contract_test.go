@@ -1,0 +1,171 @@
+package interp
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"path/filepath"
+	"os"
+	"testing"
+
+	"github.com/paw-dev/paw/internal/llama"
+	"github.com/paw-dev/paw/schema"
+)
+
+// directLabelLogprob teacher-forces label after the rendered prompt with the
+// binding alone and returns log p(label tokens) + log p(end of output).
+func directLabelLogprob(t *testing.T, m *llama.Model, a *llama.Adapter, prompt, label []llama.Token, eog []llama.Token) float64 {
+	t.Helper()
+	c, err := llama.NewContext(m, llama.ContextParams{NCtx: 1024})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetAdapter(a, 1)
+	all := append(append([]llama.Token{}, prompt...), label...)
+	b := llama.NewBatch(len(all), 1)
+	defer b.Close()
+	for i, tok := range all {
+		b.Add(tok, i, []int{0}, i >= len(prompt)-1)
+	}
+	if err := c.Decode(context.Background(), b); err != nil {
+		t.Fatal(err)
+	}
+	lp := 0.0
+	for i := range label {
+		row, _ := c.Logits(len(prompt) - 1 + i)
+		lp += float64(row[label[i]]) - logSumExp(row)
+	}
+	row, _ := c.Logits(len(all) - 1)
+	return lp + logSumEOG(row, eog) - logSumExp(row)
+}
+
+func TestLabelProbabilities(t *testing.T) {
+	p, basePath := testProgram(t, "qwen3-tiny", 31, pseudo)
+	e := newEngine(t, Options{})
+	f, err := e.Load(context.Background(), p, basePath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	labels := []string{"pos", "positive", "positively", "negative", "neutral sentiment", "neg"}
+	contract, err := schema.Labels(labels...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr, _ := f.b.tok.labelTrie(labels)
+	multi := 0
+	for _, toks := range tr.toks {
+		if len(toks) > 1 {
+			multi++
+		}
+	}
+	if multi < 3 {
+		t.Fatalf("want several multi-token labels to exercise the trie, got token lists %v", tr.toks)
+	}
+	m := f.b.model
+	ap := filepath.Join(t.TempDir(), "a.gguf")
+	os.WriteFile(ap, p.Adapter, 0o644)
+	a, err := llama.LoadAdapter(m, ap)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	for _, input := range []string{"great stuff", "it broke", "a chair"} {
+		res, err := f.Call(context.Background(), input, CallOptions{Contract: &contract})
+		if err != nil {
+			t.Fatal(err)
+		}
+		sum, best := 0.0, ""
+		for l, pr := range res.Probs {
+			sum += pr
+			if best == "" || pr > res.Probs[best] {
+				best = l
+			}
+		}
+		if math.Abs(sum-1) > 1e-6 || len(res.Probs) != len(labels) {
+			t.Errorf("%q: probabilities %v sum to %g", input, res.Probs, sum)
+		}
+		if res.Output != best {
+			t.Errorf("%q: output %q is not the most probable label %q (%v)", input, res.Output, best, res.Probs)
+		}
+		prompt, _ := m.Tokenize(p.Template.Render(input), false, true)
+		direct := make([]float64, len(labels))
+		for i := range labels {
+			direct[i] = directLabelLogprob(t, m, a, prompt, tr.toks[i], f.b.tok.eog)
+		}
+		for i, pr := range softmax(direct) {
+			if got := res.Probs[labels[i]]; math.Abs(got-pr) > 1e-3 {
+				t.Errorf("%q: p(%q) = %.6f, direct decoding gives %.6f", input, labels[i], got, pr)
+			}
+		}
+	}
+}
+
+// TestContractsHold: over many inputs and seeds, every output the engine
+// returns satisfies its contract; failures are only ErrNoValidOutput.
+func TestContractsHold(t *testing.T) {
+	p, basePath := testProgram(t, "qwen3-tiny", 41, pseudo)
+	e := newEngine(t, Options{})
+	f, err := e.Load(context.Background(), p, basePath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mk := func(c schema.Contract, err error) schema.Contract {
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	contracts := map[string]schema.Contract{
+		"labels": mk(schema.Labels("billing", "bill", "technical support", "account", "other")),
+		"json": mk(schema.JSON([]byte(`{"type":"object","properties":{
+			"team":{"enum":["billing","tech","account"]},
+			"priority":{"type":"integer","minimum":1,"maximum":5},
+			"tags":{"type":"array","items":{"type":"string","maxLength":6},"maxItems":2},
+			"escalate":{"type":"boolean"}},
+			"required":["team","priority","escalate"],"additionalProperties":false}`))),
+		"regex": mk(schema.Regex(`[A-Z]{2}-\d{3,5}`)),
+	}
+	for name, c := range contracts {
+		t.Run(name, func(t *testing.T) {
+			ok, failed := 0, 0
+			for i := range 30 {
+				input := fmt.Sprintf("ticket %d: something about invoices and passwords %d", i, i*i)
+				res, err := f.Call(context.Background(), input, CallOptions{Contract: &c, MaxTokens: 48, Temperature: float32(i%3) * 0.7, Seed: uint32(i)})
+				if err != nil {
+					if !errors.Is(err, ErrNoValidOutput) {
+						t.Fatalf("input %d: %v", i, err)
+					}
+					failed++
+					continue
+				}
+				if err := c.Validate(res.Output); err != nil {
+					t.Errorf("input %d: returned output %q breaks the contract: %v", i, res.Output, err)
+				}
+				ok++
+			}
+			t.Logf("%s: %d valid outputs, %d typed failures", name, ok, failed)
+			if ok < 20 {
+				t.Errorf("only %d of 30 calls produced an output", ok)
+			}
+		})
+	}
+}
+
+func TestContractErrors(t *testing.T) {
+	p, basePath := testProgram(t, "qwen3-tiny", 43, pseudo)
+	e := newEngine(t, Options{})
+	f, err := e.Load(context.Background(), p, basePath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bad := schema.Contract{Kind: schema.KindLabels}
+	if _, err := f.Call(context.Background(), "x", CallOptions{Contract: &bad}); !errors.Is(err, ErrLabels) {
+		t.Errorf("empty label set: err = %v", err)
+	}
+	c, _ := schema.JSON([]byte(`{"type":"object","properties":{"a":{"type":"string","minLength":40}},"required":["a"]}`))
+	if _, err := f.Call(context.Background(), "x", CallOptions{Contract: &c, MaxTokens: 5}); !errors.Is(err, ErrNoValidOutput) {
+		t.Errorf("JSON that cannot finish in 5 tokens: err = %v, want ErrNoValidOutput", err)
+	}
+}
