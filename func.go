@@ -30,7 +30,9 @@ func WithTemperature(t float32, seed uint32) Option {
 }
 
 // WithStop ends the output before the first of these strings.
-func WithStop(s ...string) Option { return func(o *interp.CallOptions) { o.Stop = append(o.Stop, s...) } }
+func WithStop(s ...string) Option {
+	return func(o *interp.CallOptions) { o.Stop = append(o.Stop, s...) }
+}
 
 func callOptions(opts []Option) interp.CallOptions {
 	var o interp.CallOptions

@@ -9,6 +9,7 @@ import (
 	"github.com/paw-dev/paw"
 	"github.com/paw-dev/paw/hub"
 	"github.com/paw-dev/paw/internal/fixture"
+	"github.com/paw-dev/paw/interp"
 	"github.com/paw-dev/paw/program"
 )
 
@@ -81,5 +82,62 @@ func TestOfflineMissingRuntime(t *testing.T) {
 	var missing *hub.MissingError
 	if !errors.As(err, &missing) || !errors.Is(err, hub.ErrOffline) {
 		t.Fatalf("err = %v, want a hub.MissingError saying what to pull", err)
+	}
+}
+
+type priority string
+
+type ticket struct {
+	Team     string   `json:"team" jsonschema:"enum=billing,enum=tech"`
+	Priority int      `json:"priority" jsonschema:"minimum=1,maximum=3"`
+	Tags     []string `json:"tags,omitempty" jsonschema:"maxItems=2"`
+}
+
+func TestTyped(t *testing.T) {
+	pawPath, basePath := packFixture(t)
+	ctx := context.Background()
+	eng, err := paw.Open(ctx, paw.Options{CacheDir: t.TempDir(), Model: basePath, Offline: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer eng.Close()
+	fn, err := eng.Function(ctx, pawPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cls, err := paw.Labels[priority](fn, "urgent", "normal", "low")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, probs, err := cls.Call(ctx, "server down")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := probs[p]; !ok || len(probs) != 3 {
+		t.Errorf("label %q with probabilities %v", p, probs)
+	}
+	if _, err := paw.Labels[priority](fn); err == nil {
+		t.Error("an empty label set was accepted")
+	}
+	j, err := paw.JSON[ticket](fn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ok := 0
+	for i := range 5 {
+		tk, err := j.Call(ctx, "I was charged twice", paw.WithMaxTokens(64), paw.WithTemperature(0.8, uint32(i)))
+		if err != nil {
+			if errors.Is(err, interp.ErrNoValidOutput) {
+				continue // random weights may not close the object in 64 tokens
+			}
+			t.Fatal(err)
+		}
+		if (tk.Team != "billing" && tk.Team != "tech") || tk.Priority < 1 || tk.Priority > 3 || len(tk.Tags) > 2 {
+			t.Errorf("decoded %+v breaks the schema", tk)
+		}
+		ok++
+	}
+	if ok == 0 {
+		t.Error("no JSON call produced a value")
 	}
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"io"
 	"maps"
@@ -11,7 +12,9 @@ import (
 
 	"github.com/paw-dev/paw/gguf"
 	"github.com/paw-dev/paw/internal/config"
+	"github.com/paw-dev/paw/interp"
 	"github.com/paw-dev/paw/program"
+	"github.com/paw-dev/paw/schema"
 )
 
 // ggufInfo is what `paw info FILE.gguf` reports.
@@ -128,6 +131,10 @@ type progInfo struct {
 	AdapterBytes  int          `json:"adapter_bytes"`
 	Adapter       gguf.LoRA    `json:"adapter"`
 	Extra         []string     `json:"extra_members,omitempty"`
+	// Contract is the stored output contract; ProposedLabels a labels
+	// contract suggested by the spec or pseudo-program ("Return ONLY one of: ...").
+	Contract       json.RawMessage `json:"contract,omitempty"`
+	ProposedLabels []string        `json:"proposed_labels,omitempty"`
 }
 
 // programInfo describes a program from a path or the cache (no download).
@@ -143,6 +150,15 @@ func programInfo(cmd *cobra.Command, cfg *config.Config, ref string, asJSON bool
 	}
 	info := progInfo{Path: path, Meta: p.Meta, Template: p.Template.String(), PseudoProgram: p.PseudoProgram,
 		AdapterSHA256: p.AdapterSHA256, AdapterBytes: len(p.Adapter), Adapter: p.LoRA}
+	info.Contract = p.Meta.Extra[interp.ContractKey]
+	if info.Contract == nil {
+		for _, text := range []string{p.PseudoProgram, p.Meta.Spec, p.Template.String()} {
+			if labels, ok := schema.ProposeLabels(text); ok {
+				info.ProposedLabels = labels
+				break
+			}
+		}
+	}
 	for name := range p.Extra {
 		info.Extra = append(info.Extra, name)
 	}
@@ -167,6 +183,13 @@ func programInfo(cmd *cobra.Command, cfg *config.Config, ref string, asJSON bool
 	fmt.Fprintf(&b, "sha256:        %s\n", p.AdapterSHA256)
 	if len(info.Extra) > 0 {
 		fmt.Fprintf(&b, "other members: %s\n", strings.Join(info.Extra, ", "))
+	}
+	if info.Contract != nil {
+		fmt.Fprintf(&b, "contract:      %s\n", info.Contract)
+	}
+	if len(info.ProposedLabels) > 0 {
+		fmt.Fprintf(&b, "labels?:       %s  (proposed from the spec; run with --labels %s)\n",
+			strings.Join(info.ProposedLabels, ", "), strings.Join(info.ProposedLabels, ","))
 	}
 	fmt.Fprintf(&b, "template:\n%s\n", indent(p.Template.String()))
 	_, err = io.WriteString(cmd.OutOrStdout(), b.String())

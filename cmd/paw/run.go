@@ -13,18 +13,22 @@ import (
 
 	"github.com/paw-dev/paw"
 	"github.com/paw-dev/paw/internal/config"
+	"github.com/paw-dev/paw/schema"
 )
 
 // runOutput is one line of `paw run --json` (and of --inputs output).
 type runOutput struct {
-	Input        string  `json:"input,omitempty"`
-	Output       string  `json:"output"`
-	Program      string  `json:"program"`
-	Tokens       int     `json:"tokens_generated"`
-	PromptTokens int     `json:"prompt_tokens"`
-	FinishReason string  `json:"finish_reason"`
-	LatencyMS    float64 `json:"latency_ms"`
-	Error        string  `json:"error,omitempty"`
+	Input        string             `json:"input,omitempty"`
+	Output       string             `json:"output"`
+	Program      string             `json:"program"`
+	Tokens       int                `json:"tokens_generated"`
+	PromptTokens int                `json:"prompt_tokens"`
+	FinishReason string             `json:"finish_reason"`
+	LatencyMS    float64            `json:"latency_ms"`
+	Probs        map[string]float64 `json:"probs,omitempty"`
+	LogprobMean  float64            `json:"logprob_mean"`
+	LogprobMin   float64            `json:"logprob_min"`
+	Error        string             `json:"error,omitempty"`
 }
 
 func newRunCmd(cfg *config.Config) *cobra.Command {
@@ -34,7 +38,8 @@ func newRunCmd(cfg *config.Config) *cobra.Command {
 		maxTokens, threads                         int
 		temperature                                float32
 		seed                                       uint32
-		stop                                       []string
+		stop, labels                               []string
+		schemaFile, regex                          string
 	)
 	cmd := &cobra.Command{
 		Use:   "run [--program] REF (--input TEXT | --inputs FILE)",
@@ -78,6 +83,13 @@ func newRunCmd(cfg *config.Config) *cobra.Command {
 			}
 			defer fn.Close()
 			opts := []paw.Option{paw.WithMaxTokens(maxTokens), paw.WithTemperature(temperature, seed), paw.WithStop(stop...)}
+			contract, err := contractFlags(labels, schemaFile, regex)
+			if err != nil {
+				return err
+			}
+			if contract != nil {
+				opts = append(opts, paw.WithContract(*contract))
+			}
 			out := cmd.OutOrStdout()
 			if inputsFile != "" {
 				return runInputs(cmd, fn, inputsFile, opts)
@@ -105,13 +117,17 @@ func newRunCmd(cfg *config.Config) *cobra.Command {
 	f.Uint32Var(&seed, "seed", 0, "random seed for temperature > 0")
 	f.StringSliceVar(&stop, "stop", nil, "stop the output before this string (repeatable)")
 	f.IntVar(&threads, "threads", 0, "compute threads (default PAW_THREADS, or one per core)")
-	f.BoolVar(&asJSON, "json", false, "print a JSON object with output, tokens_generated, latency_ms, program")
+	f.StringSliceVar(&labels, "labels", nil, "answer exactly one of these labels (comma-separated), with probabilities")
+	f.StringVar(&schemaFile, "schema", "", "answer JSON valid against this JSON Schema file")
+	f.StringVar(&regex, "regex", "", "answer text matching this regular expression as a whole")
+	f.BoolVar(&asJSON, "json", false, "print a JSON object: output, probs (labels), logprob_mean, logprob_min, tokens_generated, latency_ms, program")
 	return cmd
 }
 
 func toRunOutput(input string, r paw.Result, err error) runOutput {
 	o := runOutput{Input: input, Output: r.Output, Program: r.Program, Tokens: r.Tokens, PromptTokens: r.PromptTokens,
-		FinishReason: r.FinishReason, LatencyMS: float64(r.Latency.Microseconds()) / 1000}
+		FinishReason: r.FinishReason, LatencyMS: float64(r.Latency.Microseconds()) / 1000,
+		Probs: r.Probs, LogprobMean: r.LogprobMean, LogprobMin: r.LogprobMin}
 	if err != nil {
 		o.Error = err.Error()
 	}
@@ -192,4 +208,36 @@ func readInputs(stdin io.Reader, path string) ([]string, error) {
 		return nil, fmt.Errorf("read %s: %w", path, err)
 	}
 	return inputs, nil
+}
+
+// contractFlags builds the output contract from --labels, --schema, --regex.
+func contractFlags(labels []string, schemaFile, regex string) (*schema.Contract, error) {
+	n := 0
+	for _, set := range []bool{len(labels) > 0, schemaFile != "", regex != ""} {
+		if set {
+			n++
+		}
+	}
+	var c schema.Contract
+	var err error
+	switch {
+	case n > 1:
+		return nil, errors.New("give at most one of --labels, --schema, --regex")
+	case len(labels) > 0:
+		c, err = schema.Labels(labels...)
+	case schemaFile != "":
+		raw, rerr := os.ReadFile(schemaFile)
+		if rerr != nil {
+			return nil, fmt.Errorf("--schema: %w", rerr)
+		}
+		c, err = schema.JSON(raw)
+	case regex != "":
+		c, err = schema.Regex(regex)
+	default:
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return &c, nil
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -114,5 +115,58 @@ func TestPackRunInfo(t *testing.T) {
 
 	if _, err := runPaw(t, "run", pawPath, "--model", base); err == nil {
 		t.Error("paw run without an input succeeded")
+	}
+}
+
+func TestRunLabels(t *testing.T) {
+	t.Setenv("PAW_CACHE_DIR", t.TempDir())
+	t.Setenv("PAW_OFFLINE", "1")
+	cfg, _ := fixture.Preset("qwen3-tiny")
+	base := fixture.Cached(t, "qwen3-tiny", cfg)
+	dir := t.TempDir()
+	adapter := filepath.Join(dir, "adapter.gguf")
+	if err := fixture.WriteAdapter(adapter, cfg, fixture.OfficialAdapter(5)); err != nil {
+		t.Fatal(err)
+	}
+	pawPath := filepath.Join(dir, "p.paw")
+	pseudo := filepath.Join(dir, "pseudo.txt")
+	os.WriteFile(pseudo, []byte("Route the ticket. Return ONLY one of: billing, technical, other."), 0o644)
+	if _, err := runPaw(t, "pack", "--spec", "Route a ticket", "--pseudo-program", pseudo,
+		"--adapter", adapter, "--interpreter", "qwen3", "-o", pawPath); err != nil {
+		t.Fatal(err)
+	}
+	out, err := runPaw(t, "info", pawPath, "--json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var info progInfo
+	json.Unmarshal([]byte(out), &info)
+	if strings.Join(info.ProposedLabels, ",") != "billing,technical,other" {
+		t.Errorf("proposed labels %v", info.ProposedLabels)
+	}
+	out, err = runPaw(t, "run", pawPath, "--model", base, "--input", "charged twice", "--labels", "billing,technical,other", "--json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var o runOutput
+	if err := json.Unmarshal([]byte(out), &o); err != nil {
+		t.Fatal(err)
+	}
+	sum := 0.0
+	for _, p := range o.Probs {
+		sum += p
+	}
+	if _, ok := o.Probs[o.Output]; !ok || len(o.Probs) != 3 || sum < 0.999999 || sum > 1.000001 || o.LogprobMean >= 0 {
+		t.Errorf("labels run: %+v", o)
+	}
+	out, err = runPaw(t, "run", pawPath, "--model", base, "--input", "charged twice", "--regex", `[a-z]{3}-\d{2}`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !regexp.MustCompile(`^[a-z]{3}-\d{2}$`).MatchString(strings.TrimSpace(out)) {
+		t.Errorf("regex run printed %q", out)
+	}
+	if _, err := runPaw(t, "run", pawPath, "--model", base, "--input", "x", "--labels", "a", "--regex", "b"); err == nil {
+		t.Error("two contracts accepted")
 	}
 }
