@@ -5,9 +5,10 @@
 SHELL := /bin/bash
 GO ?= go
 OLLAMA_DIR := $(shell $(GO) list -m -f '{{.Dir}}' github.com/ollama/ollama 2>/dev/null)
-# x86-64-v3 (AVX2/FMA/F16C) keeps the binary portable; PAW_MARCH=native takes
-# every extension of this CPU (AMX is excluded: plain -march=native fails to link on AMX CPUs).
-PAW_MARCH ?= x86-64-v3
+# native takes every extension of the building CPU (AVX-512/VNNI here: +60% prompt
+# speed over x86-64-v3, measured with `paw bench`); AMX is excluded because plain
+# -march=native fails to link on AMX CPUs. PAW_MARCH=x86-64-v3 builds a portable binary.
+PAW_MARCH ?= native
 ifeq ($(PAW_MARCH),native)
 ARCHFLAGS := -march=native -mno-amx-int8 -mno-amx-tile -mno-amx-bf16
 else
@@ -25,7 +26,7 @@ DEMO ?= .demo
 # Pure-Go packages: they must build without cgo.
 PURE_PKGS := ./gguf/... ./program/... ./api/... ./hub/... ./compile/... ./internal/config/... ./internal/fsutil/...
 
-.PHONY: all build demo test tools lint bench-interp
+.PHONY: all build demo test tools lint bench-interp bench-llama
 all: build
 
 build:
@@ -53,6 +54,10 @@ bench-interp: tools
 
 # -p 1: test binaries that run llama.cpp each use every core; running two at
 # once oversubscribes the CPU and collapses throughput (see README).
+# Engine decode speed by batch shape, with and without a LoRA adapter.
+bench-llama: tools
+	$(GO) test -run '^$$' -bench Decode -benchtime 10x ./internal/llama/
+
 test: tools lint
 	$(GO) test -p 1 $(TESTFLAGS) $(PKGS)
 ifeq ($(PKGS),./...)

@@ -11,6 +11,7 @@ import (
 
 	"github.com/paw-dev/paw/gguf"
 	"github.com/paw-dev/paw/internal/fixture"
+	"github.com/paw-dev/paw/schema"
 )
 
 // Benchmarks on full-shape Qwen3-0.6B fixtures (random weights, the real
@@ -97,7 +98,7 @@ func BenchmarkColdStart(b *testing.B) {
 				b.Fatal(err)
 			}
 			b.ReportMetric(float64(time.Since(start).Microseconds())/1000, "load-ms")
-			if st := e.Stats(); (i == 1) != (st.PrefixRestored == 1) {
+			if st := e.Stats(); (i == 1) != (st.PrefixEvaluated == 0) {
 				b.Fatalf("%s: %+v", name, st)
 			}
 			f.Close()
@@ -144,4 +145,50 @@ func BenchmarkGenerative(b *testing.B) {
 			b.ReportMetric(float64(tokens)/float64(len(inputs)), "tokens/call")
 		})
 	}
+}
+
+// BenchmarkContracts: a 4-label call (scored exactly over the label trie)
+// against free greedy decoding of the same number of tokens, and the
+// per-token cost of a JSON grammar against free decoding.
+func BenchmarkContracts(b *testing.B) {
+	f := benchProgram(b, gguf.TypeQ4_0, 3, labelPseudo)
+	ctx := context.Background()
+	labels, _ := schema.Labels("billing", "technical", "account", "other")
+	tr, _ := f.b.tok.labelTrie(labels.Labels)
+	depth := 0
+	for _, t := range tr.toks {
+		depth = max(depth, len(t)+1) // label tokens + end of output
+	}
+	measure := func(o CallOptions) (time.Duration, Result) {
+		f.Call(ctx, labelInput, o) // warm
+		var lat []time.Duration
+		var last Result
+		for range 7 {
+			r, err := f.Call(ctx, labelInput, o)
+			if err != nil {
+				b.Fatal(err)
+			}
+			lat = append(lat, r.Latency)
+			last = r
+		}
+		slices.Sort(lat)
+		return lat[len(lat)/2], last
+	}
+	lab, _ := measure(CallOptions{Contract: &labels})
+	free, _ := measure(CallOptions{MaxTokens: depth})
+	b.ReportMetric(float64(lab.Microseconds())/1000, "labels-p50-ms")
+	b.ReportMetric(float64(free.Microseconds())/1000, "free-greedy-p50-ms")
+	b.ReportMetric(float64(depth), "label-tokens")
+
+	js, err := schema.JSON([]byte(`{"type":"object","properties":{"team":{"enum":["billing","technical","account","other"]},"priority":{"type":"integer","minimum":1,"maximum":5},"summary":{"type":"string","maxLength":40}},"required":["team","priority","summary"],"additionalProperties":false}`))
+	if err != nil {
+		b.Fatal(err)
+	}
+	jd, jr := measure(CallOptions{Contract: &js, MaxTokens: 64, Temperature: 0.5, Seed: 1})
+	fd, fr := measure(CallOptions{MaxTokens: jr.Tokens})
+	perJSON := float64((jd - jr.FirstToken).Microseconds()) / 1000 / float64(max(jr.Tokens, 1))
+	perFree := float64((fd - fr.FirstToken).Microseconds()) / 1000 / float64(max(fr.Tokens, 1))
+	b.ReportMetric(perJSON, "json-ms/token")
+	b.ReportMetric(perFree, "free-ms/token")
+	b.ReportMetric(perJSON-perFree, "json-overhead-ms/token")
 }

@@ -5,8 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"path/filepath"
 	"os"
+	"path/filepath"
 	"testing"
 
 	"github.com/paw-dev/paw/internal/llama"

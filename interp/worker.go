@@ -217,7 +217,10 @@ func (w *worker) step(ctx context.Context) {
 		room--
 		c.logit = i
 	}
-	if err := w.decode(ctx); err != nil {
+	t0 := time.Now()
+	err := w.decode(ctx)
+	slog.Debug("decode", "program", fn.name, "tokens", w.batch.Len(), "calls", len(calls), "ms", time.Since(t0).Milliseconds())
+	if err != nil {
 		for _, c := range slices.Clone(w.active[fn]) {
 			w.finish(fn, c, fmt.Errorf("decode: %w", err))
 		}
