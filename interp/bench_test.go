@@ -3,6 +3,8 @@ package interp
 import (
 	"context"
 	"fmt"
+	"os"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -11,6 +13,7 @@ import (
 
 	"github.com/paw-dev/paw/gguf"
 	"github.com/paw-dev/paw/internal/fixture"
+	"github.com/paw-dev/paw/program"
 	"github.com/paw-dev/paw/schema"
 )
 
@@ -157,7 +160,7 @@ func BenchmarkContracts(b *testing.B) {
 	tr, _ := f.b.tok.labelTrie(labels.Labels)
 	depth := 0
 	for _, t := range tr.toks {
-		depth = max(depth, len(t)+1) // label tokens + end of output
+		depth = max(depth, len(t))
 	}
 	measure := func(o CallOptions) (time.Duration, Result) {
 		f.Call(ctx, labelInput, o) // warm
@@ -191,4 +194,59 @@ func BenchmarkContracts(b *testing.B) {
 	b.ReportMetric(perJSON, "json-ms/token")
 	b.ReportMetric(perFree, "free-ms/token")
 	b.ReportMetric(perJSON-perFree, "json-overhead-ms/token")
+}
+
+// rssBytes is the process's resident set size.
+func rssBytes(b *testing.B) int64 {
+	data, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		b.Skip("no /proc/self/status")
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if rest, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			var kb int64
+			fmt.Sscanf(strings.TrimSpace(rest), "%d", &kb)
+			return kb << 10
+		}
+	}
+	b.Fatal("VmRSS not found")
+	return 0
+}
+
+// BenchmarkManyPrograms loads 20 programs on one Qwen3-0.6B Q4_0 base and
+// reports the resident memory each adds, next to its adapter and prefix KV:
+// the base model is shared, never copied.
+func BenchmarkManyPrograms(b *testing.B) {
+	basePath, cfg := fullShape(b, gguf.TypeQ4_0)
+	const n = 20
+	progs := make([]*program.Program, n)
+	for i := range progs {
+		progs[i] = programFor(b, cfg, uint64(100+i), fmt.Sprintf("Program %d. %s", i, labelPseudo))
+	}
+	e := newEngine(b, Options{})
+	ctx := context.Background()
+	if _, err := e.LoadBase(ctx, basePath); err != nil {
+		b.Fatal(err)
+	}
+	runtime.GC()
+	before := rssBytes(b)
+	var adapterBytes, stateBytes int
+	for _, p := range progs {
+		f, err := e.Load(ctx, p, basePath)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := f.Call(ctx, labelInput, CallOptions{MaxTokens: 1}); err != nil {
+			b.Fatal(err)
+		}
+		adapterBytes += len(p.Adapter)
+		stateBytes += f.PrefixStateBytes()
+	}
+	runtime.GC()
+	perProgram := float64(rssBytes(b)-before) / n / (1 << 20)
+	b.ReportMetric(perProgram, "MiB-rss/program")
+	b.ReportMetric(float64(adapterBytes)/n/(1<<20), "MiB-adapter/program")
+	b.ReportMetric(float64(stateBytes)/n/(1<<20), "MiB-prefix-kv/program")
+	st, _ := os.Stat(basePath)
+	b.ReportMetric(float64(st.Size())/(1<<20), "MiB-base-model")
 }

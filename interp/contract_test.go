@@ -7,6 +7,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 
 	"github.com/paw-dev/paw/internal/llama"
@@ -14,8 +15,9 @@ import (
 )
 
 // directLabelLogprob teacher-forces label after the rendered prompt with the
-// binding alone and returns log p(label tokens) + log p(end of output).
-func directLabelLogprob(t *testing.T, m *llama.Model, a *llama.Adapter, prompt, label []llama.Token, eog []llama.Token) float64 {
+// binding alone and returns log p(label tokens), plus log p(end of output)
+// when the label begins another one.
+func directLabelLogprob(t *testing.T, m *llama.Model, a *llama.Adapter, prompt, label []llama.Token, eog []llama.Token, isPrefix bool) float64 {
 	t.Helper()
 	c, err := llama.NewContext(m, llama.ContextParams{NCtx: 1024})
 	if err != nil {
@@ -37,8 +39,16 @@ func directLabelLogprob(t *testing.T, m *llama.Model, a *llama.Adapter, prompt, 
 		row, _ := c.Logits(len(prompt) - 1 + i)
 		lp += float64(row[label[i]]) - logSumExp(row)
 	}
+	if !isPrefix {
+		return lp
+	}
 	row, _ := c.Logits(len(all) - 1)
 	return lp + logSumEOG(row, eog) - logSumExp(row)
+}
+
+// tokPrefix reports whether a is a strict prefix of b.
+func tokPrefix(a, b []llama.Token) bool {
+	return len(a) < len(b) && slices.Equal(a, b[:len(a)])
 }
 
 func TestLabelProbabilities(t *testing.T) {
@@ -92,7 +102,8 @@ func TestLabelProbabilities(t *testing.T) {
 		prompt, _ := m.Tokenize(p.Template.Render(input), false, true)
 		direct := make([]float64, len(labels))
 		for i := range labels {
-			direct[i] = directLabelLogprob(t, m, a, prompt, tr.toks[i], f.b.tok.eog)
+			isPrefix := slices.ContainsFunc(tr.toks, func(o []llama.Token) bool { return tokPrefix(tr.toks[i], o) })
+			direct[i] = directLabelLogprob(t, m, a, prompt, tr.toks[i], f.b.tok.eog, isPrefix)
 		}
 		for i, pr := range softmax(direct) {
 			if got := res.Probs[labels[i]]; math.Abs(got-pr) > 1e-3 {

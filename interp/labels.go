@@ -78,25 +78,44 @@ func (tr *labelTrie) child(parent int, tok llama.Token, depth int) int {
 	return i
 }
 
-// labelScores holds, per label, the summed log-probability of its tokens and
-// of ending right after them.
+// internal lists the nodes with children: the only ones whose logits are
+// needed (decoded in one batch); leaves need none.
+func (tr *labelTrie) internal() []int {
+	var out []int
+	for i, n := range tr.nodes {
+		if len(n.kids) > 0 {
+			out = append(out, i)
+		}
+	}
+	return out
+}
+
+// labelScores holds, per label, the summed log-probability of its tokens
+// (and, for a label whose tokens begin another label, of ending there).
 type labelScores struct {
 	logp  []float64
 	toklp [][]float64 // per label, per token
 }
 
 // score computes label log-probabilities from the prompt's last logits (root)
-// and the logits after every node (nodeLogits[i] for node i).
+// and the logits after every internal node (nodeLogits(i) for node i).
+//
+// A label scores the sum of its tokens' log-probabilities. A label whose
+// tokens begin another label ("pos" inside "pos|itive") also scores the
+// probability of ending right after it; without that term the shorter label
+// would always win. Leaves need no extra decode, so a set of single-token
+// labels costs only the prompt's forward pass.
 func (tr *labelTrie) score(root []float32, nodeLogits func(i int) []float32, eog []llama.Token) labelScores {
 	rootLSE := logSumExp(root)
 	nodeLP := make([]float64, len(tr.nodes)) // log p(node token | its context)
+	endLP := make([]float64, len(tr.nodes))  // log p(end of output | through node i), prefix labels only
 	for i, n := range tr.nodes {
 		if n.parent < 0 {
 			nodeLP[i] = float64(root[n.tok]) - rootLSE
 		}
 	}
-	endLP := make([]float64, len(tr.nodes)) // log p(end of output | through node i)
-	for i, n := range tr.nodes {
+	for _, i := range tr.internal() {
+		n := tr.nodes[i]
 		row := nodeLogits(i)
 		lse := logSumExp(row)
 		for _, k := range n.kids {

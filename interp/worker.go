@@ -202,9 +202,9 @@ func (w *worker) step(ctx context.Context) {
 			continue
 		}
 		if c.trie != nil {
-			if len(c.trie.nodes) <= room && len(c.trie.labels) <= len(w.labelFree) {
+			if n := len(c.trie.internal()); n <= room && len(c.trie.labels) <= len(w.labelFree) {
 				w.addTrie(c)
-				room -= len(c.trie.nodes)
+				room -= n
 			}
 			continue
 		}
@@ -236,16 +236,21 @@ func (w *worker) step(ctx context.Context) {
 				w.finish(fn, c, err)
 				continue
 			}
-			c.root = slices.Clone(row)
 			c.first = time.Since(c.req.start)
+			if len(c.trie.internal()) == 0 {
+				c.root = row // no label continues another: score now
+				w.scoreLabels(fn, c)
+				continue
+			}
+			c.root = slices.Clone(row)
 		case c.logit >= 0:
 			w.sample(fn, c)
 		}
 	}
 }
 
-// addTrie puts every node of c's label trie into the batch, each in the
-// sequences of the labels through it, copied from c's prompt.
+// addTrie puts the internal nodes of c's label trie into the batch, each in
+// the sequences of the labels through it, copied from c's prompt.
 func (w *worker) addTrie(c *call) {
 	c.labelSeqs = w.labelFree[len(w.labelFree)-len(c.trie.labels):]
 	w.labelFree = w.labelFree[:len(w.labelFree)-len(c.trie.labels)]
@@ -254,7 +259,8 @@ func (w *worker) addTrie(c *call) {
 	}
 	c.nodeIdx = make([]int, len(c.trie.nodes))
 	seqs := make([]int, 0, len(c.trie.labels))
-	for i, n := range c.trie.nodes {
+	for _, i := range c.trie.internal() {
+		n := c.trie.nodes[i]
 		seqs = seqs[:0]
 		for _, l := range n.seqs {
 			seqs = append(seqs, c.labelSeqs[l])
@@ -305,6 +311,10 @@ func (w *worker) decode(ctx context.Context) error {
 // sample picks the next token of c and finishes the call when it is done.
 func (w *worker) sample(fn *Func, c *call) {
 	t := c.sampler.Sample(w.b.lctx, c.logit)
+	if t < 0 {
+		w.finish(fn, c, fmt.Errorf("%w: no token satisfies the grammar", ErrNoValidOutput))
+		return
+	}
 	if len(c.gen) == 0 {
 		c.first = time.Since(c.req.start)
 	}

@@ -6,3 +6,11 @@
 void paw_log_install(int min_level);
 // paw_abort_cb reads an int flag owned by the context; nonzero aborts the decode.
 bool paw_abort_cb(void *flag);
+
+// paw_sample picks a token from logits with chain (greedy or temperature),
+// checking only that token against grammar (which may be NULL) and applying
+// the grammar to the whole vocabulary only when the token is rejected, as
+// llama.cpp's common sampler does: most tokens pass, and the full grammar pass
+// over 150k candidates costs ~15 ms. buf has room for n_vocab entries.
+llama_token paw_sample(struct llama_sampler *chain, struct llama_sampler *grammar,
+                       const float *logits, int32_t n_vocab, llama_token_data *buf);

@@ -3,6 +3,7 @@ package llama
 /*
 #include <stdlib.h>
 #include "llama.h"
+#include "paw.h"
 */
 import "C"
 
@@ -23,7 +24,10 @@ type SamplerParams struct {
 // Sampler picks the next token from a context's logits. It carries state
 // (the grammar position, the random stream), so use one per generated sequence.
 type Sampler struct {
-	c *C.struct_llama_sampler
+	c       *C.struct_llama_sampler // greedy or temperature chain
+	grammar *C.struct_llama_sampler // nil without a grammar
+	buf     *C.llama_token_data     // candidates, n_vocab entries (C memory)
+	nVocab  int
 }
 
 // NewSampler builds a sampler chain for m's vocabulary.
@@ -35,6 +39,7 @@ func NewSampler(m *Model, p SamplerParams) (*Sampler, error) {
 		return nil, errorf(ErrInvalidParam, "temperature %g, top_k %d, top_p %g", p.Temperature, p.TopK, p.TopP)
 	}
 	chain := C.llama_sampler_chain_init(C.llama_sampler_chain_default_params())
+	var grammar *C.struct_llama_sampler
 	if p.Grammar != "" {
 		root := p.GrammarRoot
 		if root == "" {
@@ -44,16 +49,17 @@ func NewSampler(m *Model, p SamplerParams) (*Sampler, error) {
 		defer C.free(unsafe.Pointer(cg))
 		cr := C.CString(root)
 		defer C.free(unsafe.Pointer(cr))
-		g := C.llama_sampler_init_grammar(m.vocab, cg, cr)
-		if g == nil {
+		grammar = C.llama_sampler_init_grammar(m.vocab, cg, cr)
+		if grammar == nil {
 			C.llama_sampler_free(chain)
 			return nil, errorf(ErrGrammar, "llama.cpp could not parse the grammar (root %q)", root)
 		}
-		C.llama_sampler_chain_add(chain, g)
 	}
+	s := &Sampler{c: chain, grammar: grammar, nVocab: m.NVocab()}
+	s.buf = (*C.llama_token_data)(C.malloc(C.size_t(s.nVocab) * C.size_t(unsafe.Sizeof(C.llama_token_data{}))))
 	if p.Temperature == 0 {
 		C.llama_sampler_chain_add(chain, C.llama_sampler_init_greedy())
-		return &Sampler{c: chain}, nil
+		return s, nil
 	}
 	if p.TopK > 0 {
 		C.llama_sampler_chain_add(chain, C.llama_sampler_init_top_k(C.int32_t(p.TopK)))
@@ -63,7 +69,7 @@ func NewSampler(m *Model, p SamplerParams) (*Sampler, error) {
 	}
 	C.llama_sampler_chain_add(chain, C.llama_sampler_init_temp(C.float(p.Temperature)))
 	C.llama_sampler_chain_add(chain, C.llama_sampler_init_dist(C.uint32_t(p.Seed)))
-	return &Sampler{c: chain}, nil
+	return s, nil
 }
 
 // Close frees the sampler.
@@ -72,18 +78,40 @@ func (s *Sampler) Close() error {
 		return nil
 	}
 	C.llama_sampler_free(s.c)
-	s.c = nil
+	if s.grammar != nil {
+		C.llama_sampler_free(s.grammar)
+	}
+	C.free(unsafe.Pointer(s.buf))
+	s.c, s.grammar, s.buf = nil, nil, nil
 	return nil
 }
 
 // Sample picks a token from the logits at batch index i of ctx's last decode
-// and accepts it (advancing the grammar).
+// and accepts it (advancing the grammar). With a grammar, the unconstrained
+// choice is kept when the grammar allows it; otherwise the choice is made
+// again among the tokens the grammar allows (greedy: the same result as
+// masking first, at a fraction of the cost). It returns -1 if the logits are
+// missing or nothing can be sampled.
 func (s *Sampler) Sample(ctx *Context, i int) Token {
-	return Token(C.llama_sampler_sample(s.c, ctx.c, C.int32_t(i)))
+	logits := ctx.logitsPtr(i)
+	if logits == nil {
+		return -1
+	}
+	return Token(C.paw_sample(s.c, s.grammar, logits, C.int32_t(s.nVocab), s.buf))
 }
 
 // Accept advances the sampler's state with a token chosen elsewhere.
-func (s *Sampler) Accept(t Token) { C.llama_sampler_accept(s.c, C.llama_token(t)) }
+func (s *Sampler) Accept(t Token) {
+	if s.grammar != nil {
+		C.llama_sampler_accept(s.grammar, C.llama_token(t))
+	}
+	C.llama_sampler_accept(s.c, C.llama_token(t))
+}
 
 // Reset restarts the sampler (grammar at its root; the random stream continues).
-func (s *Sampler) Reset() { C.llama_sampler_reset(s.c) }
+func (s *Sampler) Reset() {
+	if s.grammar != nil {
+		C.llama_sampler_reset(s.grammar)
+	}
+	C.llama_sampler_reset(s.c)
+}
