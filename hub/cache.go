@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/paw-dev/paw/api"
+	"github.com/paw-dev/paw/internal/fsutil"
 	"github.com/paw-dev/paw/program"
 )
 
@@ -241,24 +242,7 @@ func writeJSONAtomic(p string, v any) error {
 	if err != nil {
 		return err
 	}
-	f, err := os.CreateTemp(filepath.Dir(p), "."+filepath.Base(p)+".tmp-*")
-	if err != nil {
-		return err
-	}
-	_, err = f.Write(append(b, '\n'))
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(f.Name(), p)
-	}
-	if err != nil {
-		os.Remove(f.Name())
-	}
-	return err
+	return fsutil.WriteFileAtomic(p, append(b, '\n'), 0o644)
 }
 
 // syncDir flushes a directory entry after a rename, best effort.

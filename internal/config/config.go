@@ -12,6 +12,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+
+	"github.com/paw-dev/paw/internal/fsutil"
 )
 
 // Var is one environment variable paw reads.
@@ -138,26 +140,7 @@ func SaveAPIKey(key string) (string, error) {
 		return "", err
 	}
 	b, _ := json.Marshal(keyFile{APIKey: key})
-	f, err := os.CreateTemp(filepath.Dir(p), ".credentials-*")
-	if err != nil {
-		return "", err
-	}
-	defer os.Remove(f.Name())
-	if err := f.Chmod(0o600); err != nil {
-		f.Close()
-		return "", err
-	}
-	_, err = f.Write(append(b, '\n'))
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(f.Name(), p)
-	}
-	return p, err
+	return p, fsutil.WriteFileAtomic(p, append(b, '\n'), 0o600)
 }
 
 // get returns the variable's value or its declared default.

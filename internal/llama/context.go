@@ -30,9 +30,9 @@ type ContextParams struct {
 // Context holds a KV cache and runs decodes on a Model. A Context is not safe
 // for concurrent use; use one per goroutine or guard it.
 type Context struct {
-	c     *C.struct_llama_context
-	model *Model
-	abort *C.int // C-owned flag polled by ggml between graph nodes
+	c      *C.struct_llama_context
+	model  *Model
+	abort  *C.int // C-owned flag polled by ggml between graph nodes
 	nctx   int
 	nbatch int
 	nseq   int
