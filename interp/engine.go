@@ -36,7 +36,9 @@ type Options struct {
 	// Empty means a private temporary directory removed on Close.
 	CacheDir string
 	MaxBatch int // 0 = DefaultMaxBatch
-	KVCells  int // 0 = DefaultKVCells (capped by nothing: GPT-2 sequences are still limited to its trained context)
+	// KVCells sizes each base model's KV cache, shared by all its sequences
+	// (0 = DefaultKVCells); one sequence never exceeds the trained context.
+	KVCells  int
 	Resident int // 0 = DefaultResident
 }
 
@@ -143,7 +145,8 @@ func modelIdentity(path string) (string, error) {
 	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
-// contextFor sizes the KV cache of a base model's shared context.
+// contextParams sizes each base model's shared context: prefix slots, call
+// sequences and label-scoring sequences over one unified KV cache.
 func (e *Engine) contextParams() llama.ContextParams {
 	return llama.ContextParams{
 		NCtx:    e.opts.KVCells,

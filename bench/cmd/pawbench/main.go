@@ -1,0 +1,213 @@
+// Command pawbench measures paw's engine (llama.cpp compiled from source through
+// cgo) against the prebuilt llama.cpp libraries that npm ships
+// (@node-llama-cpp/linux-x64, run-time CPU dispatch), driven from Go through
+// github.com/hybridgroup/yzma (purego, no cgo), on the same model files with the
+// same procedure: one batch of P prompt tokens (logits on the last only), then
+// G one-token decodes, a fresh KV cache each repetition, a warm-up, medians.
+//
+// Each engine runs in its own child process (this binary with --engine), one
+// at a time, so the two llama.cpp builds never share a process or the CPU.
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/paw-dev/paw/interp"
+)
+
+type opts struct {
+	pp, tg, reps, threads, ubatch int
+	flash                         bool
+}
+
+// Result is one engine on one model.
+type Result struct {
+	Engine  string             `json:"engine"`
+	Variant string             `json:"variant,omitempty"` // peer: the libggml-cpu-*.so it loaded
+	UBatch  int                `json:"n_ubatch"`
+	Flash   bool               `json:"flash_attn"`
+	R       interp.BenchResult `json:"result"`
+	Err     string             `json:"error,omitempty"`
+}
+
+// Row is one model with both engines.
+type Row struct {
+	Model string  `json:"model"`
+	Type  string  `json:"type"`
+	Paw   Result  `json:"paw"`
+	Peer  Result  `json:"peer"`
+	PPx   float64 `json:"pp_ratio"` // paw / peer
+	TGx   float64 `json:"tg_ratio"`
+}
+
+func main() {
+	var o opts
+	engine := flag.String("engine", "", "internal: run one engine (paw|peer) on --model and print JSON")
+	model := flag.String("model", "", "internal: the model for --engine")
+	flag.IntVar(&o.pp, "pp", 128, "prompt tokens (one batch)")
+	flag.IntVar(&o.tg, "tg", 32, "generated tokens (one decode each)")
+	flag.IntVar(&o.reps, "reps", 5, "repetitions after the warm-up (medians)")
+	flag.IntVar(&o.threads, "threads", 2, "compute threads for both engines")
+	flag.IntVar(&o.ubatch, "ubatch", 0, "n_ubatch for both engines (0 = the prompt size, as paw bench)")
+	flag.BoolVar(&o.flash, "flash", false, "flash attention on for both engines (paw's default is off)")
+	engines := flag.String("engines", "paw,peer", "engines to run, comma-separated")
+	peerLib := flag.String("peer-lib", defaultPeerLib(), "directory with the npm prebuilt libllama/libggml*.so")
+	asJSON := flag.Bool("json", false, "print JSON instead of a table")
+	quant := flag.String("quantize", "", "IN.gguf:OUT.gguf:TYPE — quantize with the peer's llama_model_quantize (e.g. Q6_K) and exit")
+	flag.Usage = func() {
+		fmt.Fprintf(os.Stderr, "usage: pawbench [flags] MODEL.gguf...\n")
+		flag.PrintDefaults()
+	}
+	flag.Parse()
+
+	if *quant != "" {
+		if err := quantize(*peerLib, *quant); err != nil {
+			fatal(err)
+		}
+		return
+	}
+	if *engine != "" {
+		r := runEngine(*engine, *model, *peerLib, o)
+		json.NewEncoder(os.Stdout).Encode(r)
+		return
+	}
+	if flag.NArg() == 0 {
+		flag.Usage()
+		os.Exit(2)
+	}
+	var rows []Row
+	for _, m := range flag.Args() {
+		row := Row{Model: filepath.Base(m)}
+		for _, e := range strings.Split(*engines, ",") {
+			r := child(e, m, *peerLib, o)
+			switch e {
+			case "paw":
+				row.Paw = r
+			case "peer":
+				row.Peer = r
+			}
+			if row.Type == "" && r.R.Desc != "" {
+				row.Type = r.R.Desc
+			}
+			if !*asJSON {
+				fmt.Fprintf(os.Stderr, "%s %s: pp %.1f tg %.1f %s%s\n", row.Model, e, r.R.PromptTPS, r.R.GenTPS, r.Variant, r.Err)
+			}
+		}
+		row.PPx, row.TGx = ratio(row.Paw.R.PromptTPS, row.Peer.R.PromptTPS), ratio(row.Paw.R.GenTPS, row.Peer.R.GenTPS)
+		rows = append(rows, row)
+	}
+	if *asJSON {
+		enc := json.NewEncoder(os.Stdout)
+		enc.SetIndent("", "  ")
+		enc.Encode(map[string]any{"threads": o.threads, "pp": o.pp, "tg": o.tg, "reps": o.reps,
+			"n_ubatch": o.ubatch, "flash_attn": o.flash, "rows": rows})
+		return
+	}
+	variant := ""
+	for _, r := range rows {
+		if r.Peer.Variant != "" {
+			variant = r.Peer.Variant
+		}
+	}
+	fmt.Printf("threads=%d pp=%d tg=%d reps=%d n_ubatch=%s flash_attn=%v peer_cpu=%s\n", o.threads, o.pp, o.tg, o.reps,
+		ubatchStr(o), o.flash, variant)
+	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintf(tw, "model\ttype\tpaw pp\tpeer pp\tratio\tpaw tg\tpeer tg\tratio\t\n")
+	for _, r := range rows {
+		fmt.Fprintf(tw, "%s\t%s\t%.1f\t%.1f\t%.2f\t%.1f\t%.1f\t%.2f\t\n", r.Model, r.Type,
+			r.Paw.R.PromptTPS, r.Peer.R.PromptTPS, r.PPx, r.Paw.R.GenTPS, r.Peer.R.GenTPS, r.TGx)
+	}
+	tw.Flush()
+}
+
+func ubatchStr(o opts) string {
+	if o.ubatch == 0 {
+		return fmt.Sprint(o.pp)
+	}
+	return fmt.Sprint(o.ubatch)
+}
+
+func ratio(a, b float64) float64 {
+	if b == 0 {
+		return 0
+	}
+	return a / b
+}
+
+// child runs one engine on one model in a subprocess of this binary.
+func child(engine, model, peerLib string, o opts) Result {
+	exe, err := os.Executable()
+	if err != nil {
+		return Result{Engine: engine, Err: err.Error()}
+	}
+	args := []string{"--engine", engine, "--model", model, "--peer-lib", peerLib,
+		"--pp", fmt.Sprint(o.pp), "--tg", fmt.Sprint(o.tg), "--reps", fmt.Sprint(o.reps),
+		"--threads", fmt.Sprint(o.threads), "--ubatch", fmt.Sprint(o.ubatch), fmt.Sprintf("--flash=%v", o.flash)}
+	cmd := exec.Command(exe, args...)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	runErr := cmd.Run()
+	var r Result
+	if err := json.Unmarshal(out.Bytes(), &r); err != nil {
+		msg := strings.TrimSpace(errb.String())
+		if len(msg) > 2000 {
+			msg = msg[len(msg)-2000:]
+		}
+		return Result{Engine: engine, Err: fmt.Sprintf("child: %v %v: %s", runErr, err, msg)}
+	}
+	if engine == "peer" {
+		// ggml_backend_load_best logs the variant it chose.
+		if m := regexp.MustCompile(`loaded (\S+) backend from (\S+)`).FindAllStringSubmatch(errb.String(), -1); m != nil {
+			for _, x := range m {
+				if x[1] == "CPU" {
+					r.Variant = filepath.Base(x[2])
+				}
+			}
+		}
+	}
+	return r
+}
+
+func runEngine(engine, model, peerLib string, o opts) Result {
+	r := Result{Engine: engine, UBatch: o.ubatch, Flash: o.flash}
+	if r.UBatch == 0 {
+		r.UBatch = o.pp
+	}
+	var err error
+	switch engine {
+	case "paw":
+		if o.ubatch == 0 && !o.flash {
+			// Exactly `paw bench`.
+			r.R, err = interp.BenchModel(context.Background(), model, interp.BenchOptions{
+				PromptTokens: o.pp, GenTokens: o.tg, Reps: o.reps, Threads: o.threads})
+		} else {
+			r.R, err = benchLoop(newPawEngine, model, o)
+		}
+	case "peer":
+		err = peerInit(peerLib)
+		if err == nil {
+			r.R, err = benchLoop(newPeerEngine, model, o)
+		}
+	default:
+		err = fmt.Errorf("unknown engine %q", engine)
+	}
+	if err != nil {
+		r.Err = err.Error()
+	}
+	return r
+}
+
+func fatal(err error) {
+	fmt.Fprintln(os.Stderr, "pawbench:", err)
+	os.Exit(1)
+}
