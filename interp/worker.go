@@ -252,8 +252,9 @@ func (w *worker) step(ctx context.Context) {
 // addTrie puts the internal nodes of c's label trie into the batch, each in
 // the sequences of the labels through it, copied from c's prompt.
 func (w *worker) addTrie(c *call) {
-	c.labelSeqs = w.labelFree[len(w.labelFree)-len(c.trie.labels):]
-	w.labelFree = w.labelFree[:len(w.labelFree)-len(c.trie.labels)]
+	n := len(w.labelFree) - len(c.trie.labels)
+	c.labelSeqs = slices.Clone(w.labelFree[n:]) // not aliased: the pool grows back by append
+	w.labelFree = w.labelFree[:n]
 	for _, s := range c.labelSeqs {
 		w.b.lctx.SeqCopy(c.seq, s, -1, -1)
 	}
