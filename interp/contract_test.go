@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"sync"
 	"testing"
 
 	"github.com/paw-dev/paw/internal/llama"
@@ -178,5 +179,57 @@ func TestContractErrors(t *testing.T) {
 	c, _ := schema.JSON([]byte(`{"type":"object","properties":{"a":{"type":"string","minLength":40}},"required":["a"]}`))
 	if _, err := f.Call(context.Background(), "x", CallOptions{Contract: &c, MaxTokens: 5}); !errors.Is(err, ErrNoValidOutput) {
 		t.Errorf("JSON that cannot finish in 5 tokens: err = %v, want ErrNoValidOutput", err)
+	}
+}
+
+// TestConcurrentLabels runs label calls from many goroutines (their tries
+// decoded in shared batches, each label in its own sequence) and checks each
+// equals the serial call.
+func TestConcurrentLabels(t *testing.T) {
+	p, basePath := testProgram(t, "qwen3-tiny", 47, pseudo)
+	e := newEngine(t, Options{})
+	f, err := e.Load(context.Background(), p, basePath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, _ := schema.Labels("pos", "positive", "positively", "negative", "neg", "neutral sentiment")
+	inputs := []string{"great", "awful", "fine", "the best thing ever", "broken on arrival", "meh"}
+	serial := map[string]Result{}
+	for _, in := range inputs {
+		r, err := f.Call(context.Background(), in, CallOptions{Contract: &c})
+		if err != nil {
+			t.Fatal(err)
+		}
+		serial[in] = r
+	}
+	var wg sync.WaitGroup
+	errs := make(chan error, 64)
+	for g := range 8 {
+		wg.Go(func() {
+			for i := range 12 {
+				in := inputs[(g+i)%len(inputs)]
+				r, err := f.Call(context.Background(), in, CallOptions{Contract: &c})
+				if err != nil {
+					errs <- err
+					return
+				}
+				want := serial[in]
+				if r.Output != want.Output {
+					errs <- fmt.Errorf("%q: concurrent %q, serial %q", in, r.Output, want.Output)
+				}
+				// ggml picks matmul kernels by batch size, so a batched call's
+				// logits differ from a lone call's in the last float digits.
+				for l, p := range want.Probs {
+					if math.Abs(r.Probs[l]-p) > 2e-3 {
+						errs <- fmt.Errorf("%q: p(%q) concurrent %.6f, serial %.6f", in, l, r.Probs[l], p)
+					}
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
 	}
 }
