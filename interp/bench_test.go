@@ -42,9 +42,13 @@ func fullShape(b *testing.B, typ gguf.Type) (string, fixture.Config) {
 }
 
 func benchProgram(b *testing.B, typ gguf.Type, seed uint64, pseudo string) *Func {
+	return benchProgramOpts(b, typ, seed, pseudo, Options{})
+}
+
+func benchProgramOpts(b *testing.B, typ gguf.Type, seed uint64, pseudo string, o Options) *Func {
 	basePath, cfg := fullShape(b, typ)
 	p := programFor(b, cfg, seed, pseudo)
-	e := newEngine(b, Options{})
+	e := newEngine(b, o)
 	f, err := e.Load(context.Background(), p, basePath)
 	if err != nil {
 		b.Fatal(err)
@@ -61,24 +65,26 @@ func percentile(d []time.Duration, p float64) float64 {
 // BenchmarkLabelCall: warm latency of a label-style call (≤3 output tokens).
 func BenchmarkLabelCall(b *testing.B) {
 	for _, typ := range []gguf.Type{gguf.TypeQ4_0, gguf.TypeQ8_0} {
-		b.Run(typ.String(), func(b *testing.B) {
-			f := benchProgram(b, typ, 1, labelPseudo)
-			ctx := context.Background()
-			o := CallOptions{MaxTokens: 3}
-			f.Call(ctx, labelInput, o) // warm-up
-			var lat []time.Duration
-			b.ResetTimer()
-			for range max(b.N, 20) {
-				r, err := f.Call(ctx, labelInput, o)
-				if err != nil {
-					b.Fatal(err)
+		for _, fa := range []bool{false, true} {
+			b.Run(fmt.Sprintf("%s/flash=%v", typ, fa), func(b *testing.B) {
+				f := benchProgramOpts(b, typ, 1, labelPseudo, Options{FlashAttn: fa})
+				ctx := context.Background()
+				o := CallOptions{MaxTokens: 3}
+				f.Call(ctx, labelInput, o) // warm-up
+				var lat []time.Duration
+				b.ResetTimer()
+				for range max(b.N, 20) {
+					r, err := f.Call(ctx, labelInput, o)
+					if err != nil {
+						b.Fatal(err)
+					}
+					lat = append(lat, r.Latency)
 				}
-				lat = append(lat, r.Latency)
-			}
-			b.ReportMetric(percentile(lat, 0.5), "p50-ms")
-			b.ReportMetric(percentile(lat, 0.95), "p95-ms")
-			b.ReportMetric(float64(f.PrefixTokens()), "prefix-tok")
-		})
+				b.ReportMetric(percentile(lat, 0.5), "p50-ms")
+				b.ReportMetric(percentile(lat, 0.95), "p95-ms")
+				b.ReportMetric(float64(f.PrefixTokens()), "prefix-tok")
+			})
+		}
 	}
 }
 

@@ -40,6 +40,9 @@ type Options struct {
 	// (0 = DefaultKVCells); one sequence never exceeds the trained context.
 	KVCells  int
 	Resident int // 0 = DefaultResident
+	// FlashAttn uses flash attention (faster on the short per-call prompts;
+	// logits differ from the default kernels in the last digits).
+	FlashAttn bool
 }
 
 // Engine runs programs. Each base model file is loaded once (memory-mapped)
@@ -149,10 +152,12 @@ func modelIdentity(path string) (string, error) {
 // sequences and label-scoring sequences over one unified KV cache.
 func (e *Engine) contextParams() llama.ContextParams {
 	return llama.ContextParams{
-		NCtx:    e.opts.KVCells,
-		NBatch:  DefaultBatchSize,
-		NSeqMax: e.opts.Resident + e.opts.MaxBatch + MaxLabels,
-		Threads: e.opts.Threads,
+		NCtx:      e.opts.KVCells,
+		NBatch:    DefaultBatchSize,
+		NUBatch:   64, // measured: batched throughput +25% over 512
+		NSeqMax:   e.opts.Resident + e.opts.MaxBatch + MaxLabels,
+		Threads:   e.opts.Threads,
+		FlashAttn: e.opts.FlashAttn,
 	}
 }
 

@@ -28,11 +28,11 @@ func newPawEngine(model string, o opts) (engine, error) {
 	return &pawEngine{m: m, c: c, b: llama.NewBatch(o.pp, 1)}, nil
 }
 
-func (e *pawEngine) Desc() string  { return e.m.Desc() }
-func (e *pawEngine) NVocab() int   { return e.m.NVocab() }
-func (e *pawEngine) Threads() int  { return e.c.Threads() }
-func (e *pawEngine) ClearKV()      { e.c.ClearKV() }
-func (e *pawEngine) Close()        { e.b.Close(); e.c.Close(); e.m.Close() }
+func (e *pawEngine) Desc() string { return e.m.Desc() }
+func (e *pawEngine) NVocab() int  { return e.m.NVocab() }
+func (e *pawEngine) Threads() int { return e.c.Threads() }
+func (e *pawEngine) ClearKV()     { e.c.ClearKV() }
+func (e *pawEngine) Close()       { e.b.Close(); e.c.Close(); e.m.Close() }
 func (e *pawEngine) Decode(toks []int32, pos int) error {
 	e.b.Clear()
 	t := make([]llama.Token, len(toks))
