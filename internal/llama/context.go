@@ -36,6 +36,12 @@ type Context struct {
 	nctx   int
 	nbatch int
 	nseq   int
+	// loraChanged forces the next decode to build a fresh graph: llama.cpp at
+	// this commit reuses the previous graph when only the adapters changed,
+	// silently ignoring the switch (its reuse check compares the adapter map
+	// by address, not content).
+	loraChanged bool
+	lastEmb     bool // the embeddings flag of the last decode's graph
 }
 
 // NewContext creates a context on m.
@@ -134,7 +140,17 @@ func (c *Context) Decode(ctx context.Context, b *Batch) error {
 	flag := (*int32)(unsafe.Pointer(c.abort))
 	atomic.StoreInt32(flag, 0)
 	stop := context.AfterFunc(ctx, func() { atomic.StoreInt32(flag, 1) })
+	// The embeddings flag is a graph parameter llama.cpp does compare: after an
+	// adapter switch, flip it relative to the last graph so this decode builds
+	// a fresh graph with the new adapters; it is off otherwise.
+	emb := c.loraChanged && !c.lastEmb
+	if emb != c.lastEmb {
+		C.llama_set_embeddings(c.c, cBool(emb))
+	}
 	rc := C.llama_decode(c.c, b.c)
+	if rc == 0 { // a failed decode may not have built its graph: flip again next time
+		c.lastEmb, c.loraChanged = emb, false
+	}
 	stop()
 	switch {
 	case rc == 0:
@@ -248,8 +264,12 @@ func (c *Context) SetAdapter(a *Adapter, scale float32) error {
 	if rc := C.llama_set_adapter_lora(c.c, a.c, C.float(scale)); rc != 0 {
 		return errorf(ErrLoadAdapter, "set adapter %s: code %d", a.path, int(rc))
 	}
+	c.loraChanged = true
 	return nil
 }
 
 // ClearAdapters removes every adapter from the context.
-func (c *Context) ClearAdapters() { C.llama_clear_adapter_lora(c.c) }
+func (c *Context) ClearAdapters() {
+	C.llama_clear_adapter_lora(c.c)
+	c.loraChanged = true
+}

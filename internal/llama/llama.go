@@ -18,7 +18,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
 	"runtime"
 	"strings"
 	"sync"
@@ -55,12 +54,6 @@ var initOnce sync.Once
 // exported for callers that want the system info first.
 func Init() {
 	initOnce.Do(func() {
-		// llama.cpp at this commit reuses the compute graph across decodes and so
-		// silently ignores an adapter switched in between (logits stay identical).
-		// The variable is read when a context is created, so set it before any.
-		if os.Getenv("LLAMA_GRAPH_REUSE_DISABLE") == "" {
-			os.Setenv("LLAMA_GRAPH_REUSE_DISABLE", "1")
-		}
 		SetLogLevel(defaultLogLevel())
 		C.llama_backend_init()
 	})
@@ -129,8 +122,7 @@ func pawLog(level C.int, text *C.char) {
 
 // benignWarning reports llama.cpp warnings that paw causes on purpose.
 func benignWarning(msg string) bool {
-	return strings.Contains(msg, "graph reuse disabled") || // see Init
-		strings.Contains(msg, "the full capacity of the model will not be utilized") || // contexts sized to the call
+	return strings.Contains(msg, "the full capacity of the model will not be utilized") || // contexts sized to the call
 		strings.Contains(msg, "cannot use buft") // LoRA tensors stay in plain CPU buffers next to repacked weights
 }
 

@@ -366,7 +366,8 @@ func TestSeqStateRoundTrip(t *testing.T) {
 }
 
 // TestAdapterSwitch is the regression test for llama.cpp's graph reuse, which
-// at this commit ignored an adapter switched between decodes.
+// at this commit ignores an adapter switched between decodes of the same shape
+// unless the binding forces a rebuild (see Context.Decode).
 func TestAdapterSwitch(t *testing.T) {
 	cfg, _ := fixture.Preset("qwen3-tiny")
 	m := load(t, fixture.Cached(t, "qwen3-tiny", cfg))
