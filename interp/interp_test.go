@@ -16,6 +16,7 @@ import (
 	"github.com/paw-dev/paw/internal/fixture"
 	"github.com/paw-dev/paw/internal/llama"
 	"github.com/paw-dev/paw/program"
+	"github.com/paw-dev/paw/schema"
 )
 
 // testProgram builds an official-layout bundle for a fixture base: a rank-64
@@ -333,8 +334,12 @@ func TestCancelFreesSequence(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
 	defer cancel()
 	start := time.Now()
-	// Stop strings that never match and a huge budget keep it generating.
-	_, err = f.Call(ctx, "go on", CallOptions{MaxTokens: 100000, Temperature: 1, Seed: 1})
+	// A grammar that cannot end before 1000 letters keeps it generating.
+	long, err := schema.Regex(`[a-z]{1000}`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = f.Call(ctx, "go on", CallOptions{MaxTokens: 1000, Contract: &long})
 	if !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("err = %v, want deadline exceeded", err)
 	}
@@ -376,5 +381,44 @@ func TestBaseMismatch(t *testing.T) {
 	_, err := e.Load(context.Background(), p, fixture.Cached(t, "gpt2-tiny", gcfg))
 	if !errors.Is(err, ErrBaseMismatch) {
 		t.Errorf("qwen3 program on gpt2: err = %v, want ErrBaseMismatch", err)
+	}
+}
+
+// TestCloseDuringCall closes a function while one of its calls is generating:
+// the call ends with ErrClosed and the engine keeps serving other programs.
+func TestCloseDuringCall(t *testing.T) {
+	e := newEngine(t, Options{})
+	p1, basePath := testProgram(t, "qwen3-tiny", 51, pseudo)
+	p2, _ := testProgram(t, "qwen3-tiny", 52, pseudo)
+	f1, err := e.Load(context.Background(), p1, basePath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f2, err := e.Load(context.Background(), p2, basePath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A grammar that cannot end before 1000 letters keeps the call generating.
+	long, err := schema.Regex(`[a-z]{1000}`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		_, err := f1.Call(context.Background(), "go on", CallOptions{MaxTokens: 1000, Contract: &long})
+		done <- err
+	}()
+	time.Sleep(50 * time.Millisecond)
+	f1.Close()
+	select {
+	case err := <-done:
+		if !errors.Is(err, ErrClosed) {
+			t.Errorf("call on a closed function: err = %v, want ErrClosed", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("call did not end after Close")
+	}
+	if _, err := f2.Call(context.Background(), "still here", CallOptions{MaxTokens: 4}); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -153,6 +153,14 @@ func (w *worker) handle(j job) {
 			r.res <- result{err: ErrClosed}
 		}
 		delete(w.pending, fn)
+		// Running calls end too: the caller frees the adapter once this returns.
+		for _, c := range slices.Clone(w.active[fn]) {
+			w.finish(fn, c, ErrClosed)
+		}
+		if w.cur == fn.adapter {
+			w.curSet = false // never reuse a pointer that may be freed and reallocated
+		}
+		w.retire(fn)
 		fn.state = nil
 		j.done <- nil
 	case j.inspect != nil:
