@@ -26,7 +26,7 @@ DEMO ?= .demo
 # Pure-Go packages: they must build without cgo.
 PURE_PKGS := ./gguf/... ./program/... ./api/... ./hub/... ./compile/... ./internal/config/... ./internal/fsutil/...
 
-.PHONY: all build demo test tools lint bench-interp bench-llama
+.PHONY: all build demo test tools lint bench-interp bench-llama fuzz
 all: build
 
 build:
@@ -63,3 +63,8 @@ test: tools lint
 ifeq ($(PKGS),./...)
 	$(GO) test -p 1 -race -run 'Concurrent|Cancel|Lock|Process|Pull' ./interp/ ./hub/
 endif
+
+# make fuzz FUZZ=FuzzSplitUserDefined FUZZPKG=./interp/ runs one fuzz target with the build flags.
+FUZZTIME ?= 60s
+fuzz:
+	$(GO) test -run '^$$' -fuzz '^$(FUZZ)$$' -fuzztime $(FUZZTIME) $(FUZZPKG)
