@@ -30,6 +30,9 @@ type labelTrie struct {
 	labels []string
 	toks   [][]llama.Token
 	nodes  []trieNode
+	// inner lists the nodes with children: the only ones whose logits are
+	// needed (decoded in one batch); leaves need none.
+	inner []int
 }
 
 func (t *tokenizer) labelTrie(labels []string) (*labelTrie, error) {
@@ -60,6 +63,11 @@ func (t *tokenizer) labelTrie(labels []string) (*labelTrie, error) {
 		}
 		tr.nodes[parent].label = li
 	}
+	for i, n := range tr.nodes {
+		if len(n.kids) > 0 {
+			tr.inner = append(tr.inner, i)
+		}
+	}
 	return tr, nil
 }
 
@@ -76,18 +84,6 @@ func (tr *labelTrie) child(parent int, tok llama.Token, depth int) int {
 		tr.nodes[parent].kids = append(tr.nodes[parent].kids, i)
 	}
 	return i
-}
-
-// internal lists the nodes with children: the only ones whose logits are
-// needed (decoded in one batch); leaves need none.
-func (tr *labelTrie) internal() []int {
-	var out []int
-	for i, n := range tr.nodes {
-		if len(n.kids) > 0 {
-			out = append(out, i)
-		}
-	}
-	return out
 }
 
 // labelScores holds, per label, the summed log-probability of its tokens
@@ -114,7 +110,7 @@ func (tr *labelTrie) score(root []float32, nodeLogits func(i int) []float32, eog
 			nodeLP[i] = float64(root[n.tok]) - rootLSE
 		}
 	}
-	for _, i := range tr.internal() {
+	for _, i := range tr.inner {
 		n := tr.nodes[i]
 		row := nodeLogits(i)
 		lse := logSumExp(row)

@@ -210,7 +210,7 @@ func (w *worker) step(ctx context.Context) {
 			continue
 		}
 		if c.trie != nil {
-			if n := len(c.trie.internal()); n <= room && len(c.trie.labels) <= len(w.labelFree) {
+			if n := len(c.trie.inner); n <= room && len(c.trie.labels) <= len(w.labelFree) {
 				w.addTrie(c)
 				room -= n
 			}
@@ -245,7 +245,7 @@ func (w *worker) step(ctx context.Context) {
 				continue
 			}
 			c.first = time.Since(c.req.start)
-			if len(c.trie.internal()) == 0 {
+			if len(c.trie.inner) == 0 {
 				c.root = row // no label continues another: score now
 				w.scoreLabels(fn, c)
 				continue
@@ -268,7 +268,7 @@ func (w *worker) addTrie(c *call) {
 	}
 	c.nodeIdx = make([]int, len(c.trie.nodes))
 	seqs := make([]int, 0, len(c.trie.labels))
-	for _, i := range c.trie.internal() {
+	for _, i := range c.trie.inner {
 		n := c.trie.nodes[i]
 		seqs = seqs[:0]
 		for _, l := range n.seqs {

@@ -9,6 +9,7 @@ import "C"
 
 import (
 	"context"
+	"slices"
 	"sync/atomic"
 	"unsafe"
 )
@@ -170,21 +171,11 @@ func (c *Context) Decode(ctx context.Context, b *Batch) error {
 // Logits returns a copy of the logits of batch index i of the last Decode
 // (-1 is the last token that asked for logits).
 func (c *Context) Logits(i int) ([]float32, error) {
-	out := make([]float32, c.model.NVocab())
-	if err := c.LogitsInto(out, i); err != nil {
+	row, err := c.LogitsView(i)
+	if err != nil {
 		return nil, err
 	}
-	return out, nil
-}
-
-// LogitsInto copies the logits of batch index i into dst (len NVocab).
-func (c *Context) LogitsInto(dst []float32, i int) error {
-	p := c.logitsPtr(i)
-	if p == nil {
-		return errorf(ErrNoLogits, "index %d", i)
-	}
-	copy(dst, unsafe.Slice((*float32)(unsafe.Pointer(p)), c.model.NVocab()))
-	return nil
+	return slices.Clone(row), nil
 }
 
 // LogitsView returns the logits of batch index i without copying. The slice
