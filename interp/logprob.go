@@ -1,19 +1,10 @@
 package interp
 
-import "math"
+import "github.com/paw-dev/paw/internal/llama"
 
-// logSumExp returns log(sum(exp(x))) of a logits row, stably.
-func logSumExp(x []float32) float64 {
-	m := float32(math.Inf(-1))
-	for _, v := range x {
-		m = max(m, v)
-	}
-	var s float64
-	for _, v := range x {
-		s += math.Exp(float64(v - m))
-	}
-	return float64(m) + math.Log(s)
-}
+// logSumExp returns log(sum(exp(x))) of a logits row, stably (vectorized C:
+// it runs once per generated token over the whole vocabulary).
+func logSumExp(x []float32) float64 { return llama.LogSumExp(x) }
 
 // logprobStats accumulates the log-probabilities of generated tokens.
 type logprobStats struct {

@@ -61,3 +61,14 @@ func BenchmarkDecode(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkLogSumExp: the per-token normaliser over a Qwen3-sized vocabulary.
+func BenchmarkLogSumExp(b *testing.B) {
+	x := make([]float32, 151936)
+	for i := range x {
+		x[i] = float32(i%1000) / 100
+	}
+	for b.Loop() {
+		llama.LogSumExp(x)
+	}
+}

@@ -3,6 +3,7 @@ package llama_test
 import (
 	"context"
 	"errors"
+	"math"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -79,6 +80,14 @@ func greedy(t testing.TB, c *llama.Context, prompt []llama.Token, n int) []llama
 			t.Fatal(err)
 		}
 		tok := s.Sample(c, b.Len()-1)
+		row, err := c.LogitsView(b.Len() - 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Greedy takes the first largest logit (paw's argmax fast path).
+		if want := slices.Index(row, slices.Max(row)); int(tok) != want {
+			t.Fatalf("greedy picked %d, the first largest logit is %d", tok, want)
+		}
 		out = append(out, tok)
 		b.Clear()
 		if _, err := b.Add(tok, pos, []int{0}, true); err != nil {
@@ -628,5 +637,46 @@ func TestDecodeAbort(t *testing.T) {
 	}
 	if got := c.SeqPosMax(0); got >= 2047 {
 		t.Errorf("aborted decode left the sequence at position %d", got)
+	}
+}
+
+// TestLogSumExp checks the vectorized normaliser against a float64 reference
+// on vocabulary-sized and tiny rows, with -Inf entries and extreme spreads.
+func TestLogSumExp(t *testing.T) {
+	ref := func(x []float32) float64 {
+		m := math.Inf(-1)
+		for _, v := range x {
+			m = max(m, float64(v))
+		}
+		if math.IsInf(m, 0) {
+			return m
+		}
+		var s float64
+		for _, v := range x {
+			s += math.Exp(float64(v) - m)
+		}
+		return m + math.Log(s)
+	}
+	r := rand.New(rand.NewPCG(1, 2))
+	for _, n := range []int{1, 2, 15, 16, 17, 1023, 1024, 1040, 151936} {
+		for _, spread := range []float32{0, 1, 20, 300} {
+			x := make([]float32, n)
+			for i := range x {
+				x[i] = (r.Float32()*2-1)*spread + 5
+				if n > 16 && i%97 == 0 {
+					x[i] = float32(math.Inf(-1)) // masked tokens
+				}
+			}
+			got, want := llama.LogSumExp(x), ref(x)
+			if math.Abs(got-want) > 1e-5*max(1, math.Abs(want)) {
+				t.Errorf("n=%d spread=%g: %v, want %v", n, spread, got, want)
+			}
+		}
+	}
+	if got := llama.LogSumExp([]float32{float32(math.Inf(-1))}); !math.IsInf(got, -1) {
+		t.Errorf("all masked: %v, want -Inf", got)
+	}
+	if got := llama.LogSumExp(nil); !math.IsInf(got, -1) {
+		t.Errorf("empty: %v, want -Inf", got)
 	}
 }

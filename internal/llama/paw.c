@@ -1,5 +1,8 @@
 #include "paw.h"
 
+#include <math.h>
+#include <string.h>
+
 extern void pawLog(int level, char *text);
 
 static int paw_log_min = GGML_LOG_LEVEL_WARN;
@@ -25,8 +28,6 @@ void paw_log_install(int min_level) {
 bool paw_abort_cb(void *flag) {
 	return __atomic_load_n((int *)flag, __ATOMIC_RELAXED) != 0;
 }
-
-#include <math.h>
 
 static llama_token paw_pick(struct llama_sampler *chain, struct llama_sampler *grammar,
                             const float *logits, int32_t n_vocab, llama_token_data *buf) {
@@ -69,4 +70,103 @@ llama_token paw_sample(struct llama_sampler *chain, struct llama_sampler *gramma
 	}
 	llama_sampler_accept(chain, t);
 	return t;
+}
+
+// GCC/Clang vector extensions: the compiler lowers them to the widest SIMD the
+// build targets (AVX-512 with -march=native here), with no intrinsics and no
+// reliance on the auto-vectorizer, which gives up on these loops.
+typedef float pawv __attribute__((vector_size(64)));
+typedef int32_t pawvi __attribute__((vector_size(64)));
+#define PAWV_N 16
+
+static inline pawv pawv_load(const float *p) {
+	pawv v;
+	memcpy(&v, p, sizeof v);
+	return v;
+}
+
+static inline pawv pawv_max(pawv a, pawv b) {
+	pawvi gt = a > b;
+	return (pawv)(((pawvi)a & gt) | ((pawvi)b & ~gt));
+}
+
+// pawv_exp is exp(x) for x <= 0: x = n*ln2 + r, |r| <= ln2/2, exp(r) by its
+// Taylor polynomial (relative error < 2e-7), 2^n built in the exponent bits;
+// below -87 (where exp underflows float) it returns exp(-87) ~ 1.6e-38.
+static inline pawv pawv_exp(pawv x) {
+	x = pawv_max(x, (pawv){0} - 87.0f);
+	// Round to nearest by the 1.5*2^23 trick (|x*log2e| < 2^22 here).
+	pawv n = (x * 1.44269504f + 12582912.0f) - 12582912.0f;
+	pawv r = x - n * 0.693145751953125f - n * 1.428606765330187e-6f;
+	pawv p = 1.0f + r * (1.0f + r * (0.5f + r * (1.0f / 6 + r * (1.0f / 24 + r * (1.0f / 120 + r * (1.0f / 720))))));
+	pawvi e = (__builtin_convertvector(n, pawvi) + 127) << 23;
+	return p * (pawv)e;
+}
+
+static inline float paw_hsum(pawv v) {
+	float s = 0;
+	for (int j = 0; j < PAWV_N; j++) {
+		s += v[j];
+	}
+	return s;
+}
+
+static float paw_max(const float *x, int32_t n) {
+	float m = x[0];
+	int32_t i = 0;
+	if (n >= PAWV_N) {
+		pawv mv = pawv_load(x);
+		for (i = PAWV_N; i + PAWV_N <= n; i += PAWV_N) {
+			mv = pawv_max(pawv_load(x + i), mv);
+		}
+		for (int j = 0; j < PAWV_N; j++) {
+			m = mv[j] > m ? mv[j] : m;
+		}
+	}
+	for (; i < n; i++) {
+		m = x[i] > m ? x[i] : m;
+	}
+	return m;
+}
+
+llama_token paw_argmax(const float *x, int32_t n) {
+	if (n <= 0) {
+		return LLAMA_TOKEN_NULL;
+	}
+	// The first maximum, as llama.cpp's greedy sampler picks it.
+	float m = paw_max(x, n);
+	for (int32_t i = 0; i < n; i++) {
+		if (x[i] == m) {
+			return i;
+		}
+	}
+	return 0; // NaN logits: llama.cpp's greedy keeps index 0 too
+}
+
+double paw_logsumexp(const float *x, int32_t n) {
+	if (n <= 0) {
+		return -INFINITY;
+	}
+	float m = paw_max(x, n);
+	if (isinf(m)) {
+		return m;
+	}
+	// Float vector sums moved into a double every 1024 elements, so that
+	// rounding error stays ~1e-6 over a 150k vocabulary.
+	double s = 0;
+	int32_t i = 0;
+	while (i + PAWV_N <= n) {
+		pawv acc = {0};
+		int32_t end = i + 1024 <= n ? i + 1024 : n;
+		for (; i + PAWV_N <= end; i += PAWV_N) {
+			acc += pawv_exp(pawv_load(x + i) - m);
+		}
+		s += paw_hsum(acc);
+	}
+	for (; i < n; i++) {
+		pawv one = {0};
+		one[0] = x[i] - m;
+		s += pawv_exp(one)[0];
+	}
+	return (double)m + log(s);
 }

@@ -14,3 +14,11 @@ bool paw_abort_cb(void *flag);
 // over 150k candidates costs ~15 ms. buf has room for n_vocab entries.
 llama_token paw_sample(struct llama_sampler *chain, struct llama_sampler *grammar,
                        const float *logits, int32_t n_vocab, llama_token_data *buf);
+
+// paw_argmax is greedy decoding without building a candidate array: the index
+// of the first largest logit.
+llama_token paw_argmax(const float *x, int32_t n);
+// paw_logsumexp is log(sum(exp(x))), computed stably and vectorized: the
+// normaliser of a logits row, for token log-probabilities (~20x faster than a
+// scalar math.Exp loop over a 150k vocabulary).
+double paw_logsumexp(const float *x, int32_t n);
