@@ -29,8 +29,26 @@ var labelPseudo = "You are a support ticket router. Read the customer message an
 	"Return ONLY one of: billing, technical, account, other. Do not explain your answer.\n" +
 	strings.Repeat("Example: \"I was charged twice this month\" -> billing\nExample: \"The app crashes when I open settings\" -> technical\nExample: \"I cannot reset my password\" -> account\nExample: \"Do you have a store in Berlin?\" -> other\n", 4)
 
-// labelInput is about 30 tokens.
-const labelInput = "Hi, since yesterday's update the export button does nothing and I lose my work every time I try to save a report."
+// labelInputs are about 30 tokens each; calls rotate over them.
+var labelInputs = []string{
+	"Hi, since yesterday's update the export button does nothing and I lose my work every time I try to save a report.",
+	"I was billed for the annual plan although I cancelled last month, please refund the difference to my card today.",
+	"How do I change the email address on my account? The old one belongs to a colleague who left the company.",
+	"Do you ship to Norway, and if so how long does delivery usually take for a small order of three items?",
+}
+
+// Variants compared side by side in one run.
+var benchVariants = []struct {
+	name string
+	typ  gguf.Type
+	opts Options
+}{
+	{"Q4_0", gguf.TypeQ4_0, Options{}},
+	{"Q4_0/no-drafts", gguf.TypeQ4_0, Options{NoDrafts: true}},
+	{"Q4_0/flash", gguf.TypeQ4_0, Options{FlashAttn: true}},
+	{"Q8_0", gguf.TypeQ8_0, Options{}},
+	{"Q8_0/no-drafts", gguf.TypeQ8_0, Options{NoDrafts: true}},
+}
 
 func fullShape(b *testing.B, typ gguf.Type) (string, fixture.Config) {
 	cfg, err := fixture.Preset("qwen3-0.6b")
@@ -62,29 +80,38 @@ func percentile(d []time.Duration, p float64) float64 {
 	return float64(s[int(float64(len(s)-1)*p)].Microseconds()) / 1000
 }
 
-// BenchmarkLabelCall: warm latency of a label-style call (≤3 output tokens).
+// BenchmarkLabelCall: warm latency of a label-style call (≤3 output tokens),
+// over four inputs in turn.
 func BenchmarkLabelCall(b *testing.B) {
-	for _, typ := range []gguf.Type{gguf.TypeQ4_0, gguf.TypeQ8_0} {
-		for _, fa := range []bool{false, true} {
-			b.Run(fmt.Sprintf("%s/flash=%v", typ, fa), func(b *testing.B) {
-				f := benchProgramOpts(b, typ, 1, labelPseudo, Options{FlashAttn: fa})
-				ctx := context.Background()
-				o := CallOptions{MaxTokens: 3}
-				f.Call(ctx, labelInput, o) // warm-up
-				var lat []time.Duration
-				b.ResetTimer()
-				for range max(b.N, 20) {
-					r, err := f.Call(ctx, labelInput, o)
-					if err != nil {
-						b.Fatal(err)
-					}
-					lat = append(lat, r.Latency)
+	for _, v := range benchVariants {
+		b.Run(v.name, func(b *testing.B) {
+			f := benchProgramOpts(b, v.typ, 1, labelPseudo, v.opts)
+			ctx := context.Background()
+			o := CallOptions{MaxTokens: 3}
+			for _, in := range labelInputs { // warm-up
+				f.Call(ctx, in, o)
+			}
+			var lat []time.Duration
+			b.ResetTimer()
+			for i := range max(b.N, 24) {
+				r, err := f.Call(ctx, labelInputs[i%len(labelInputs)], o)
+				if err != nil {
+					b.Fatal(err)
 				}
-				b.ReportMetric(percentile(lat, 0.5), "p50-ms")
-				b.ReportMetric(percentile(lat, 0.95), "p95-ms")
-				b.ReportMetric(float64(f.PrefixTokens()), "prefix-tok")
-			})
-		}
+				lat = append(lat, r.Latency)
+			}
+			b.ReportMetric(percentile(lat, 0.5), "p50-ms")
+			b.ReportMetric(percentile(lat, 0.95), "p95-ms")
+			b.ReportMetric(float64(f.PrefixTokens()), "prefix-tok")
+			reportDrafts(b, f)
+		})
+	}
+}
+
+// reportDrafts reports the share of guessed tokens that were kept.
+func reportDrafts(b *testing.B, f *Func) {
+	if st := f.b.e.Stats(); st.Drafted > 0 {
+		b.ReportMetric(float64(st.DraftAccepted)/float64(st.Drafted), "draft-kept")
 	}
 }
 
@@ -117,14 +144,17 @@ func BenchmarkColdStart(b *testing.B) {
 
 // BenchmarkGenerative: ~40 output tokens, 8 concurrent callers vs serial.
 func BenchmarkGenerative(b *testing.B) {
-	for _, typ := range []gguf.Type{gguf.TypeQ4_0, gguf.TypeQ8_0} {
-		b.Run(typ.String(), func(b *testing.B) {
-			f := benchProgram(b, typ, 2, labelPseudo)
+	for _, v := range benchVariants {
+		if v.opts.FlashAttn {
+			continue
+		}
+		b.Run(v.name, func(b *testing.B) {
+			f := benchProgramOpts(b, v.typ, 2, labelPseudo, v.opts)
 			ctx := context.Background()
 			o := CallOptions{MaxTokens: 40}
 			inputs := make([]string, 8)
 			for i := range inputs {
-				inputs[i] = fmt.Sprintf("%s (ticket %d)", labelInput, i)
+				inputs[i] = fmt.Sprintf("%s (ticket %d)", labelInputs[i%len(labelInputs)], i)
 			}
 			f.Call(ctx, inputs[0], o)
 			start := time.Now()
@@ -152,15 +182,17 @@ func BenchmarkGenerative(b *testing.B) {
 			b.ReportMetric(concurrent, "batched-calls/s")
 			b.ReportMetric(concurrent/serial, "speedup")
 			b.ReportMetric(float64(tokens)/float64(len(inputs)), "tokens/call")
+			reportDrafts(b, f)
 		})
 	}
 }
 
 // BenchmarkContracts: a 4-label call (scored exactly over the label trie)
 // against free greedy decoding of the same number of tokens, and the
-// per-token cost of a JSON grammar against free decoding.
+// per-token cost of a JSON grammar against free decoding; without drafts, so
+// that free decoding pays one step per token, as constrained decoding does.
 func BenchmarkContracts(b *testing.B) {
-	f := benchProgram(b, gguf.TypeQ4_0, 3, labelPseudo)
+	f := benchProgramOpts(b, gguf.TypeQ4_0, 3, labelPseudo, Options{NoDrafts: true})
 	ctx := context.Background()
 	labels, _ := schema.Labels("billing", "technical", "account", "other")
 	tr, _ := f.b.tok.labelTrie(labels.Labels)
@@ -169,11 +201,11 @@ func BenchmarkContracts(b *testing.B) {
 		depth = max(depth, len(t))
 	}
 	measure := func(o CallOptions) (time.Duration, Result) {
-		f.Call(ctx, labelInput, o) // warm
+		f.Call(ctx, labelInputs[0], o) // warm
 		var lat []time.Duration
 		var last Result
 		for range 7 {
-			r, err := f.Call(ctx, labelInput, o)
+			r, err := f.Call(ctx, labelInputs[0], o)
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -242,7 +274,7 @@ func BenchmarkManyPrograms(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		if _, err := f.Call(ctx, labelInput, CallOptions{MaxTokens: 1}); err != nil {
+		if _, err := f.Call(ctx, labelInputs[0], CallOptions{MaxTokens: 1}); err != nil {
 			b.Fatal(err)
 		}
 		adapterBytes += len(p.Adapter)

@@ -43,6 +43,10 @@ type Options struct {
 	// FlashAttn uses flash attention (faster on the short per-call prompts;
 	// logits differ from the default kernels in the last digits).
 	FlashAttn bool
+	// NoDrafts turns off speculative drafts (see Stats.Drafted): every step
+	// decodes one token per call, so outputs are bit-identical to a lone
+	// one-token-at-a-time decode even on near-ties.
+	NoDrafts bool
 }
 
 // Engine runs programs. Each base model file is loaded once (memory-mapped)
@@ -165,6 +169,8 @@ func (e *Engine) contextParams() llama.ContextParams {
 type Stats struct {
 	PrefixEvaluated int // prefixes decoded from scratch
 	PrefixRestored  int // prefixes restored from a cache file
+	Drafted         int // tokens guessed ahead by greedy calls
+	DraftAccepted   int // guesses that greedy decoding confirmed (each saves a step)
 }
 
 // Stats returns the counters.

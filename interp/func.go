@@ -27,8 +27,10 @@ type Func struct {
 	key        [32]byte         // prefix cache key
 	contract   *schema.Contract // the program's own, or nil
 
-	// state is the prefix's saved KV; owned by the base's worker.
+	// state is the prefix's saved KV and hist the outputs drafts are guessed
+	// from; both owned by the base's worker.
 	state []byte
+	hist  *history
 
 	closeOnce sync.Once
 }
@@ -172,7 +174,7 @@ func (b *base) newFunc(ctx context.Context, name, prefix, suffix string, a *llam
 		return nil, fmt.Errorf("%w: program %s: template prefix of %d tokens leaves no room in the %d-token context", ErrInputTooLong, name, len(toks), b.limit)
 	}
 	f := &Func{b: b, name: name, adapter: a, adapterSHA: sha, prefix: toks, suffix: suffix,
-		key: prefixKey(b.id, sha, toks)}
+		key: prefixKey(b.id, sha, toks), hist: newHistory()}
 	done := make(chan error, 1)
 	if err := b.submit(ctx, job{prepare: f, done: done}); err != nil {
 		return nil, err

@@ -58,6 +58,12 @@ type call struct {
 	reserved int // KV cells reserved: own prompt + budget
 	lp       logprobStats
 
+	// Speculative guesses (draft.go) decoded after this call's last token in
+	// the current step, at positions pos, pos+1, …, and their batch indices.
+	spec     bool // greedy and unconstrained: guessing allowed
+	draft    []llama.Token
+	draftIdx []int
+
 	// Label scoring: after the prompt, every node of the trie is decoded once
 	// (in one step), each label in its own sequence copied from seq.
 	trie      *labelTrie
@@ -206,6 +212,7 @@ func (w *worker) step(ctx context.Context) {
 			room -= n
 			if last {
 				c.logit = w.batch.Len() - 1
+				room -= w.addDraft(fn, c, room, true, len(calls))
 			}
 			continue
 		}
@@ -224,6 +231,7 @@ func (w *worker) step(ctx context.Context) {
 		c.pos++
 		room--
 		c.logit = i
+		room -= w.addDraft(fn, c, room, false, len(calls))
 	}
 	t0 := time.Now()
 	err := w.decode(ctx)
@@ -317,12 +325,62 @@ func (w *worker) decode(ctx context.Context) error {
 	return w.b.lctx.Decode(ctx, w.batch)
 }
 
-// sample picks the next token of c and finishes the call when it is done.
+// addDraft puts c's guesses of the tokens after its last one into the batch
+// (at most room) and returns how many it added.
+func (w *worker) addDraft(fn *Func, c *call, room int, prompt bool, calls int) int {
+	c.draft, c.draftIdx = c.draft[:0], c.draftIdx[:0]
+	if !c.spec {
+		return 0
+	}
+	// Every guess kept plus the token after it must fit the budget.
+	k := min(room, c.budget-len(c.gen)-1, fn.hist.limit(prompt, calls))
+	for j, t := range fn.hist.guess(c.gen, c.req.toks, k) {
+		i, err := w.batch.Add(t, c.pos+j, []int{c.seq}, true)
+		if err != nil {
+			break
+		}
+		c.draft = append(c.draft, t)
+		c.draftIdx = append(c.draftIdx, i)
+	}
+	return len(c.draft)
+}
+
+// sample picks c's next token from the logits at batch index c.logit, then
+// keeps each guess that equals the token picked before it, picking again from
+// the guess's logits; it drops the KV of the guesses that failed and
+// finishes the call when it is done.
 func (w *worker) sample(fn *Func, c *call) {
-	t := c.sampler.Sample(w.b.lctx, c.logit)
+	idx, kept := c.logit, 0
+	defer func() {
+		if len(c.draft) > 0 {
+			// Guesses after the first miss (or the end) were never tried.
+			fn.hist.observe(min(kept+1, len(c.draft)), kept)
+			w.b.e.count(func(st *Stats) { st.Drafted += len(c.draft); st.DraftAccepted += kept })
+		}
+	}()
+	for {
+		if w.next(fn, c, idx) {
+			return
+		}
+		if kept == len(c.draft) || c.gen[len(c.gen)-1] != c.draft[kept] {
+			break
+		}
+		idx = c.draftIdx[kept]
+		kept++
+	}
+	if kept < len(c.draft) {
+		w.b.lctx.SeqRemove(c.seq, c.pos+kept, -1)
+	}
+	c.pos += kept
+}
+
+// next picks one token from the logits at batch index i and reports whether
+// the call finished.
+func (w *worker) next(fn *Func, c *call, i int) bool {
+	t := c.sampler.Sample(w.b.lctx, i)
 	if t < 0 {
 		w.finish(fn, c, fmt.Errorf("%w: no token satisfies the grammar", ErrNoValidOutput))
-		return
+		return true
 	}
 	if len(c.gen) == 0 {
 		c.first = time.Since(c.req.start)
@@ -330,9 +388,9 @@ func (w *worker) sample(fn *Func, c *call) {
 	if w.b.model.IsEOG(t) {
 		c.reason = FinishStop
 		w.finish(fn, c, nil)
-		return
+		return true
 	}
-	if row, err := w.b.lctx.LogitsView(c.logit); err == nil {
+	if row, err := w.b.lctx.LogitsView(i); err == nil {
 		// The model's own (unconstrained) probability of the chosen token.
 		c.lp.add(float64(row[t]) - logSumExp(row))
 	}
@@ -343,7 +401,7 @@ func (w *worker) sample(fn *Func, c *call) {
 			if s != "" && strings.Contains(text, s) {
 				c.reason = FinishString
 				w.finish(fn, c, nil)
-				return
+				return true
 			}
 		}
 	}
@@ -352,7 +410,9 @@ func (w *worker) sample(fn *Func, c *call) {
 			c.reason = FinishLength
 		}
 		w.finish(fn, c, nil)
+		return true
 	}
+	return false
 }
 
 // finish frees c's sequence and delivers its result.
@@ -372,6 +432,9 @@ func (w *worker) finish(fn *Func, c *call, err error) {
 	res := result{err: err}
 	if err == nil {
 		res.r = w.result(fn, c)
+		if c.spec {
+			fn.hist.add(c.gen)
+		}
 	}
 	c.req.res <- res
 }
@@ -493,7 +556,8 @@ func (w *worker) admit(fn *Func) {
 			w.b.lctx.SeqCopy(src, seq, -1, -1)
 		}
 		c := &call{req: r, seq: seq, pos: len(fn.prefix), budget: budget, sampler: s, logit: -1,
-			reserved: len(r.toks) + budget, trie: r.trie}
+			reserved: len(r.toks) + budget, trie: r.trie,
+			spec: r.trie == nil && r.opts.Temperature == 0 && r.opts.Grammar == "" && !w.b.e.opts.NoDrafts}
 		if budget < r.opts.MaxTokens && r.trie == nil {
 			c.reason = FinishContext
 		}
