@@ -26,7 +26,7 @@ DEMO ?= .demo
 # Pure-Go packages: they must build without cgo.
 PURE_PKGS := ./gguf/... ./program/... ./api/... ./hub/... ./compile/... ./internal/config/... ./internal/fsutil/...
 
-.PHONY: all build demo test tools lint bench-interp bench-llama fuzz
+.PHONY: all build demo test tools lint bench bench-interp bench-llama fuzz
 all: build
 
 build:
@@ -47,6 +47,12 @@ lint:
 	CGO_ENABLED=0 $(GO) build $(PURE_PKGS)
 	@bad=$$(grep -rl --include='*.go' '^import "C"' . | grep -v '^./internal/llama/' || true); \
 	  if [ -n "$$bad" ]; then echo "cgo outside internal/llama: $$bad"; exit 1; fi
+
+# The README's performance table in one command: the engine against the
+# prebuilt peer (bench/, its own module), then the function-level figures.
+bench:
+	$(MAKE) -C bench run
+	flock /tmp/paw-cpu.lock $(MAKE) bench-interp
 
 # Function-level benchmarks on full-shape Qwen3-0.6B fixtures (see README).
 bench-interp: tools

@@ -37,6 +37,9 @@ type Options struct {
 	// MaxBatch and KVCells size each base model's shared context (see interp.Options).
 	MaxBatch int
 	KVCells  int
+	// NoDrafts decodes one token per step per call, without speculative
+	// drafts (see interp.Options.NoDrafts).
+	NoDrafts bool
 	// Hub fetches programs and base models; nil means a hub.Client on CacheDir.
 	Hub *hub.Client
 }
@@ -62,7 +65,7 @@ func Open(ctx context.Context, o Options) (*Engine, error) {
 		h = &hub.Client{Dir: o.CacheDir, Offline: o.Offline}
 	}
 	eng, err := interp.New(interp.Options{Threads: o.Threads, CacheDir: filepath.Join(o.CacheDir, "kv"),
-		MaxBatch: o.MaxBatch, KVCells: o.KVCells})
+		MaxBatch: o.MaxBatch, KVCells: o.KVCells, NoDrafts: o.NoDrafts})
 	if err != nil {
 		return nil, err
 	}

@@ -13,7 +13,7 @@ import (
 
 // BenchmarkDecode measures one decode of n tokens (in n sequences for
 // generation-like batches) on the full-shape Qwen3-0.6B Q4_0 fixture, with and
-// without an official-shape LoRA adapter:
+// without an official-shape LoRA adapter, with interp's batch sizes:
 //
 //	make bench-llama
 func BenchmarkDecode(b *testing.B) {
@@ -32,21 +32,36 @@ func BenchmarkDecode(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer a.Close()
+	// prefix: tokens already in the KV cache (a program's pseudo-program); 38
+	// tokens after 256 is a label-style call's prompt work.
 	for _, lora := range []bool{false, true} {
-		for _, shape := range []struct{ tokens, seqs int }{{1, 1}, {8, 8}, {45, 1}, {128, 1}} {
-			b.Run(fmt.Sprintf("lora=%v/tokens=%d/seqs=%d", lora, shape.tokens, shape.seqs), func(b *testing.B) {
-				c := newContext(b, m, llama.ContextParams{NCtx: 1024, NSeqMax: 8})
+		for _, shape := range []struct{ tokens, seqs, prefix int }{{1, 1, 0}, {8, 8, 0}, {45, 1, 0}, {128, 1, 0}, {38, 1, 256}} {
+			b.Run(fmt.Sprintf("lora=%v/tokens=%d/seqs=%d/prefix=%d", lora, shape.tokens, shape.seqs, shape.prefix), func(b *testing.B) {
+				c := newContext(b, m, llama.ContextParams{NCtx: 1024, NBatch: 512, NUBatch: 64, NSeqMax: 8})
 				if lora {
 					c.SetAdapter(a, 1)
 				}
-				batch := llama.NewBatch(shape.tokens, 1)
+				batch := llama.NewBatch(max(shape.tokens, shape.prefix), 1)
 				defer batch.Close()
+				c.ClearKV()
+				for i := range shape.prefix {
+					batch.Add(llama.Token(2000+i), i, []int{0}, i == shape.prefix-1)
+				}
+				if shape.prefix > 0 {
+					if err := c.Decode(context.Background(), batch); err != nil {
+						b.Fatal(err)
+					}
+				}
 				b.ResetTimer()
 				for range b.N {
-					c.ClearKV()
+					if shape.prefix > 0 {
+						c.SeqRemove(0, shape.prefix, -1)
+					} else {
+						c.ClearKV()
+					}
 					batch.Clear()
 					for i := range shape.tokens {
-						seq, pos := 0, i
+						seq, pos := 0, shape.prefix+i
 						if shape.seqs > 1 {
 							seq, pos = i%shape.seqs, 100
 						}
