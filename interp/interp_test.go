@@ -422,3 +422,45 @@ func TestCloseDuringCall(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestLongPromptBesideShortCalls: a prompt longer than two batches is fed in
+// chunks while short calls arrive and share its steps; every output equals
+// its serial one.
+func TestLongPromptBesideShortCalls(t *testing.T) {
+	e := newEngine(t, Options{})
+	p, basePath := testProgram(t, "qwen3-tiny", 41, pseudo)
+	f, err := e.Load(context.Background(), p, basePath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	long := strings.Repeat("a long complaint about the toaster ", 80)
+	inputs := []string{long, "ok", "bad", "meh", "good", "wow"}
+	opts := CallOptions{MaxTokens: 6}
+	serial := map[string]string{}
+	for _, in := range inputs {
+		r, err := f.Call(context.Background(), in, opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		serial[in] = r.Output
+		if in == long && r.PromptTokens < 2*DefaultBatchSize+len(inputs) {
+			t.Fatalf("long input is only %d prompt tokens", r.PromptTokens)
+		}
+	}
+	for round := range 10 {
+		var wg sync.WaitGroup
+		for i, in := range inputs {
+			wg.Go(func() {
+				// The long call first, the short ones while it is fed.
+				time.Sleep(time.Duration(min(i, 1)*(round%3)) * time.Millisecond)
+				r, err := f.Call(context.Background(), in, opts)
+				if err != nil {
+					t.Errorf("round %d %.10q: %v", round, in, err)
+				} else if r.Output != serial[in] {
+					t.Errorf("round %d %.10q: %q, serial %q", round, in, r.Output, serial[in])
+				}
+			})
+		}
+		wg.Wait()
+	}
+}

@@ -195,8 +195,12 @@ func (w *worker) step(ctx context.Context) {
 	w.setAdapter(fn.adapter)
 	w.batch.Clear()
 	room := w.batch.Cap()
+	// Calls left out of a full batch must not read the last step's logits.
 	for _, c := range calls {
 		c.logit = -1
+		c.draft, c.draftIdx = c.draft[:0], c.draftIdx[:0]
+	}
+	for _, c := range calls {
 		if room == 0 {
 			break
 		}
@@ -328,7 +332,6 @@ func (w *worker) decode(ctx context.Context) error {
 // addDraft puts c's guesses of the tokens after its last one into the batch
 // (at most room) and returns how many it added.
 func (w *worker) addDraft(fn *Func, c *call, room int, prompt bool, calls int) int {
-	c.draft, c.draftIdx = c.draft[:0], c.draftIdx[:0]
 	if !c.spec {
 		return 0
 	}
