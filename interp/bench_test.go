@@ -288,3 +288,36 @@ func BenchmarkManyPrograms(b *testing.B) {
 	st, _ := os.Stat(basePath)
 	b.ReportMetric(float64(st.Size())/(1<<20), "MiB-base-model")
 }
+
+// BenchmarkProgramMix: label-style calls with four programs loaded on one
+// base: all to one program, then round-robin over the four, serially.
+func BenchmarkProgramMix(b *testing.B) {
+	basePath, cfg := fullShape(b, gguf.TypeQ4_0)
+	e := newEngine(b, Options{})
+	var fns []*Func
+	for i := range 4 {
+		f, err := e.Load(context.Background(), programFor(b, cfg, uint64(50+i), labelPseudo), basePath)
+		if err != nil {
+			b.Fatal(err)
+		}
+		fns = append(fns, f)
+	}
+	ctx := context.Background()
+	o := CallOptions{MaxTokens: 1}
+	for _, mix := range []struct {
+		name string
+		n    int
+	}{{"one", 1}, {"round-robin", 4}} {
+		var lat []time.Duration
+		for i := range 17 {
+			r, err := fns[i%mix.n].Call(ctx, labelInputs[i%len(labelInputs)], o)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if i > 0 { // the first call of a mix only sets it up
+				lat = append(lat, r.Latency)
+			}
+		}
+		b.ReportMetric(percentile(lat, 0.5), mix.name+"-p50-ms")
+	}
+}

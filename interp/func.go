@@ -200,7 +200,7 @@ func (f *Func) PrefixTokens() int { return len(f.prefix) }
 func (f *Func) PrefixStateBytes() int {
 	done := make(chan error, 1)
 	var n int
-	if f.b.submit(context.Background(), job{inspect: func() { n = len(f.state) }, done: done}) == nil {
+	if f.b.submit(context.Background(), job{inspect: func(*worker) { n = len(f.state) }, done: done}) == nil {
 		<-done
 	}
 	return n

@@ -464,3 +464,63 @@ func TestLongPromptBesideShortCalls(t *testing.T) {
 		wg.Wait()
 	}
 }
+
+// residentPrograms lists the programs whose prefix is in f's KV cache, and
+// the one at the cache's start.
+func residentPrograms(t *testing.T, f *Func) (names []string, first string) {
+	t.Helper()
+	done := make(chan error, 1)
+	err := f.b.submit(context.Background(), job{inspect: func(w *worker) {
+		for _, s := range w.slots {
+			if s.fn != nil {
+				names = append(names, s.fn.name)
+			}
+		}
+		if w.first != nil {
+			first = w.first.name
+		}
+	}, done: done})
+	if err != nil {
+		t.Fatal(err)
+	}
+	<-done
+	return names, first
+}
+
+// TestIdleCacheCompacted: a call to one program, with nothing else running,
+// leaves its prefix alone at the start of the KV cache (other programs'
+// prefixes are dropped and come back from memory), and outputs stay the same.
+func TestIdleCacheCompacted(t *testing.T) {
+	e := newEngine(t, Options{})
+	var fns []*Func
+	for i := range 3 {
+		p, basePath := testProgram(t, "qwen3-tiny", uint64(60+i), fmt.Sprintf("Program %d. %s", i, pseudo))
+		f, err := e.Load(context.Background(), p, basePath)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fns = append(fns, f)
+	}
+	if names, _ := residentPrograms(t, fns[0]); len(names) != 3 {
+		t.Fatalf("after loading: resident %v, want all three", names)
+	}
+	opts := CallOptions{MaxTokens: 8}
+	first := map[int]string{}
+	for round := range 2 {
+		for i, f := range fns {
+			r, err := f.Call(context.Background(), "a toaster review", opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if round == 0 {
+				first[i] = r.Output
+			} else if r.Output != first[i] {
+				t.Errorf("program %d after its prefix came back from memory: %q, before %q", i, r.Output, first[i])
+			}
+			names, at := residentPrograms(t, f)
+			if len(names) != 1 || names[0] != f.Name() || at != f.Name() {
+				t.Errorf("after a call to %s: resident %v, first %q; want it alone and first", f.Name(), names, at)
+			}
+		}
+	}
+}
