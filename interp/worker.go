@@ -15,8 +15,8 @@ import (
 // llama.cpp context: every decode, KV-cache edit and prefix state runs there.
 type job struct {
 	call    *request
-	prepare *Func  // evaluate or restore the prefix
-	forget  *Func  // drop the prefix from the cache
+	prepare *Func         // evaluate or restore the prefix
+	forget  *Func         // drop the prefix from the cache
 	inspect func(*worker) // read worker-owned state
 	done    chan error
 }
