@@ -67,7 +67,7 @@ bench-llama: tools
 test: tools lint
 	$(GO) test -p 1 $(TESTFLAGS) $(PKGS)
 ifeq ($(PKGS),./...)
-	$(GO) test -p 1 -race -run 'Concurrent|Cancel|Lock|Process|Pull' ./interp/ ./hub/
+	$(GO) test -p 1 -race -run 'Concurrent|Cancel|Lock|Process|Pull|Draft|LongPrompt|IdleCache' ./interp/ ./hub/
 endif
 
 # make fuzz FUZZ=FuzzSplitUserDefined FUZZPKG=./interp/ runs one fuzz target with the build flags.
