@@ -1,23 +1,8 @@
-# paw build. llama.cpp is compiled from the sources that the pinned ollama module
-# vendors, through cgo; the flags below decide its speed (cgo's default -O2 without
-# -march measured 7-10x slower). Every target uses the same flags so Go's build
-# cache holds the compiled C++ across builds and tests.
+# paw build. The cgo flags for llama.cpp live in cgo.mk (shared with bench/):
+# every target uses them, so Go's build cache holds the compiled C++ across builds
+# and tests.
 SHELL := /bin/bash
-GO ?= go
-OLLAMA_DIR := $(shell $(GO) list -m -f '{{.Dir}}' github.com/ollama/ollama 2>/dev/null)
-# native takes every extension of the building CPU (AVX-512/VNNI here: +60% prompt
-# speed over x86-64-v3, measured with `paw bench`); AMX is excluded because plain
-# -march=native fails to link on AMX CPUs. PAW_MARCH=x86-64-v3 builds a portable binary.
-PAW_MARCH ?= native
-ifeq ($(PAW_MARCH),native)
-ARCHFLAGS := -march=native -mno-amx-int8 -mno-amx-tile -mno-amx-bf16
-else
-ARCHFLAGS := -march=$(PAW_MARCH)
-endif
-export CGO_ENABLED := 1
-export CGO_CFLAGS := -O3 $(ARCHFLAGS)
-export CGO_CXXFLAGS := -O3 $(ARCHFLAGS)
-export CGO_CPPFLAGS := -I$(OLLAMA_DIR)/llama/llama.cpp/include -I$(OLLAMA_DIR)/ml/backend/ggml/ggml/include -DGGML_USE_CPU_REPACK -DNDEBUG
+include cgo.mk
 
 PKGS ?= ./...
 TESTFLAGS ?=
