@@ -220,6 +220,10 @@ func BenchmarkContracts(b *testing.B) {
 	b.ReportMetric(float64(lab.Microseconds())/1000, "labels-p50-ms")
 	b.ReportMetric(float64(free.Microseconds())/1000, "free-greedy-p50-ms")
 	b.ReportMetric(float64(depth), "label-tokens")
+	// Labels of several tokens: the trie's inner nodes ride on the prompt's decode.
+	long, _ := schema.Labels("needs_human_review", "auto_resolve", "escalate_to_billing", "spam_or_abuse")
+	multi, _ := measure(CallOptions{Contract: &long})
+	b.ReportMetric(float64(multi.Microseconds())/1000, "multi-token-labels-p50-ms")
 
 	js, err := schema.JSON([]byte(`{"type":"object","properties":{"team":{"enum":["billing","technical","account","other"]},"priority":{"type":"integer","minimum":1,"maximum":5},"summary":{"type":"string","maxLength":40}},"required":["team","priority","summary"],"additionalProperties":false}`))
 	if err != nil {

@@ -95,7 +95,7 @@ type worker struct {
 
 func newWorker(b *base, resident, calls int) *worker {
 	w := &worker{b: b, pending: map[*Func][]*request{}, active: map[*Func][]*call{},
-		batch: llama.NewBatch(b.lctx.NBatch(), MaxLabels)}
+		batch: llama.NewBatch(b.lctx.NBatch(), MaxLabels+1)} // a prompt token can be in a call's sequence and every label's
 	for i := range resident {
 		w.slots = append(w.slots, slot{seq: i})
 	}
@@ -210,6 +210,17 @@ func (w *worker) step(ctx context.Context) {
 		if c.fed < len(c.req.toks) {
 			n := min(len(c.req.toks)-c.fed, room)
 			last := c.fed+n == len(c.req.toks)
+			if last && c.trie != nil && len(c.trie.inner) > 0 && n+len(c.trie.inner) <= room && len(c.trie.labels) <= len(w.labelFree) {
+				// The prompt's end and the label trie in one decode.
+				if err := w.addTrie(c, c.req.toks[c.fed:]); err != nil {
+					w.finish(fn, c, err)
+					continue
+				}
+				c.fed += n
+				c.pos += n
+				room -= n + len(c.trie.inner)
+				continue
+			}
 			if err := w.batch.AddSeq(c.req.toks[c.fed:c.fed+n], c.pos, c.seq, last); err != nil {
 				w.finish(fn, c, err)
 				continue
@@ -225,7 +236,10 @@ func (w *worker) step(ctx context.Context) {
 		}
 		if c.trie != nil {
 			if n := len(c.trie.inner); n <= room && len(c.trie.labels) <= len(w.labelFree) {
-				w.addTrie(c)
+				if err := w.addTrie(c, nil); err != nil {
+					w.finish(fn, c, err)
+					continue
+				}
 				room -= n
 			}
 			continue
@@ -252,6 +266,15 @@ func (w *worker) step(ctx context.Context) {
 	for _, c := range slices.Clone(w.active[fn]) {
 		switch {
 		case c.scoring:
+			if c.logit >= 0 { // the prompt ended in this decode too
+				row, err := w.b.lctx.LogitsView(c.logit)
+				if err != nil {
+					w.finish(fn, c, err)
+					continue
+				}
+				c.first = time.Since(c.req.start)
+				c.root = row
+			}
 			w.scoreLabels(fn, c)
 		case c.logit >= 0 && c.trie != nil:
 			row, err := w.b.lctx.LogitsView(c.logit)
@@ -273,13 +296,27 @@ func (w *worker) step(ctx context.Context) {
 }
 
 // addTrie puts the internal nodes of c's label trie into the batch, each in
-// the sequences of the labels through it, copied from c's prompt.
-func (w *worker) addTrie(c *call) {
+// the sequences of the labels through it, copied from c's prompt. With tail,
+// the rest of c's prompt goes first, in c's sequence and every label's, so
+// that the prompt and the labels take one decode; c.pos is where tail starts.
+func (w *worker) addTrie(c *call, tail []llama.Token) error {
 	n := len(w.labelFree) - len(c.trie.labels)
 	c.labelSeqs = slices.Clone(w.labelFree[n:]) // not aliased: the pool grows back by append
 	w.labelFree = w.labelFree[:n]
 	for _, s := range c.labelSeqs {
 		w.b.lctx.SeqCopy(c.seq, s, -1, -1)
+	}
+	at := c.pos
+	if len(tail) > 0 {
+		seqs := append([]int{c.seq}, c.labelSeqs...)
+		for j, t := range tail {
+			i, err := w.batch.Add(t, at+j, seqs, j == len(tail)-1)
+			if err != nil {
+				return err
+			}
+			c.logit = i
+		}
+		at += len(tail)
 	}
 	c.nodeIdx = make([]int, len(c.trie.nodes))
 	seqs := make([]int, 0, len(c.trie.labels))
@@ -289,9 +326,14 @@ func (w *worker) addTrie(c *call) {
 		for _, l := range n.seqs {
 			seqs = append(seqs, c.labelSeqs[l])
 		}
-		c.nodeIdx[i], _ = w.batch.Add(n.tok, c.pos+n.depth, seqs, true)
+		idx, err := w.batch.Add(n.tok, at+n.depth, seqs, true)
+		if err != nil {
+			return err
+		}
+		c.nodeIdx[i] = idx
 	}
 	c.scoring = true
+	return nil
 }
 
 // scoreLabels turns the decoded trie into label probabilities and finishes c
