@@ -2,7 +2,11 @@ package api
 
 import (
 	"errors"
+	"fmt"
+	"io"
+	"net"
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -84,4 +88,26 @@ func FuzzParseError(f *testing.F) {
 		var r CompilersResponse
 		_ = r.UnmarshalJSON(b)
 	})
+}
+
+func TestTransientNetError(t *testing.T) {
+	dial := func(err error) error {
+		return fmt.Errorf("fetch: %w", &url.Error{Op: "Get", URL: "https://h.example/", Err: &net.OpError{Op: "dial", Net: "tcp", Err: err}})
+	}
+	cases := []struct {
+		err  error
+		want bool
+	}{
+		{dial(&net.DNSError{Err: "no such host", Name: "h.example", IsNotFound: true}), false},
+		{dial(&net.DNSError{Err: "i/o timeout", Name: "h.example", IsTimeout: true}), true},
+		{dial(&net.DNSError{Err: "server misbehaving", Name: "h.example", IsTemporary: true}), true},
+		{dial(errors.New("connection refused")), true},
+		{fmt.Errorf("read body: %w", io.ErrUnexpectedEOF), true},
+		{errors.New("checksum mismatch"), false},
+	}
+	for _, c := range cases {
+		if got := TransientNetError(c.err); got != c.want {
+			t.Errorf("TransientNetError(%v) = %v, want %v", c.err, got, c.want)
+		}
+	}
 }

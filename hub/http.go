@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"strings"
 	"time"
@@ -93,13 +92,11 @@ func temporary(ctx context.Context, err error) bool {
 	if errors.Is(err, ErrChecksum) || errors.Is(err, ErrBadResponse) || errors.Is(err, ErrNotFound) {
 		return false
 	}
-	var ne net.Error
-	if errors.As(err, &ne) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) ||
-		errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) || errors.Is(err, errStalled) {
+	if errors.Is(err, io.EOF) || errors.Is(err, context.DeadlineExceeded) ||
+		errors.Is(err, context.Canceled) || errors.Is(err, errStalled) {
 		return true
 	}
-	var oe *net.OpError
-	return errors.As(err, &oe)
+	return api.TransientNetError(err)
 }
 
 // retryAfterOf is the Retry-After an error carries, or 0.

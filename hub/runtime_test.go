@@ -3,7 +3,10 @@ package hub
 import (
 	"context"
 	"errors"
+	"fmt"
+	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -288,5 +291,23 @@ func TestOfficialRuntimes(t *testing.T) {
 	delete(rts, RuntimeQwen3) // a copy
 	if _, ok := OfficialRuntimes()[RuntimeQwen3]; !ok {
 		t.Error("OfficialRuntimes returned the shared map")
+	}
+}
+
+// TestTemporaryDNS: a host that does not resolve fails at once; a resolver
+// timeout is retried.
+func TestTemporaryDNS(t *testing.T) {
+	ctx := context.Background()
+	wrap := func(de *net.DNSError) error {
+		return fmt.Errorf("pull: %w", &url.Error{Op: "Get", URL: "https://hf.example/x", Err: &net.OpError{Op: "dial", Net: "tcp", Err: de}})
+	}
+	if temporary(ctx, wrap(&net.DNSError{Err: "no such host", Name: "hf.example", IsNotFound: true})) {
+		t.Error("no such host: retried, want a failure at once")
+	}
+	if !temporary(ctx, wrap(&net.DNSError{Err: "i/o timeout", Name: "hf.example", IsTimeout: true})) {
+		t.Error("resolver timeout: not retried")
+	}
+	if !temporary(ctx, &net.OpError{Op: "dial", Net: "tcp", Err: errors.New("connection refused")}) {
+		t.Error("connection refused: not retried")
 	}
 }

@@ -12,7 +12,6 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
-	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -279,8 +278,7 @@ func temporary(ctx context.Context, err error) bool {
 	if errors.As(err, &ae) {
 		return ae.Temporary()
 	}
-	var ne net.Error
-	return errors.As(err, &ne) || errors.Is(err, io.ErrUnexpectedEOF)
+	return api.TransientNetError(err)
 }
 
 func (c *Compiler) backoff(attempt int, err error) (time.Duration, bool) {
