@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -147,20 +148,32 @@ func runInputs(cmd *cobra.Command, fn *paw.Function, path string, opts []paw.Opt
 		r   paw.Result
 		err error
 	}
-	results := make([]chan res, len(inputs))
-	sem := make(chan struct{}, 64) // bound goroutines; the engine batches what is running
-	for i, in := range inputs {
-		results[i] = make(chan res, 1)
-		go func() {
-			sem <- struct{}{}
-			defer func() { <-sem }()
-			r, err := fn.Call(cmd.Context(), in, opts...)
-			results[i] <- res{r, err}
-		}()
-	}
+	// A window of calls in flight (the engine batches them), answered in
+	// input order: the goroutines stay bounded however long the file is
+	// (the inputs themselves are read and checked first).
+	const window = 64
+	ctx, cancel := context.WithCancel(cmd.Context())
+	defer cancel()
+	results := make(chan chan res, window)
+	go func() {
+		defer close(results)
+		for _, in := range inputs {
+			ch := make(chan res, 1)
+			select {
+			case results <- ch:
+			case <-ctx.Done():
+				return
+			}
+			go func() {
+				r, err := fn.Call(ctx, in, opts...)
+				ch <- res{r, err}
+			}()
+		}
+	}()
 	enc := json.NewEncoder(cmd.OutOrStdout())
 	failed := 0
-	for i, ch := range results {
+	i := 0
+	for ch := range results {
 		r := <-ch
 		if r.err != nil {
 			failed++
@@ -168,6 +181,7 @@ func runInputs(cmd *cobra.Command, fn *paw.Function, path string, opts []paw.Opt
 		if err := enc.Encode(toRunOutput(inputs[i], r.r, r.err)); err != nil {
 			return err
 		}
+		i++
 	}
 	if failed > 0 {
 		return fmt.Errorf("%d of %d inputs failed (see their \"error\" fields)", failed, len(inputs))
