@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"io"
 
@@ -24,18 +25,23 @@ func newCompileCmd(cfg *config.Config) *cobra.Command {
 		req    compile.Request
 		async  bool
 		asJSON bool
+		pull   bool
 	)
 	cmd := &cobra.Command{
 		Use:   "compile --spec TEXT",
 		Short: "Compile a spec into a program with the hosted PAW service",
 		Long: "Compile a spec (what the function should do, in words) with the hosted PAW service\n" +
-			"and print the program id. --async submits a job and prints its id; follow it with\n" +
-			"'paw compile status JOB' and stop it with 'paw compile cancel JOB'.",
+			"and print the program id (--pull also downloads the program). --async submits a job and\n" +
+			"prints its id; follow it with 'paw compile status JOB' or 'paw compile wait JOB', and stop\n" +
+			"it with 'paw compile cancel JOB'.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			c, err := newHostedCompiler(cfg)
 			if err != nil {
 				return err
+			}
+			if async && pull {
+				return errors.New("--pull needs the finished program: leave out --async, or use 'paw compile wait JOB --pull'")
 			}
 			if async {
 				job, err := c.Submit(cmd.Context(), req)
@@ -48,17 +54,7 @@ func newCompileCmd(cfg *config.Config) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if asJSON {
-				return writeJSON(cmd.OutOrStdout(), res)
-			}
-			fmt.Fprintln(cmd.OutOrStdout(), res.ProgramID)
-			if !cfg.Quiet {
-				if res.Slug != "" {
-					fmt.Fprintf(cmd.ErrOrStderr(), "slug %s (version %d, %s)\n", res.Slug, res.Version, res.VersionAction)
-				}
-				fmt.Fprintf(cmd.ErrOrStderr(), "fetch it with: paw pull %s\n", res.ProgramID)
-			}
-			return nil
+			return compiled(cmd, cfg, res, asJSON, pull)
 		},
 	}
 	f := cmd.Flags()
@@ -70,10 +66,75 @@ func newCompileCmd(cfg *config.Config) *cobra.Command {
 	f.BoolVar(&req.Private, "private", false, "do not publish the program")
 	f.BoolVar(&async, "async", false, "submit a job and print its id instead of waiting (for slow fine-tuning compilers)")
 	cmd.PersistentFlags().BoolVar(&asJSON, "json", false, "print one JSON object")
+	cmd.PersistentFlags().BoolVar(&pull, "pull", false, "download the compiled program into the cache")
 	_ = cmd.MarkFlagRequired("spec")
 	cmd.AddCommand(newCompileJobCmd(cfg, "status", "Show a compile job's state", &asJSON),
-		newCompileJobCmd(cfg, "cancel", "Cancel a compile job", &asJSON))
+		newCompileJobCmd(cfg, "cancel", "Cancel a compile job", &asJSON),
+		newCompileWaitCmd(cfg, &asJSON, &pull))
 	return cmd
+}
+
+// compiled reports a finished compilation: the program id on stdout (or the
+// result with --json), and with pull the program downloaded into the cache.
+func compiled(cmd *cobra.Command, cfg *config.Config, res *compile.Result, asJSON, pull bool) error {
+	if pull && res.ProgramID != "" {
+		path, err := newHubClient(cmd, cfg).Pull(cmd.Context(), res.ProgramID)
+		if err != nil {
+			return fmt.Errorf("compiled %s, but: %w", res.ProgramID, err)
+		}
+		if !cfg.Quiet {
+			fmt.Fprintf(cmd.ErrOrStderr(), "downloaded to %s\n", path)
+		}
+	}
+	if asJSON {
+		return writeJSON(cmd.OutOrStdout(), res)
+	}
+	fmt.Fprintln(cmd.OutOrStdout(), res.ProgramID)
+	if !cfg.Quiet {
+		if res.Slug != "" {
+			fmt.Fprintf(cmd.ErrOrStderr(), "slug %s (version %d, %s)\n", res.Slug, res.Version, res.VersionAction)
+		}
+		if !pull {
+			fmt.Fprintf(cmd.ErrOrStderr(), "fetch it with: paw pull %s\n", res.ProgramID)
+		}
+	}
+	return nil
+}
+
+// newCompileWaitCmd builds `paw compile wait JOB`.
+func newCompileWaitCmd(cfg *config.Config, asJSON, pull *bool) *cobra.Command {
+	return &cobra.Command{
+		Use:   "wait JOB",
+		Short: "Wait for a compile job and print its program id",
+		Long: "Poll a compile job (from 'paw compile --async') until it ends, showing its progress on\n" +
+			"stderr, then print the program id (--pull also downloads it). A failed or cancelled job is\n" +
+			"an error; interrupting stops the waiting, not the job.",
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := newHostedCompiler(cfg)
+			if err != nil {
+				return err
+			}
+			if !cfg.Quiet {
+				last := ""
+				c.Progress = func(j *api.CompileJob) {
+					line := j.Status
+					if j.Progress > 0 {
+						line = fmt.Sprintf("%s %.0f%%", j.Status, j.Progress*100)
+					}
+					if line != last {
+						fmt.Fprintf(cmd.ErrOrStderr(), "job %s: %s\n", j.JobID, line)
+						last = line
+					}
+				}
+			}
+			res, err := c.Wait(cmd.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			return compiled(cmd, cfg, res, *asJSON, *pull)
+		},
+	}
 }
 
 // newCompileJobCmd builds `paw compile status JOB` and `paw compile cancel JOB`.

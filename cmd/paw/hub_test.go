@@ -47,6 +47,13 @@ func TestCompileThenRun(t *testing.T) {
 		}
 		json.NewEncoder(w).Encode(map[string]any{"program_id": id, "status": "ready", "slug": "me/triage", "version": 1})
 	})
+	mux.HandleFunc("POST /api/v1/compile/async", func(w http.ResponseWriter, r *http.Request) {
+		json.NewEncoder(w).Encode(map[string]any{"job_id": "job-1", "status": "queued"})
+	})
+	mux.HandleFunc("GET /api/v1/compile/job-1", func(w http.ResponseWriter, r *http.Request) {
+		json.NewEncoder(w).Encode(map[string]any{"job_id": "job-1", "status": "completed",
+			"result": map[string]any{"program_id": id, "status": "ready"}})
+	})
 	mux.HandleFunc("GET /api/v1/programs/resolve/me/triage", func(w http.ResponseWriter, r *http.Request) {
 		json.NewEncoder(w).Encode(map[string]any{"program_id": id, "slug": "me/triage"})
 	})
@@ -90,6 +97,27 @@ func TestCompileThenRun(t *testing.T) {
 	out, err = runPaw(t, "ls", "--json")
 	if err != nil || !strings.Contains(out, id) {
 		t.Fatalf("paw ls: %q (%v)", out, err)
+	}
+	if _, err := runPaw(t, "rm", id); err != nil {
+		t.Fatal(err)
+	}
+	// An async job: submit, then wait for it and download the program.
+	if _, err := runPaw(t, "compile", "--spec", "Route a ticket", "--async", "--pull"); err == nil {
+		t.Error("--async --pull: no error")
+	}
+	out, err = runPaw(t, "compile", "--spec", "Route a ticket", "--async")
+	if err != nil || !strings.Contains(out, "job-1") {
+		t.Fatalf("paw compile --async: %q (%v)", out, err)
+	}
+	out, err = runPaw(t, "compile", "wait", "job-1", "--pull")
+	if err != nil || strings.TrimSpace(out) != id {
+		t.Fatalf("paw compile wait --pull: %q (%v), want %s", out, err, id)
+	}
+	if n := downloads.Load(); n != 2 {
+		t.Errorf("after wait --pull: %d downloads, want 2", n)
+	}
+	if out, err := runPaw(t, "ls", "--json"); err != nil || !strings.Contains(out, id) {
+		t.Fatalf("paw ls after wait --pull: %q (%v)", out, err)
 	}
 	if _, err := runPaw(t, "rm", id); err != nil {
 		t.Fatal(err)
