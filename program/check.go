@@ -18,6 +18,9 @@ func (p *Program) CheckBase(base *gguf.Reader) error {
 	if err != nil {
 		return fmt.Errorf("%w: %s: %w", ErrAdapter, memberAdapter, err)
 	}
+	if base.IsAdapter() {
+		return fmt.Errorf("%w: the base model file is a LoRA adapter; give the interpreter's own GGUF (%s)", ErrBaseMismatch, ar.Architecture())
+	}
 	if got, want := ar.Architecture(), base.Architecture(); got != want {
 		return fmt.Errorf("%w: adapter is for %q, base model is %q", ErrBaseMismatch, got, want)
 	}

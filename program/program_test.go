@@ -354,6 +354,15 @@ func TestCheckBase(t *testing.T) {
 			}
 		})
 	}
+	t.Run("an adapter as the base model", func(t *testing.T) {
+		r, err := gguf.NewReader(bytes.NewReader(qp.Adapter), int64(len(qp.Adapter)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := qp.CheckBase(r); !errors.Is(err, ErrBaseMismatch) || !strings.Contains(err.Error(), "is a LoRA adapter") {
+			t.Fatalf("got %v, want ErrBaseMismatch saying the base is an adapter", err)
+		}
+	})
 }
 
 func TestValidateOnWrite(t *testing.T) {

@@ -1,47 +1,194 @@
 package main
 
 import (
+	"context"
+	"errors"
 	"fmt"
+	"slices"
+	"sync"
+	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/paw-dev/paw"
 	"github.com/paw-dev/paw/internal/config"
 	"github.com/paw-dev/paw/interp"
+	"github.com/paw-dev/paw/schema"
 )
+
+// programBench is `paw bench --program` output: one program on this machine.
+type programBench struct {
+	Program       string  `json:"program"`
+	Calls         int     `json:"calls"`
+	Concurrency   int     `json:"concurrency"`
+	LoadMS        float64 `json:"load_ms"` // Engine.Function: adapter load and prefix evaluation or restore
+	P50MS         float64 `json:"p50_ms"`  // warm calls one at a time
+	P95MS         float64 `json:"p95_ms"`
+	SerialPerS    float64 `json:"serial_calls_per_s"`
+	ConcurrentPer float64 `json:"concurrent_calls_per_s"` // Concurrency callers at once
+	Speedup       float64 `json:"speedup"`
+	TokensPerCall float64 `json:"tokens_per_call"`
+}
 
 func newBenchCmd(cfg *config.Config) *cobra.Command {
 	var (
-		model  string
-		o      interp.BenchOptions
-		asJSON bool
+		model, ref, input, inputsFile string
+		o                             interp.BenchOptions
+		asJSON, noDrafts              bool
+		calls, concurrency, maxTokens int
+		labels                        []string
 	)
 	cmd := &cobra.Command{
-		Use:   "bench --model FILE.gguf",
-		Short: "Measure engine speed: prompt and generation tokens per second (medians after a warm-up)",
-		Args:  cobra.NoArgs,
+		Use:   "bench (--model FILE.gguf | --program REF)",
+		Short: "Measure speed: the engine's tokens per second, or a program's call latency and throughput",
+		Long: "With --model alone: prompt and generation tokens per second (medians after a warm-up).\n" +
+			"With --program: the program's load time, then --calls warm calls one at a time (p50/p95\n" +
+			"latency, calls/s) and the same calls from --concurrency callers at once (calls/s), over\n" +
+			"--input or the inputs of --inputs FILE in turn; --model then picks the base model.",
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if o.Threads == 0 {
 				o.Threads = cfg.Threads
 			}
-			r, err := interp.BenchModel(cmd.Context(), model, o)
+			if ref == "" {
+				if model == "" {
+					return errors.New("give --model FILE.gguf (engine speed) or --program REF (a program's calls)")
+				}
+				r, err := interp.BenchModel(cmd.Context(), model, o)
+				if err != nil {
+					return err
+				}
+				if asJSON {
+					return writeJSON(cmd.OutOrStdout(), r)
+				}
+				_, err = fmt.Fprintf(cmd.OutOrStdout(), "%s (%d threads)\nprompt %d tokens:  %.1f tok/s\ngenerate %d tokens: %.1f tok/s\n",
+					r.Desc, r.Threads, r.PromptTokens, r.PromptTPS, r.GenTokens, r.GenTPS)
+				return err
+			}
+			if calls < 1 || concurrency < 1 {
+				return errors.New("--calls and --concurrency must be at least 1")
+			}
+			if cmd.Flags().Changed("input") == (inputsFile != "") {
+				return errors.New("give --input TEXT or --inputs FILE")
+			}
+			inputs := []string{input}
+			if inputsFile != "" {
+				var err error
+				if inputs, err = readInputs(cmd.InOrStdin(), inputsFile); err != nil {
+					return err
+				}
+				if len(inputs) == 0 {
+					return fmt.Errorf("%s has no inputs", inputsFile)
+				}
+			}
+			opts := []paw.Option{paw.WithMaxTokens(maxTokens)}
+			if len(labels) > 0 {
+				c, err := schema.Labels(labels...)
+				if err != nil {
+					return err
+				}
+				opts = append(opts, paw.WithContract(c))
+			}
+			ctx := cmd.Context()
+			eng, err := paw.Open(ctx, paw.Options{CacheDir: cfg.CacheDir, Model: model, Offline: cfg.Offline,
+				Threads: o.Threads, NoDrafts: noDrafts, Hub: newHubClient(cmd, cfg)})
+			if err != nil {
+				return err
+			}
+			defer eng.Close()
+			r, err := benchProgram(ctx, eng, ref, inputs, calls, concurrency, opts)
 			if err != nil {
 				return err
 			}
 			if asJSON {
 				return writeJSON(cmd.OutOrStdout(), r)
 			}
-			_, err = fmt.Fprintf(cmd.OutOrStdout(), "%s (%d threads)\nprompt %d tokens:  %.1f tok/s\ngenerate %d tokens: %.1f tok/s\n",
-				r.Desc, r.Threads, r.PromptTokens, r.PromptTPS, r.GenTokens, r.GenTPS)
+			_, err = fmt.Fprintf(cmd.OutOrStdout(), "program %s\nload:       %.0f ms\nlatency:    p50 %.1f ms, p95 %.1f ms (%d calls one at a time, %.1f tokens each)\n"+
+				"throughput: %.2f calls/s one at a time, %.2f calls/s from %d callers (%.2fx)\n",
+				r.Program, r.LoadMS, r.P50MS, r.P95MS, r.Calls, r.TokensPerCall, r.SerialPerS, r.ConcurrentPer, r.Concurrency, r.Speedup)
 			return err
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&model, "model", "", "GGUF model file (required)")
-	f.IntVar(&o.PromptTokens, "prompt-tokens", 128, "tokens in the prompt batch")
-	f.IntVar(&o.GenTokens, "gen-tokens", 32, "tokens generated one at a time")
-	f.IntVar(&o.Reps, "reps", 5, "repetitions after one warm-up")
+	f.StringVar(&model, "model", "", "GGUF model: measured alone, or the base model for --program")
+	f.IntVar(&o.PromptTokens, "prompt-tokens", 128, "engine: tokens in the prompt batch")
+	f.IntVar(&o.GenTokens, "gen-tokens", 32, "engine: tokens generated one at a time")
+	f.IntVar(&o.Reps, "reps", 5, "engine: repetitions after one warm-up")
 	f.IntVar(&o.Threads, "threads", 0, "compute threads (default PAW_THREADS, or one per core; never more than the cores)")
-	f.BoolVar(&asJSON, "json", false, "print one JSON object (prompt_tps, gen_tps, ...)")
-	_ = cmd.MarkFlagRequired("model")
+	f.StringVar(&ref, "program", "", "program: .paw file or directory, program id, or slug")
+	f.StringVar(&input, "input", "", "program: the input of every call")
+	f.StringVar(&inputsFile, "inputs", "", "program: inputs taken in turn (one per line, or JSONL with \"input\")")
+	f.IntVar(&calls, "calls", 20, "program: calls measured, one at a time and again concurrently")
+	f.IntVar(&concurrency, "concurrency", 8, "program: callers at once")
+	f.IntVar(&maxTokens, "max-tokens", 16, "program: most output tokens per call")
+	f.StringSliceVar(&labels, "labels", nil, "program: answer one of these labels (scored exactly)")
+	f.BoolVar(&noDrafts, "no-drafts", false, "program: decode without speculative drafts")
+	f.BoolVar(&asJSON, "json", false, "print one JSON object (engine: prompt_tps, gen_tps; program: p50_ms, serial_calls_per_s, ...)")
 	return cmd
 }
+
+// benchProgram loads ref and measures its calls: a warm-up over every input,
+// calls one at a time, then the same number from concurrency callers.
+func benchProgram(ctx context.Context, eng *paw.Engine, ref string, inputs []string, calls, concurrency int, opts []paw.Option) (programBench, error) {
+	start := time.Now()
+	fn, err := eng.Function(ctx, ref)
+	if err != nil {
+		return programBench{}, err
+	}
+	defer fn.Close()
+	r := programBench{Program: fn.Name(), Calls: calls, Concurrency: concurrency,
+		LoadMS: ms(time.Since(start))}
+	for _, in := range inputs[:min(len(inputs), 8)] {
+		if _, err := fn.Call(ctx, in, opts...); err != nil {
+			return r, fmt.Errorf("warm-up: %w", err)
+		}
+	}
+	lat := make([]time.Duration, 0, calls)
+	tokens := 0
+	start = time.Now()
+	for i := range calls {
+		res, err := fn.Call(ctx, inputs[i%len(inputs)], opts...)
+		if err != nil {
+			return r, err
+		}
+		lat = append(lat, res.Latency)
+		tokens += res.Tokens
+	}
+	r.SerialPerS = float64(calls) / time.Since(start).Seconds()
+	slices.Sort(lat)
+	r.P50MS, r.P95MS = ms(lat[(len(lat)-1)/2]), ms(lat[(len(lat)-1)*95/100])
+	r.TokensPerCall = float64(tokens) / float64(calls)
+
+	// The same calls from concurrency callers; the first error stops them.
+	cctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var (
+		wg       sync.WaitGroup
+		once     sync.Once
+		firstErr error
+	)
+	next := make(chan int)
+	start = time.Now()
+	for range concurrency {
+		wg.Go(func() {
+			for i := range next {
+				if _, err := fn.Call(cctx, inputs[i%len(inputs)], opts...); err != nil {
+					once.Do(func() { firstErr = err; cancel() })
+				}
+			}
+		})
+	}
+	for i := range calls {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	if firstErr != nil {
+		return r, firstErr
+	}
+	r.ConcurrentPer = float64(calls) / time.Since(start).Seconds()
+	r.Speedup = r.ConcurrentPer / r.SerialPerS
+	return r, nil
+}
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }

@@ -101,6 +101,27 @@ func TestPackRunInfo(t *testing.T) {
 		}
 	}
 
+	// paw bench on the same program: a consistent report, on the same inputs.
+	out, err = runPaw(t, "bench", "--program", pawPath, "--model", base, "--inputs", file, "--calls", "6",
+		"--concurrency", "3", "--max-tokens", "10", "--json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b programBench
+	if err := json.Unmarshal([]byte(out), &b); err != nil {
+		t.Fatalf("paw bench --json %q: %v", out, err)
+	}
+	if b.Program != fn.Name() || b.Calls != 6 || b.Concurrency != 3 || b.LoadMS <= 0 || b.P50MS <= 0 ||
+		b.P95MS < b.P50MS || b.SerialPerS <= 0 || b.ConcurrentPer <= 0 || b.TokensPerCall <= 0 || b.TokensPerCall > 10 {
+		t.Errorf("paw bench = %+v", b)
+	}
+	if _, err := runPaw(t, "bench", "--program", pawPath, "--model", base); err == nil {
+		t.Error("paw bench --program without inputs: no error")
+	}
+	if _, err := runPaw(t, "bench"); err == nil {
+		t.Error("paw bench with neither --model nor --program: no error")
+	}
+
 	out, err = runPaw(t, "info", pawPath, "--json")
 	if err != nil {
 		t.Fatal(err)
