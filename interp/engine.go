@@ -15,10 +15,11 @@ import (
 
 // Defaults for Options fields left zero.
 const (
-	DefaultMaxBatch  = 8    // calls decoded together per base model
-	DefaultKVCells   = 4096 // KV cache cells per base model (all sequences)
-	DefaultResident  = 4    // program prefixes in the KV cache at once per base model
-	DefaultBatchSize = 512  // most tokens per decode
+	DefaultMaxBatch     = 8    // calls decoded together per base model
+	DefaultKVCells      = 4096 // KV cache cells per base model (all sequences)
+	DefaultResident     = 4    // program prefixes in the KV cache at once per base model
+	DefaultPrefixStates = 16   // program prefix states kept in memory per base model
+	DefaultBatchSize    = 512  // most tokens per decode
 )
 
 // Errors returned by the engine.
@@ -43,6 +44,10 @@ type Options struct {
 	// (0 = DefaultResident): those with calls running; an idle cache keeps
 	// only the prefix of the program called, the others wait in memory.
 	Resident int
+	// PrefixStates bounds the prefix states kept in memory (0 =
+	// DefaultPrefixStates); the least recently used beyond it wait in the
+	// cache directory and are read back when called.
+	PrefixStates int
 	// FlashAttn uses flash attention (on 2 cores it measured slower for label
 	// calls, 280 vs 251 ms; logits differ from the default kernels in the last
 	// digits).
@@ -80,6 +85,9 @@ func New(opts Options) (*Engine, error) {
 	}
 	if opts.Resident <= 0 {
 		opts.Resident = DefaultResident
+	}
+	if opts.PrefixStates <= 0 {
+		opts.PrefixStates = DefaultPrefixStates
 	}
 	e := &Engine{opts: opts, bases: map[string]*base{}}
 	if opts.CacheDir == "" {

@@ -27,10 +27,11 @@ type Func struct {
 	key        [32]byte         // prefix cache key
 	contract   *schema.Contract // the program's own, or nil
 
-	// state is the prefix's saved KV and hist the outputs drafts are guessed
-	// from; both owned by the base's worker.
-	state []byte
-	hist  *history
+	// state is the prefix's saved KV (nil while it waits on disk) and hist the
+	// outputs drafts are guessed from; both owned by the base's worker.
+	state  []byte
+	onDisk bool // state is saved in the cache directory too
+	hist   *history
 
 	closeOnce sync.Once
 }

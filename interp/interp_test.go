@@ -524,3 +524,51 @@ func TestIdleCacheCompacted(t *testing.T) {
 		}
 	}
 }
+
+// TestPrefixStatesBounded: beyond PrefixStates, the least recently used
+// prefix states leave memory and come back from their cache files, with the
+// same outputs.
+func TestPrefixStatesBounded(t *testing.T) {
+	e := newEngine(t, Options{CacheDir: t.TempDir(), PrefixStates: 2})
+	var fns []*Func
+	for i := range 4 {
+		p, basePath := testProgram(t, "qwen3-tiny", uint64(70+i), fmt.Sprintf("Program %d. %s", i, pseudo))
+		f, err := e.Load(context.Background(), p, basePath)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fns = append(fns, f)
+	}
+	inMemory := func() (n int) {
+		done := make(chan error, 1)
+		fns[0].b.submit(context.Background(), job{inspect: func(*worker) {
+			for _, f := range fns {
+				if f.state != nil {
+					n++
+				}
+			}
+		}, done: done})
+		<-done
+		return n
+	}
+	first := map[int]string{}
+	for round := range 2 {
+		for i, f := range fns {
+			r, err := f.Call(context.Background(), "a toaster review", CallOptions{MaxTokens: 8})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if round == 0 {
+				first[i] = r.Output
+			} else if r.Output != first[i] {
+				t.Errorf("program %d after its prefix came back from disk: %q, before %q", i, r.Output, first[i])
+			}
+			if n := inMemory(); n > 2 {
+				t.Errorf("%d prefix states in memory, want at most 2", n)
+			}
+		}
+	}
+	if st := e.Stats(); st.PrefixRestored == 0 || st.PrefixEvaluated != 4 {
+		t.Errorf("stats %+v: want 4 evaluations and restores from disk", st)
+	}
+}
