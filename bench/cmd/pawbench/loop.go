@@ -22,15 +22,16 @@ type engine interface {
 type newEngine func(model string, o opts) (engine, error)
 
 // benchLoop is interp.BenchModel's procedure over any engine: per repetition
-// (the first is a warm-up) a fresh KV cache, one batch of o.pp prompt tokens,
-// then o.tg one-token decodes; medians of the tokens/s.
+// (the first is a warm-up) a fresh KV cache, o.prefix untimed tokens, one
+// batch of o.pp prompt tokens, then o.tg one-token decodes; medians of the
+// tokens/s.
 func benchLoop(open newEngine, model string, o opts) (interp.BenchResult, error) {
 	e, err := open(model, o)
 	if err != nil {
 		return interp.BenchResult{}, err
 	}
 	defer e.Close()
-	n := o.pp + o.tg
+	n := o.prefix + o.pp + o.tg
 	// The same token ids as interp.BenchModel.
 	toks := make([]int32, n)
 	for i := range toks {
@@ -40,14 +41,19 @@ func benchLoop(open newEngine, model string, o opts) (interp.BenchResult, error)
 		GenTokens: o.tg, Reps: o.reps}
 	for rep := -1; rep < o.reps; rep++ {
 		e.ClearKV()
+		if o.prefix > 0 {
+			if err := e.Decode(toks[:o.prefix], 0); err != nil {
+				return r, fmt.Errorf("bench prefix: %w", err)
+			}
+		}
 		start := time.Now()
-		if err := e.Decode(toks[:o.pp], 0); err != nil {
+		if err := e.Decode(toks[o.prefix:o.prefix+o.pp], o.prefix); err != nil {
 			return r, fmt.Errorf("bench prompt: %w", err)
 		}
 		pp := float64(o.pp) / time.Since(start).Seconds()
 		start = time.Now()
 		for i := range o.tg {
-			pos := o.pp + i
+			pos := o.prefix + o.pp + i
 			if err := e.Decode(toks[pos:pos+1], pos); err != nil {
 				return r, fmt.Errorf("bench generation: %w", err)
 			}

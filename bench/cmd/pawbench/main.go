@@ -27,6 +27,7 @@ import (
 
 type opts struct {
 	pp, tg, reps, threads, ubatch int
+	prefix                        int // tokens in the cache before the timed prompt
 	flash                         bool
 }
 
@@ -56,6 +57,7 @@ func main() {
 	model := flag.String("model", "", "internal: the model for --engine")
 	flag.IntVar(&o.pp, "pp", 128, "prompt tokens (one batch)")
 	flag.IntVar(&o.tg, "tg", 32, "generated tokens (one decode each)")
+	flag.IntVar(&o.prefix, "prefix", 0, "tokens decoded (untimed) before the prompt, as a program's cached pseudo-program")
 	flag.IntVar(&o.reps, "reps", 5, "repetitions after the warm-up (medians)")
 	flag.IntVar(&o.threads, "threads", 2, "compute threads for both engines")
 	flag.IntVar(&o.ubatch, "ubatch", 0, "n_ubatch for both engines (0 = the prompt size, as paw bench)")
@@ -109,7 +111,7 @@ func main() {
 	if *asJSON {
 		enc := json.NewEncoder(os.Stdout)
 		enc.SetIndent("", "  ")
-		enc.Encode(map[string]any{"threads": o.threads, "pp": o.pp, "tg": o.tg, "reps": o.reps,
+		enc.Encode(map[string]any{"threads": o.threads, "prefix": o.prefix, "pp": o.pp, "tg": o.tg, "reps": o.reps,
 			"n_ubatch": o.ubatch, "flash_attn": o.flash, "rows": rows})
 		return
 	}
@@ -119,7 +121,7 @@ func main() {
 			variant = r.Peer.Variant
 		}
 	}
-	fmt.Printf("threads=%d pp=%d tg=%d reps=%d n_ubatch=%s flash_attn=%v peer_cpu=%s\n", o.threads, o.pp, o.tg, o.reps,
+	fmt.Printf("threads=%d prefix=%d pp=%d tg=%d reps=%d n_ubatch=%s flash_attn=%v peer_cpu=%s\n", o.threads, o.prefix, o.pp, o.tg, o.reps,
 		ubatchStr(o), o.flash, variant)
 	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintf(tw, "model\ttype\tpaw pp\tpeer pp\tratio\tpaw tg\tpeer tg\tratio\t\n")
@@ -152,7 +154,8 @@ func child(engine, model, peerLib string, o opts) Result {
 	}
 	args := []string{"--engine", engine, "--model", model, "--peer-lib", peerLib,
 		"--pp", fmt.Sprint(o.pp), "--tg", fmt.Sprint(o.tg), "--reps", fmt.Sprint(o.reps),
-		"--threads", fmt.Sprint(o.threads), "--ubatch", fmt.Sprint(o.ubatch), fmt.Sprintf("--flash=%v", o.flash)}
+		"--threads", fmt.Sprint(o.threads), "--ubatch", fmt.Sprint(o.ubatch), "--prefix", fmt.Sprint(o.prefix),
+		fmt.Sprintf("--flash=%v", o.flash)}
 	cmd := exec.Command(exe, args...)
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
@@ -186,7 +189,7 @@ func runEngine(engine, model, peerLib string, o opts) Result {
 	var err error
 	switch engine {
 	case "paw":
-		if o.ubatch == 0 && !o.flash {
+		if o.ubatch == 0 && !o.flash && o.prefix == 0 {
 			// Exactly `paw bench`.
 			r.R, err = interp.BenchModel(context.Background(), model, interp.BenchOptions{
 				PromptTokens: o.pp, GenTokens: o.tg, Reps: o.reps, Threads: o.threads})

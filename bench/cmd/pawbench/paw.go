@@ -19,13 +19,13 @@ func newPawEngine(model string, o opts) (engine, error) {
 	if err != nil {
 		return nil, err
 	}
-	c, err := llama.NewContext(m, llama.ContextParams{NCtx: o.pp + o.tg, NBatch: o.pp, NUBatch: o.ubatch,
+	c, err := llama.NewContext(m, llama.ContextParams{NCtx: o.prefix + o.pp + o.tg, NBatch: max(o.pp, o.prefix), NUBatch: o.ubatch,
 		Threads: o.threads, FlashAttn: o.flash})
 	if err != nil {
 		m.Close()
 		return nil, err
 	}
-	return &pawEngine{m: m, c: c, b: llama.NewBatch(o.pp, 1)}, nil
+	return &pawEngine{m: m, c: c, b: llama.NewBatch(max(o.pp, o.prefix), 1)}, nil
 }
 
 func (e *pawEngine) Desc() string { return e.m.Desc() }

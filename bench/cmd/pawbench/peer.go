@@ -65,8 +65,8 @@ func newPeerEngine(model string, o opts) (engine, error) {
 		return nil, err
 	}
 	cp := yz.ContextDefaultParams()
-	cp.NCtx = uint32(o.pp + o.tg)
-	cp.NBatch = uint32(o.pp)
+	cp.NCtx = uint32(o.prefix + o.pp + o.tg)
+	cp.NBatch = uint32(max(o.pp, o.prefix))
 	cp.NUbatch = uint32(o.pp)
 	if o.ubatch > 0 {
 		cp.NUbatch = uint32(o.ubatch)
@@ -83,7 +83,7 @@ func newPeerEngine(model string, o opts) (engine, error) {
 		yz.ModelFree(m)
 		return nil, err
 	}
-	e := &peerEngine{m: m, c: c, b: yz.BatchInit(int32(o.pp), 0, 1), desc: yz.ModelDesc(m),
+	e := &peerEngine{m: m, c: c, b: yz.BatchInit(int32(max(o.pp, o.prefix)), 0, 1), desc: yz.ModelDesc(m),
 		nv: int(yz.VocabNTokens(yz.ModelGetVocab(m)))}
 	fmt.Fprintln(os.Stderr, "peer system info:", strings.TrimSpace(yz.PrintSystemInfo()))
 	return e, nil
