@@ -40,6 +40,9 @@ type Options struct {
 	// NoDrafts decodes one token per step per call, without speculative
 	// drafts (see interp.Options.NoDrafts).
 	NoDrafts bool
+	// FlashAttn trades slower prompts for faster generation (see
+	// interp.Options.FlashAttn): for programs with long outputs.
+	FlashAttn bool
 	// Hub fetches programs and base models; nil means a hub.Client on CacheDir.
 	Hub *hub.Client
 }
@@ -65,7 +68,7 @@ func Open(ctx context.Context, o Options) (*Engine, error) {
 		h = &hub.Client{Dir: o.CacheDir, Offline: o.Offline}
 	}
 	eng, err := interp.New(interp.Options{Threads: o.Threads, CacheDir: filepath.Join(o.CacheDir, "kv"),
-		MaxBatch: o.MaxBatch, KVCells: o.KVCells, NoDrafts: o.NoDrafts})
+		MaxBatch: o.MaxBatch, KVCells: o.KVCells, NoDrafts: o.NoDrafts, FlashAttn: o.FlashAttn})
 	if err != nil {
 		return nil, err
 	}

@@ -34,7 +34,7 @@ func newBenchCmd(cfg *config.Config) *cobra.Command {
 	var (
 		model, ref, input, inputsFile string
 		o                             interp.BenchOptions
-		asJSON, noDrafts              bool
+		asJSON, noDrafts, flash       bool
 		calls, concurrency, maxTokens int
 		labels                        []string
 	)
@@ -91,7 +91,7 @@ func newBenchCmd(cfg *config.Config) *cobra.Command {
 			}
 			ctx := cmd.Context()
 			eng, err := paw.Open(ctx, paw.Options{CacheDir: cfg.CacheDir, Model: model, Offline: cfg.Offline,
-				Threads: o.Threads, NoDrafts: noDrafts, Hub: newHubClient(cmd, cfg)})
+				Threads: o.Threads, NoDrafts: noDrafts, FlashAttn: flash, Hub: newHubClient(cmd, cfg)})
 			if err != nil {
 				return err
 			}
@@ -123,6 +123,7 @@ func newBenchCmd(cfg *config.Config) *cobra.Command {
 	f.IntVar(&maxTokens, "max-tokens", 16, "program: most output tokens per call")
 	f.StringSliceVar(&labels, "labels", nil, "program: answer one of these labels (scored exactly)")
 	f.BoolVar(&noDrafts, "no-drafts", false, "program: decode without speculative drafts")
+	f.BoolVar(&flash, "flash-attn", false, "program: flash attention (faster generation, slower prompts)")
 	f.BoolVar(&asJSON, "json", false, "print one JSON object (engine: prompt_tps, gen_tps; program: p50_ms, serial_calls_per_s, ...)")
 	return cmd
 }

@@ -35,7 +35,7 @@ type runOutput struct {
 func newRunCmd(cfg *config.Config) *cobra.Command {
 	var (
 		ref, input, inputsFile, model, interpreter string
-		base, asJSON, noDrafts                     bool
+		base, asJSON, noDrafts, flash              bool
 		maxTokens, threads                         int
 		temperature                                float32
 		seed                                       uint32
@@ -68,7 +68,7 @@ func newRunCmd(cfg *config.Config) *cobra.Command {
 			}
 			ctx := cmd.Context()
 			eng, err := paw.Open(ctx, paw.Options{CacheDir: cfg.CacheDir, Model: model, Offline: cfg.Offline,
-				Threads: threads, NoDrafts: noDrafts, Hub: newHubClient(cmd, cfg)})
+				Threads: threads, NoDrafts: noDrafts, FlashAttn: flash, Hub: newHubClient(cmd, cfg)})
 			if err != nil {
 				return err
 			}
@@ -118,6 +118,7 @@ func newRunCmd(cfg *config.Config) *cobra.Command {
 	f.Uint32Var(&seed, "seed", 0, "random seed for temperature > 0")
 	f.StringSliceVar(&stop, "stop", nil, "stop the output before this string (repeatable)")
 	f.IntVar(&threads, "threads", 0, "compute threads (default PAW_THREADS, or one per core)")
+	f.BoolVar(&flash, "flash-attn", false, "flash attention: faster generation, slower prompts (for long outputs)")
 	f.BoolVar(&noDrafts, "no-drafts", false, "decode one token per step (no speculative drafts): bit-identical to a lone step-by-step decode")
 	f.StringSliceVar(&labels, "labels", nil, "answer exactly one of these labels (comma-separated), with probabilities")
 	f.StringVar(&schemaFile, "schema", "", "answer JSON valid against this JSON Schema file")
