@@ -52,7 +52,7 @@ bench-llama: tools
 test: tools lint
 	$(GO) test -p 1 $(TESTFLAGS) $(PKGS)
 ifeq ($(PKGS),./...)
-	$(GO) test -p 1 -race -run 'Concurrent|Cancel|Lock|Process|Pull|Draft|LongPrompt|IdleCache' ./interp/ ./hub/
+	$(GO) test -p 1 -race -run 'Concurrent|Cancel|Lock|Process|Pull|Draft|LongPrompt|IdleCache|PrefixStates' ./interp/ ./hub/
 endif
 
 # make fuzz FUZZ=FuzzSplitUserDefined FUZZPKG=./interp/ runs one fuzz target with the build flags.
