@@ -9,13 +9,30 @@ import (
 	"github.com/paw-dev/paw/internal/llama"
 )
 
-// BenchOptions configures BenchModel. The zero value measures 128 prompt and
-// 32 generated tokens, 5 repetitions after a warm-up, on every core.
+// BenchOptions configures BenchModel and Bench. The zero value measures 128
+// prompt and 32 generated tokens, 5 repetitions after a warm-up, on every core.
 type BenchOptions struct {
 	PromptTokens int // 0 = 128
 	GenTokens    int // 0 = 32
-	Reps         int // 0 = 5
-	Threads      int // 0 = one per core
+	// PrefixTokens are decoded, untimed, before the prompt, as a program's
+	// cached pseudo-program is (0 = none).
+	PrefixTokens int
+	Reps         int  // 0 = 5
+	Threads      int  // 0 = one per core
+	UBatch       int  // physical micro-batch; 0 = the whole prompt
+	FlashAttn    bool // BenchModel only
+}
+
+func (o *BenchOptions) defaults() {
+	if o.PromptTokens <= 0 {
+		o.PromptTokens = 128
+	}
+	if o.GenTokens <= 0 {
+		o.GenTokens = 32
+	}
+	if o.Reps <= 0 {
+		o.Reps = 5
+	}
 }
 
 // BenchResult holds medians over the repetitions, like llama-bench's pp/tg.
@@ -32,68 +49,105 @@ type BenchResult struct {
 	GenRuns      []float64 `json:"gen_tps_runs"`
 }
 
-// BenchModel measures raw engine speed on a model file: prompt processing
-// (one batch of PromptTokens) and generation (one token per decode).
+// BenchEngine is what the benchmark procedure needs from a llama.cpp
+// binding: paw's own (BenchModel) or another build's (bench/ measures the
+// prebuilt peer with the same procedure).
+type BenchEngine interface {
+	Desc() string
+	NVocab() int
+	Threads() int
+	ClearKV()
+	// Decode runs toks at positions pos.. in sequence 0, logits on the last only.
+	Decode(ctx context.Context, toks []int32, pos int) error
+}
+
+// BenchModel measures raw engine speed on a model file with paw's engine:
+// prompt processing (one batch of PromptTokens) and generation (one token
+// per decode).
 func BenchModel(ctx context.Context, path string, o BenchOptions) (BenchResult, error) {
-	if o.PromptTokens <= 0 {
-		o.PromptTokens = 128
-	}
-	if o.GenTokens <= 0 {
-		o.GenTokens = 32
-	}
-	if o.Reps <= 0 {
-		o.Reps = 5
-	}
+	o.defaults()
 	m, err := llama.LoadModel(path, llama.ModelParams{})
 	if err != nil {
 		return BenchResult{}, err
 	}
 	defer m.Close()
-	n := o.PromptTokens + o.GenTokens
-	c, err := llama.NewContext(m, llama.ContextParams{NCtx: n, NBatch: o.PromptTokens, Threads: o.Threads})
+	c, err := llama.NewContext(m, llama.ContextParams{NCtx: o.PrefixTokens + o.PromptTokens + o.GenTokens,
+		NBatch: max(o.PromptTokens, o.PrefixTokens), NUBatch: o.UBatch, Threads: o.Threads, FlashAttn: o.FlashAttn})
 	if err != nil {
 		return BenchResult{}, err
 	}
 	defer c.Close()
-	b := llama.NewBatch(o.PromptTokens, 1)
+	b := llama.NewBatch(max(o.PromptTokens, o.PrefixTokens), 1)
 	defer b.Close()
+	r, err := Bench(ctx, benchEngine{m, c, b}, o)
+	r.Model = path
+	return r, err
+}
+
+// Bench runs the procedure on e: per repetition (the first is a warm-up) a
+// fresh KV cache, PrefixTokens untimed tokens, one batch of PromptTokens
+// timed, then GenTokens one-token decodes timed; medians of the tokens/s.
+// e's contexts must hold PrefixTokens+PromptTokens+GenTokens tokens and
+// batches of max(PromptTokens, PrefixTokens).
+func Bench(ctx context.Context, e BenchEngine, o BenchOptions) (BenchResult, error) {
+	o.defaults()
+	n := o.PrefixTokens + o.PromptTokens + o.GenTokens
 	// Fixed, ordinary token ids: speed does not depend on which.
-	toks := make([]llama.Token, n)
+	toks := make([]int32, n)
 	for i := range toks {
-		toks[i] = llama.Token(1000 + (i*7919)%max(m.NVocab()-1000, 1))
+		toks[i] = int32(1000 + (i*7919)%max(e.NVocab()-1000, 1))
 	}
-	r := BenchResult{Model: path, Desc: m.Desc(), Threads: c.Threads(), PromptTokens: o.PromptTokens,
+	r := BenchResult{Desc: e.Desc(), Threads: e.Threads(), PromptTokens: o.PromptTokens,
 		GenTokens: o.GenTokens, Reps: o.Reps}
+	pre, pp := o.PrefixTokens, o.PromptTokens
 	for rep := -1; rep < o.Reps; rep++ { // rep -1 is the warm-up
-		c.ClearKV()
-		b.Clear()
-		if err := b.AddSeq(toks[:o.PromptTokens], 0, 0, true); err != nil {
-			return r, err
+		e.ClearKV()
+		if pre > 0 {
+			if err := e.Decode(ctx, toks[:pre], 0); err != nil {
+				return r, fmt.Errorf("bench prefix: %w", err)
+			}
 		}
 		start := time.Now()
-		if err := c.Decode(ctx, b); err != nil {
+		if err := e.Decode(ctx, toks[pre:pre+pp], pre); err != nil {
 			return r, fmt.Errorf("bench prompt: %w", err)
 		}
-		pp := float64(o.PromptTokens) / time.Since(start).Seconds()
+		ppTPS := float64(pp) / time.Since(start).Seconds()
 		start = time.Now()
 		for i := range o.GenTokens {
-			b.Clear()
-			pos := o.PromptTokens + i
-			if _, err := b.Add(toks[pos], pos, []int{0}, true); err != nil {
-				return r, err
-			}
-			if err := c.Decode(ctx, b); err != nil {
+			pos := pre + pp + i
+			if err := e.Decode(ctx, toks[pos:pos+1], pos); err != nil {
 				return r, fmt.Errorf("bench generation: %w", err)
 			}
 		}
-		tg := float64(o.GenTokens) / time.Since(start).Seconds()
+		tgTPS := float64(o.GenTokens) / time.Since(start).Seconds()
 		if rep >= 0 {
-			r.PromptRuns = append(r.PromptRuns, pp)
-			r.GenRuns = append(r.GenRuns, tg)
+			r.PromptRuns = append(r.PromptRuns, ppTPS)
+			r.GenRuns = append(r.GenRuns, tgTPS)
 		}
 	}
 	r.PromptTPS, r.GenTPS = median(r.PromptRuns), median(r.GenRuns)
 	return r, nil
+}
+
+// benchEngine is paw's binding as a BenchEngine.
+type benchEngine struct {
+	m *llama.Model
+	c *llama.Context
+	b *llama.Batch
+}
+
+func (e benchEngine) Desc() string { return e.m.Desc() }
+func (e benchEngine) NVocab() int  { return e.m.NVocab() }
+func (e benchEngine) Threads() int { return e.c.Threads() }
+func (e benchEngine) ClearKV()     { e.c.ClearKV() }
+func (e benchEngine) Decode(ctx context.Context, toks []int32, pos int) error {
+	e.b.Clear()
+	for i, t := range toks {
+		if _, err := e.b.Add(llama.Token(t), pos+i, []int{0}, i == len(toks)-1); err != nil {
+			return err
+		}
+	}
+	return e.c.Decode(ctx, e.b)
 }
 
 func median(xs []float64) float64 {

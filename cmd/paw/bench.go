@@ -50,6 +50,7 @@ func newBenchCmd(cfg *config.Config) *cobra.Command {
 			if o.Threads == 0 {
 				o.Threads = cfg.Threads
 			}
+			o.FlashAttn = flash
 			if ref == "" {
 				if model == "" {
 					return errors.New("give --model FILE.gguf (engine speed) or --program REF (a program's calls)")
@@ -113,6 +114,8 @@ func newBenchCmd(cfg *config.Config) *cobra.Command {
 	f.StringVar(&model, "model", "", "GGUF model: measured alone, or the base model for --program")
 	f.IntVar(&o.PromptTokens, "prompt-tokens", 128, "engine: tokens in the prompt batch")
 	f.IntVar(&o.GenTokens, "gen-tokens", 32, "engine: tokens generated one at a time")
+	f.IntVar(&o.PrefixTokens, "prefix-tokens", 0, "engine: tokens decoded untimed before the prompt (a program's cached prefix)")
+	f.IntVar(&o.UBatch, "ubatch", 0, "engine: physical micro-batch (default: the whole prompt)")
 	f.IntVar(&o.Reps, "reps", 5, "engine: repetitions after one warm-up")
 	f.IntVar(&o.Threads, "threads", 0, "compute threads (default PAW_THREADS, or one per core; never more than the cores)")
 	f.StringVar(&ref, "program", "", "program: .paw file or directory, program id, or slug")
@@ -123,7 +126,7 @@ func newBenchCmd(cfg *config.Config) *cobra.Command {
 	f.IntVar(&maxTokens, "max-tokens", 16, "program: most output tokens per call")
 	f.StringSliceVar(&labels, "labels", nil, "program: answer one of these labels (scored exactly)")
 	f.BoolVar(&noDrafts, "no-drafts", false, "program: decode without speculative drafts")
-	f.BoolVar(&flash, "flash-attn", false, "program: flash attention (faster generation, slower prompts)")
+	f.BoolVar(&flash, "flash-attn", false, "flash attention (faster generation, slower prompts)")
 	f.BoolVar(&asJSON, "json", false, "print one JSON object (engine: prompt_tps, gen_tps; program: p50_ms, serial_calls_per_s, ...)")
 	return cmd
 }

@@ -186,20 +186,21 @@ func runEngine(engine, model, peerLib string, o opts) Result {
 	if r.UBatch == 0 {
 		r.UBatch = o.pp
 	}
+	bo := interp.BenchOptions{PromptTokens: o.pp, GenTokens: o.tg, PrefixTokens: o.prefix, Reps: o.reps,
+		Threads: o.threads, UBatch: o.ubatch, FlashAttn: o.flash}
 	var err error
 	switch engine {
 	case "paw":
-		if o.ubatch == 0 && !o.flash && o.prefix == 0 {
-			// Exactly `paw bench`.
-			r.R, err = interp.BenchModel(context.Background(), model, interp.BenchOptions{
-				PromptTokens: o.pp, GenTokens: o.tg, Reps: o.reps, Threads: o.threads})
-		} else {
-			r.R, err = benchLoop(newPawEngine, model, o)
-		}
+		r.R, err = interp.BenchModel(context.Background(), model, bo) // exactly `paw bench`
 	case "peer":
 		err = peerInit(peerLib)
 		if err == nil {
-			r.R, err = benchLoop(newPeerEngine, model, o)
+			var e *peerEngine
+			if e, err = newPeerEngine(model, o); err == nil {
+				defer e.Close()
+				r.R, err = interp.Bench(context.Background(), e, bo)
+				r.R.Model = model
+			}
 		}
 	default:
 		err = fmt.Errorf("unknown engine %q", engine)

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -58,7 +59,7 @@ type peerEngine struct {
 	nv   int
 }
 
-func newPeerEngine(model string, o opts) (engine, error) {
+func newPeerEngine(model string, o opts) (*peerEngine, error) {
 	mp := yz.ModelDefaultParams()
 	m, err := yz.ModelLoadFromFile(model, mp)
 	if err != nil {
@@ -99,7 +100,7 @@ func (e *peerEngine) ClearKV() {
 	}
 }
 func (e *peerEngine) Close() { yz.BatchFree(e.b); yz.Free(e.c); yz.ModelFree(e.m) }
-func (e *peerEngine) Decode(toks []int32, pos int) error {
+func (e *peerEngine) Decode(_ context.Context, toks []int32, pos int) error {
 	e.b.Clear()
 	for i, t := range toks {
 		if err := e.b.Add(yz.Token(t), yz.Pos(pos+i), []yz.SeqId{0}, i == len(toks)-1); err != nil {
