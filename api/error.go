@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -74,19 +73,6 @@ func (e *Error) Unwrap() error {
 // other than 501).
 func (e *Error) Temporary() bool {
 	return e.Status == 429 || (e.Status >= 500 && e.Status != 501)
-}
-
-// TransientNetError reports whether err is a network failure that may pass
-// on its own — a refused or reset connection, a timeout, a body cut short —
-// and not a host name that does not resolve, which will not resolve a few
-// seconds later either (a resolver timeout does count as transient).
-func TransientNetError(err error) bool {
-	var de *net.DNSError
-	if errors.As(err, &de) {
-		return de.IsTimeout || de.IsTemporary
-	}
-	var ne net.Error
-	return errors.As(err, &ne) || errors.Is(err, io.ErrUnexpectedEOF)
 }
 
 // errorBody is the union of the error shapes the service sends.

@@ -111,3 +111,24 @@ func TestTransientNetError(t *testing.T) {
 		}
 	}
 }
+
+func TestBackoff(t *testing.T) {
+	for n := 1; n <= 4; n++ {
+		base := time.Second << (n - 1)
+		for range 50 {
+			d, ok := Backoff(n, 0, time.Second, time.Hour)
+			if !ok || d < base/2 || d > base*3/2 {
+				t.Fatalf("attempt %d: %v %v, want within [%v, %v]", n, d, ok, base/2, base*3/2)
+			}
+		}
+	}
+	if d, ok := Backoff(30, 0, time.Second, time.Minute); !ok || d > time.Minute {
+		t.Errorf("capped: %v %v", d, ok)
+	}
+	if d, ok := Backoff(1, 5*time.Second, time.Second, time.Minute); !ok || d != 5*time.Second {
+		t.Errorf("Retry-After: %v %v", d, ok)
+	}
+	if _, ok := Backoff(1, time.Hour, time.Second, time.Minute); ok {
+		t.Error("a Retry-After beyond the cap: ok")
+	}
+}

@@ -3,7 +3,6 @@ package hub
 import (
 	"context"
 	"fmt"
-	"math/rand/v2"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -161,28 +160,12 @@ func (c *Client) trace(e Event) {
 // Retry-After when given, else exponential from RetryDelay with ±50% jitter.
 // ok is false when the wait would exceed MaxRetryDelay.
 func (c *Client) backoff(n int, retryAfter time.Duration) (time.Duration, bool) {
-	maxWait := orDefault(c.MaxRetryDelay, DefaultMaxRetryDelay)
-	if retryAfter > 0 {
-		return retryAfter, retryAfter <= maxWait
-	}
-	d := orDefault(c.RetryDelay, DefaultRetryDelay)
-	for i := 1; i < n && d < maxWait; i++ {
-		d *= 2
-	}
-	d = d/2 + rand.N(d+1) // jitter: [d/2, 3d/2]
-	return min(d, maxWait), true
+	return api.Backoff(n, retryAfter, orDefault(c.RetryDelay, DefaultRetryDelay), orDefault(c.MaxRetryDelay, DefaultMaxRetryDelay))
 }
 
 func (c *Client) wait(ctx context.Context, d time.Duration) error {
 	if c.sleep != nil {
 		return c.sleep(ctx, d)
 	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
+	return api.Sleep(ctx, d)
 }

@@ -11,7 +11,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math/rand/v2"
 	"net/http"
 	"net/url"
 	"strings"
@@ -125,7 +124,7 @@ func (c *Compiler) Wait(ctx context.Context, jobID string) (*compile.Result, err
 		if job.Done() {
 			return jobResult(job)
 		}
-		if err := sleep(ctx, every); err != nil {
+		if err := api.Sleep(ctx, every); err != nil {
 			return nil, err
 		}
 	}
@@ -215,7 +214,7 @@ func (c *Compiler) do(ctx context.Context, method, path string, body []byte, out
 		if !ok {
 			return err
 		}
-		if err := sleep(ctx, wait); err != nil {
+		if err := api.Sleep(ctx, wait); err != nil {
 			return err
 		}
 	}
@@ -286,27 +285,14 @@ func (c *Compiler) backoff(attempt int, err error) (time.Duration, bool) {
 	if maxWait <= 0 {
 		maxWait = DefaultMaxRetryDelay
 	}
-	var ae *api.Error
-	if errors.As(err, &ae) && ae.RetryAfter > 0 {
-		return ae.RetryAfter, ae.RetryAfter <= maxWait
-	}
 	d := c.RetryDelay
 	if d <= 0 {
 		d = DefaultRetryDelay
 	}
-	for i := 1; i < attempt && d < maxWait; i++ {
-		d *= 2
+	var ae *api.Error
+	var retryAfter time.Duration
+	if errors.As(err, &ae) {
+		retryAfter = ae.RetryAfter
 	}
-	return min(d/2+rand.N(d+1), maxWait), true
-}
-
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
+	return api.Backoff(attempt, retryAfter, d, maxWait)
 }
