@@ -40,15 +40,9 @@ func parseRef(ref string) (program.Ref, error) {
 // is asked of the service (a versioned slug is immutable, so a cached
 // answer is used), and the answer is remembered for offline use.
 func (c *Client) ResolveSlug(ctx context.Context, ref string) (string, error) {
-	r, err := parseRef(ref)
-	if err != nil {
-		return "", err
-	}
-	if r.ID != "" {
-		return strings.ToLower(r.ID), nil
-	}
-	if !r.IsSlug() {
-		return "", fmt.Errorf("%w: %q is a local path, not a program id or slug", ErrBadRef, ref)
+	id, r, err := programRef(ref)
+	if err != nil || id != "" {
+		return id, err
 	}
 	root, err := c.dir()
 	if err != nil {
@@ -76,7 +70,7 @@ func (c *Client) ResolveSlug(ctx context.Context, ref string) (string, error) {
 	if err := json.Unmarshal(b, &rr); err != nil {
 		return "", fmt.Errorf("resolve %s: %w: %w", key, ErrBadResponse, err)
 	}
-	id := strings.ToLower(rr.ProgramID)
+	id = strings.ToLower(rr.ProgramID)
 	if !program.ValidID(id) {
 		return "", fmt.Errorf("resolve %s: %w: program id %q", key, ErrBadResponse, rr.ProgramID)
 	}
@@ -113,17 +107,27 @@ func (c *Client) ProgramPath(ref string) (string, error) {
 	return p, nil
 }
 
-// cachedID maps a program id or slug to an id using only the cache.
-func (c *Client) cachedID(root, ref string) (string, error) {
-	r, err := parseRef(ref)
-	if err != nil {
-		return "", err
+// programRef parses ref as a program reference: a program id (returned,
+// lower-cased) or a slug (returned parsed, with id ""); a local path is an
+// error.
+func programRef(ref string) (id string, r program.Ref, err error) {
+	if r, err = parseRef(ref); err != nil {
+		return "", r, err
 	}
 	if r.ID != "" {
-		return strings.ToLower(r.ID), nil
+		return strings.ToLower(r.ID), r, nil
 	}
 	if !r.IsSlug() {
-		return "", fmt.Errorf("%w: %q is a local path", ErrBadRef, ref)
+		return "", r, fmt.Errorf("%w: %q is a local path, not a program id or slug", ErrBadRef, ref)
+	}
+	return "", r, nil
+}
+
+// cachedID maps a program id or slug to an id using only the cache.
+func (c *Client) cachedID(root, ref string) (string, error) {
+	id, r, err := programRef(ref)
+	if err != nil || id != "" {
+		return id, err
 	}
 	slugs, err := c.readSlugs(root)
 	if err != nil {
