@@ -212,10 +212,17 @@ func (jc *jsonCompiler) schema(n *jnode, ptr string, depth int) (expr, error) {
 	if types == nil {
 		return jc.anyValue(), nil
 	}
+	return satisfiable(len(types), func(i int) (expr, error) { return jc.typed(n, ptr, types[i], depth) })
+}
+
+// satisfiable compiles n alternatives with f and keeps those that can match
+// something: an unsatisfiable one is dropped, and when none is left the first
+// such error is returned (nil, nil for n == 0).
+func satisfiable(n int, f func(i int) (expr, error)) (alt, error) {
 	var out alt
 	var firstErr error
-	for _, t := range types {
-		x, err := jc.typed(n, ptr, t, depth)
+	for i := range n {
+		x, err := f(i)
 		if errors.Is(err, ErrUnsatisfiable) {
 			if firstErr == nil {
 				firstErr = err
@@ -360,26 +367,14 @@ func (jc *jsonCompiler) anyOf(n *jnode, ptr string, depth int, constraints []str
 	if branches.kind != 'a' {
 		return nil, errAt(ErrInvalidSchema, ptr+"/"+key, "want an array of schemas")
 	}
-	var out alt
-	var firstErr error
-	for i, b := range branches.vals {
-		x, err := jc.schema(b, fmt.Sprintf("%s/%s/%d", ptr, key, i), depth+1)
-		if errors.Is(err, ErrUnsatisfiable) {
-			if firstErr == nil {
-				firstErr = err
-			}
-			continue
-		}
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, x)
+	out, err := satisfiable(len(branches.vals), func(i int) (expr, error) {
+		return jc.schema(branches.vals[i], fmt.Sprintf("%s/%s/%d", ptr, key, i), depth+1)
+	})
+	if err == nil && len(out) == 0 {
+		err = errAt(ErrUnsatisfiable, ptr+"/"+key, "no branches")
 	}
-	if len(out) == 0 {
-		if firstErr == nil {
-			firstErr = errAt(ErrUnsatisfiable, ptr+"/"+key, "no branches")
-		}
-		return nil, firstErr
+	if err != nil {
+		return nil, err
 	}
 	return out, nil
 }
