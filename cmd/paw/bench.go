@@ -13,7 +13,6 @@ import (
 	"github.com/paw-dev/paw"
 	"github.com/paw-dev/paw/internal/config"
 	"github.com/paw-dev/paw/interp"
-	"github.com/paw-dev/paw/schema"
 )
 
 // programBench is `paw bench --program` output: one program on this machine.
@@ -83,12 +82,12 @@ func newBenchCmd(cfg *config.Config) *cobra.Command {
 				}
 			}
 			opts := []paw.Option{paw.WithMaxTokens(maxTokens)}
-			if len(labels) > 0 {
-				c, err := schema.Labels(labels...)
-				if err != nil {
-					return err
-				}
-				opts = append(opts, paw.WithContract(c))
+			contract, err := contractFlags(labels, "", "")
+			if err != nil {
+				return err
+			}
+			if contract != nil {
+				opts = append(opts, paw.WithContract(*contract))
 			}
 			ctx := cmd.Context()
 			eng, err := paw.Open(ctx, paw.Options{CacheDir: cfg.CacheDir, Model: model, Offline: cfg.Offline,
