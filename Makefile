@@ -48,6 +48,7 @@ bench-interp: tools
 # Engine decode speed by batch shape, with and without a LoRA adapter.
 bench-llama: tools
 	$(GO) test -run '^$$' -bench Decode -benchtime 10x ./internal/llama/
+	$(GO) test -run '^$$' -bench LogSumExp ./internal/llama/
 
 test: tools lint
 	$(GO) test -p 1 $(TESTFLAGS) $(PKGS)

@@ -40,8 +40,9 @@ type Options struct {
 	// NoDrafts decodes one token per step per call, without speculative
 	// drafts (see interp.Options.NoDrafts).
 	NoDrafts bool
-	// FlashAttn trades slower prompts for faster generation (see
-	// interp.Options.FlashAttn): for programs with long outputs.
+	// FlashAttn uses flash attention, which measured faster for programs
+	// with long outputs and slower for label-style calls (see
+	// interp.Options.FlashAttn).
 	FlashAttn bool
 	// Hub fetches programs and base models; nil means a hub.Client on CacheDir.
 	Hub *hub.Client

@@ -48,9 +48,9 @@ type Options struct {
 	// DefaultPrefixStates); the least recently used beyond it wait in the
 	// cache directory and are read back when called.
 	PrefixStates int
-	// FlashAttn uses flash attention: on 2 cores one-token decodes measured
-	// ~20% faster and prompts ~15% slower, so it suits programs with long
-	// outputs, not label-style calls (280 vs 251 ms). Logits differ from the
+	// FlashAttn uses flash attention: on 2 cores it measured ~10% faster on
+	// 32-token calls and slower on label-style calls (280 vs 251 ms), so it
+	// suits programs with long outputs (README). Logits differ from the
 	// default kernels in the last digits.
 	FlashAttn bool
 	// NoDrafts turns off speculative drafts (see Stats.Drafted): every step

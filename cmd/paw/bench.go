@@ -125,7 +125,7 @@ func newBenchCmd(cfg *config.Config) *cobra.Command {
 	f.IntVar(&maxTokens, "max-tokens", 16, "program: most output tokens per call")
 	f.StringSliceVar(&labels, "labels", nil, "program: answer one of these labels (scored exactly)")
 	f.BoolVar(&noDrafts, "no-drafts", false, "program: decode without speculative drafts")
-	f.BoolVar(&flash, "flash-attn", false, "flash attention (faster generation, slower prompts)")
+	f.BoolVar(&flash, "flash-attn", false, "flash attention (measured faster for long outputs, slower for label-style calls)")
 	f.BoolVar(&asJSON, "json", false, "print one JSON object (engine: prompt_tps, gen_tps; program: p50_ms, serial_calls_per_s, ...)")
 	return cmd
 }

@@ -118,7 +118,7 @@ func newRunCmd(cfg *config.Config) *cobra.Command {
 	f.Uint32Var(&seed, "seed", 0, "random seed for temperature > 0")
 	f.StringSliceVar(&stop, "stop", nil, "stop the output before this string (repeatable)")
 	f.IntVar(&threads, "threads", 0, "compute threads (default PAW_THREADS, or one per core)")
-	f.BoolVar(&flash, "flash-attn", false, "flash attention: faster generation, slower prompts (for long outputs)")
+	f.BoolVar(&flash, "flash-attn", false, "flash attention: measured faster for long outputs, slower for label-style calls")
 	f.BoolVar(&noDrafts, "no-drafts", false, "decode one token per step (no speculative drafts): bit-identical to a lone step-by-step decode")
 	f.StringSliceVar(&labels, "labels", nil, "answer exactly one of these labels (comma-separated), with probabilities")
 	f.StringVar(&schemaFile, "schema", "", "answer JSON valid against this JSON Schema file")

@@ -33,11 +33,15 @@ func BenchmarkDecode(b *testing.B) {
 	}
 	defer a.Close()
 	// prefix: tokens already in the KV cache (a program's pseudo-program); 38
-	// tokens after 256 is a label-style call's prompt work.
+	// tokens after 256 is a label-style call's prompt work. idle: cells held by
+	// other sequences (idle programs' prefixes, 256 each), which attention
+	// spans too.
 	for _, lora := range []bool{false, true} {
-		for _, shape := range []struct{ tokens, seqs, prefix int }{{1, 1, 0}, {8, 8, 0}, {45, 1, 0}, {128, 1, 0}, {38, 1, 256}} {
-			b.Run(fmt.Sprintf("lora=%v/tokens=%d/seqs=%d/prefix=%d", lora, shape.tokens, shape.seqs, shape.prefix), func(b *testing.B) {
-				c := newContext(b, m, llama.ContextParams{NCtx: 1024, NBatch: 512, NUBatch: 64, NSeqMax: 8})
+		for _, shape := range []struct{ tokens, seqs, prefix, idle int }{
+			{1, 1, 0, 0}, {8, 8, 0, 0}, {45, 1, 0, 0}, {128, 1, 0, 0}, {38, 1, 256, 0}, {38, 1, 256, 768},
+		} {
+			b.Run(fmt.Sprintf("lora=%v/tokens=%d/seqs=%d/prefix=%d/idle=%d", lora, shape.tokens, shape.seqs, shape.prefix, shape.idle), func(b *testing.B) {
+				c := newContext(b, m, llama.ContextParams{NCtx: 2048, NBatch: 512, NUBatch: 64, NSeqMax: 8})
 				if lora {
 					c.SetAdapter(a, 1)
 				}
@@ -48,6 +52,15 @@ func BenchmarkDecode(b *testing.B) {
 					batch.Add(llama.Token(2000+i), i, []int{0}, i == shape.prefix-1)
 				}
 				if shape.prefix > 0 {
+					if err := c.Decode(context.Background(), batch); err != nil {
+						b.Fatal(err)
+					}
+				}
+				for j := 0; j < shape.idle; j += 256 {
+					batch.Clear()
+					for i := range 256 {
+						batch.Add(llama.Token(3000+i), i, []int{1 + j/256}, i == 255)
+					}
 					if err := c.Decode(context.Background(), batch); err != nil {
 						b.Fatal(err)
 					}
@@ -83,7 +96,14 @@ func BenchmarkLogSumExp(b *testing.B) {
 	for i := range x {
 		x[i] = float32(i%1000) / 100
 	}
-	for b.Loop() {
-		llama.LogSumExp(x)
-	}
+	b.Run("c", func(b *testing.B) {
+		for b.Loop() {
+			llama.LogSumExp(x)
+		}
+	})
+	b.Run("go-math", func(b *testing.B) { // the scalar float64 loop it replaced
+		for b.Loop() {
+			logSumExpRef(x)
+		}
+	})
 }

@@ -643,20 +643,6 @@ func TestDecodeAbort(t *testing.T) {
 // TestLogSumExp checks the vectorized normaliser against a float64 reference
 // on vocabulary-sized and tiny rows, with -Inf entries and extreme spreads.
 func TestLogSumExp(t *testing.T) {
-	ref := func(x []float32) float64 {
-		m := math.Inf(-1)
-		for _, v := range x {
-			m = max(m, float64(v))
-		}
-		if math.IsInf(m, 0) {
-			return m
-		}
-		var s float64
-		for _, v := range x {
-			s += math.Exp(float64(v) - m)
-		}
-		return m + math.Log(s)
-	}
 	r := rand.New(rand.NewPCG(1, 2))
 	for _, n := range []int{1, 2, 15, 16, 17, 1023, 1024, 1040, 151936} {
 		for _, spread := range []float32{0, 1, 20, 300} {
@@ -667,7 +653,7 @@ func TestLogSumExp(t *testing.T) {
 					x[i] = float32(math.Inf(-1)) // masked tokens
 				}
 			}
-			got, want := llama.LogSumExp(x), ref(x)
+			got, want := llama.LogSumExp(x), logSumExpRef(x)
 			if math.Abs(got-want) > 1e-5*max(1, math.Abs(want)) {
 				t.Errorf("n=%d spread=%g: %v, want %v", n, spread, got, want)
 			}
@@ -679,4 +665,20 @@ func TestLogSumExp(t *testing.T) {
 	if got := llama.LogSumExp(nil); !math.IsInf(got, -1) {
 		t.Errorf("empty: %v, want -Inf", got)
 	}
+}
+
+// logSumExpRef is log(sum(exp(x))) in float64, the reference for LogSumExp.
+func logSumExpRef(x []float32) float64 {
+	m := math.Inf(-1)
+	for _, v := range x {
+		m = max(m, float64(v))
+	}
+	if math.IsInf(m, 0) {
+		return m
+	}
+	var s float64
+	for _, v := range x {
+		s += math.Exp(float64(v) - m)
+	}
+	return m + math.Log(s)
 }
