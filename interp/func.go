@@ -175,7 +175,7 @@ func (b *base) newFunc(ctx context.Context, name, prefix, suffix string, a *llam
 		return nil, fmt.Errorf("%w: program %s: template prefix of %d tokens leaves no room in the %d-token context", ErrInputTooLong, name, len(toks), b.limit)
 	}
 	f := &Func{b: b, name: name, adapter: a, adapterSHA: sha, prefix: toks, suffix: suffix,
-		key: prefixKey(b.id, sha, toks), hist: newHistory()}
+		key: prefixKey(b.e.opts.FlashAttn, b.id, sha, toks), hist: newHistory()}
 	done := make(chan error, 1)
 	if err := b.submit(ctx, job{prepare: f, done: done}); err != nil {
 		return nil, err

@@ -266,8 +266,8 @@ func TestConcurrentCallsMatchSerial(t *testing.T) {
 func TestPrefixCachePersists(t *testing.T) {
 	dir := t.TempDir()
 	p, basePath := testProgram(t, "qwen3-tiny", 21, pseudo)
-	run := func() (Result, Stats) {
-		e := newEngine(t, Options{CacheDir: dir})
+	run := func(flash ...bool) (Result, Stats) {
+		e := newEngine(t, Options{CacheDir: dir, FlashAttn: len(flash) > 0 && flash[0]})
 		f, err := e.Load(context.Background(), p, basePath)
 		if err != nil {
 			t.Fatal(err)
@@ -308,6 +308,17 @@ func TestPrefixCachePersists(t *testing.T) {
 	}
 	if again, _ := os.ReadFile(files[0]); bytes.Equal(again, data) {
 		t.Error("corrupted cache file was not rewritten")
+	}
+	// Flash attention lays V out differently: its state has a file of its own
+	// and leaves the other one alone.
+	if _, st := run(true); st.PrefixEvaluated != 1 || st.PrefixRestored != 0 {
+		t.Errorf("flash attention: %+v, want its prefix evaluated", st)
+	}
+	if files, _ := filepath.Glob(filepath.Join(dir, "prefix", "*.kv")); len(files) != 2 {
+		t.Errorf("prefix cache files with and without flash attention: %v", files)
+	}
+	if _, st := run(); st.PrefixRestored != 1 {
+		t.Errorf("after a flash-attention run: %+v, want the prefix restored from disk", st)
 	}
 }
 

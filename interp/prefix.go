@@ -28,11 +28,12 @@ const prefixHeader = 8 + 32 + 8 + 32
 // errPrefixCache reports a prefix cache file that must not be trusted.
 var errPrefixCache = errors.New("interp: prefix cache file invalid")
 
-// prefixKey identifies a prefix state: engine build, base model, adapter and
-// the prefix tokens.
-func prefixKey(baseID, adapterSHA string, toks []llama.Token) [32]byte {
+// prefixKey identifies a prefix state: engine build, KV layout (flash
+// attention stores V untransposed, and llama.cpp rejects the other layout),
+// base model, adapter and the prefix tokens.
+func prefixKey(flashAttn bool, baseID, adapterSHA string, toks []llama.Token) [32]byte {
 	h := sha256.New()
-	fmt.Fprintf(h, "paw-prefix-v1\x00%s\x00%s\x00%s\x00", llama.Commit, baseID, adapterSHA)
+	fmt.Fprintf(h, "paw-prefix-v1\x00%s\x00flash=%t\x00%s\x00%s\x00", llama.Commit, flashAttn, baseID, adapterSHA)
 	binary.Write(h, binary.LittleEndian, toks)
 	var k [32]byte
 	h.Sum(k[:0])
