@@ -63,6 +63,15 @@ func newRunCmd(cfg *config.Config) *cobra.Command {
 			if cmd.Flags().Changed("input") == (inputsFile != "") {
 				return errors.New("give --input TEXT or --inputs FILE")
 			}
+			// A bad contract is reported before a model is loaded or downloaded.
+			opts := []paw.Option{paw.WithMaxTokens(maxTokens), paw.WithTemperature(temperature, seed), paw.WithStop(stop...)}
+			contract, err := contractFlags(labels, schemaFile, regex)
+			if err != nil {
+				return err
+			}
+			if contract != nil {
+				opts = append(opts, paw.WithContract(*contract))
+			}
 			if threads == 0 {
 				threads = cfg.Threads
 			}
@@ -83,14 +92,6 @@ func newRunCmd(cfg *config.Config) *cobra.Command {
 				return err
 			}
 			defer fn.Close()
-			opts := []paw.Option{paw.WithMaxTokens(maxTokens), paw.WithTemperature(temperature, seed), paw.WithStop(stop...)}
-			contract, err := contractFlags(labels, schemaFile, regex)
-			if err != nil {
-				return err
-			}
-			if contract != nil {
-				opts = append(opts, paw.WithContract(*contract))
-			}
 			out := cmd.OutOrStdout()
 			if inputsFile != "" {
 				return runInputs(cmd, fn, inputsFile, opts)
@@ -246,7 +247,9 @@ func contractFlags(labels []string, schemaFile, regex string) (*schema.Contract,
 		if rerr != nil {
 			return nil, fmt.Errorf("--schema: %w", rerr)
 		}
-		c, err = schema.JSON(raw)
+		if c, err = schema.JSON(raw); err != nil {
+			return nil, fmt.Errorf("--schema %s: %w", schemaFile, err)
+		}
 	case regex != "":
 		c, err = schema.Regex(regex)
 	default:

@@ -190,4 +190,11 @@ func TestRunLabels(t *testing.T) {
 	if _, err := runPaw(t, "run", pawPath, "--model", base, "--input", "x", "--labels", "a", "--regex", "b"); err == nil {
 		t.Error("two contracts accepted")
 	}
+	// A bad schema is named, and reported before any model is opened.
+	bad := filepath.Join(dir, "bad.json")
+	os.WriteFile(bad, []byte(`{"type": 7}`), 0o644)
+	_, err = runPaw(t, "run", pawPath, "--model", filepath.Join(dir, "missing.gguf"), "--input", "x", "--schema", bad)
+	if err == nil || !strings.Contains(err.Error(), "--schema "+bad) {
+		t.Errorf("bad schema: %v", err)
+	}
 }
