@@ -27,6 +27,7 @@ var (
 	ErrClosed       = errors.New("interp: engine or function closed")
 	ErrInputTooLong = errors.New("interp: input does not fit the model's context")
 	ErrBaseMismatch = errors.New("interp: program does not fit this base model")
+	ErrOptions      = errors.New("interp: invalid call options")
 )
 
 // Options configures an Engine. The zero value works: every core, no

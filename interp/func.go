@@ -210,6 +210,9 @@ func (f *Func) PrefixStateBytes() int {
 // Call runs the function on one input.
 func (f *Func) Call(ctx context.Context, input string, o CallOptions) (Result, error) {
 	start := time.Now()
+	if err := checkSampling(o.MaxTokens, o.Temperature); err != nil {
+		return Result{}, err
+	}
 	toks, nIn, err := f.b.tok.call(input, f.suffix)
 	if err != nil {
 		return Result{}, err
@@ -219,7 +222,7 @@ func (f *Func) Call(ctx context.Context, input string, o CallOptions) (Result, e
 		return Result{}, fmt.Errorf("%w: %d prompt tokens (%d template + %d input) but the context holds %d; shorten the input by at least %d tokens",
 			ErrInputTooLong, prompt, prompt-nIn, nIn, f.b.limit, prompt-f.b.limit+1)
 	}
-	if o.MaxTokens <= 0 {
+	if o.MaxTokens == 0 {
 		o.MaxTokens = DefaultMaxTokens
 	}
 	contract := o.Contract

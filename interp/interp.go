@@ -29,6 +29,17 @@ type CompleteOptions struct {
 // DefaultMaxTokens bounds a generation when no limit is given.
 const DefaultMaxTokens = 512
 
+// checkSampling rejects a negative token limit or temperature (NaN included).
+func checkSampling(maxTokens int, temperature float32) error {
+	if maxTokens < 0 {
+		return fmt.Errorf("%w: max tokens %d (want 0 for the default %d, or more)", ErrOptions, maxTokens, DefaultMaxTokens)
+	}
+	if !(temperature >= 0) {
+		return fmt.Errorf("%w: temperature %v (want 0 for greedy, or more)", ErrOptions, temperature)
+	}
+	return nil
+}
+
 // Completion is the result of Complete.
 type Completion struct {
 	Text         string
@@ -42,7 +53,10 @@ type Completion struct {
 // prompt is kept as plain text.
 func Complete(ctx context.Context, modelPath, prompt string, o CompleteOptions) (Completion, error) {
 	start := time.Now()
-	if o.MaxTokens <= 0 {
+	if err := checkSampling(o.MaxTokens, o.Temperature); err != nil {
+		return Completion{}, err
+	}
+	if o.MaxTokens == 0 {
 		o.MaxTokens = DefaultMaxTokens
 	}
 	m, err := llama.LoadModel(modelPath, llama.ModelParams{})

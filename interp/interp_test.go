@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -332,6 +333,26 @@ func TestInputTooLong(t *testing.T) {
 	_, err = f.Call(context.Background(), strings.Repeat("word ", 3000), CallOptions{})
 	if !errors.Is(err, ErrInputTooLong) || !strings.Contains(err.Error(), "prompt tokens") {
 		t.Errorf("err = %v, want ErrInputTooLong with token counts", err)
+	}
+}
+
+func TestCallOptionsChecked(t *testing.T) {
+	p, basePath := testProgram(t, "gpt2-tiny", 5, pseudo)
+	e := newEngine(t, Options{})
+	f, err := e.Load(context.Background(), p, basePath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, o := range []CallOptions{{MaxTokens: -1}, {Temperature: -0.5}, {Temperature: float32(math.NaN())}} {
+		if _, err := f.Call(context.Background(), "x", o); !errors.Is(err, ErrOptions) {
+			t.Errorf("%+v: err = %v, want ErrOptions", o, err)
+		}
+		if _, err := Complete(context.Background(), basePath, "x", CompleteOptions{MaxTokens: o.MaxTokens, Temperature: o.Temperature}); !errors.Is(err, ErrOptions) {
+			t.Errorf("Complete %+v: err = %v, want ErrOptions", o, err)
+		}
+	}
+	if r, err := f.Call(context.Background(), "x", CallOptions{}); err != nil || r.Tokens == 0 {
+		t.Errorf("zero options: %+v, %v", r, err)
 	}
 }
 

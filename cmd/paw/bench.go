@@ -65,8 +65,8 @@ func newBenchCmd(cfg *config.Config) *cobra.Command {
 					r.Desc, r.Threads, r.PromptTokens, r.PromptTPS, r.GenTokens, r.GenTPS)
 				return err
 			}
-			if calls < 1 || concurrency < 1 {
-				return errors.New("--calls and --concurrency must be at least 1")
+			if calls < 1 || concurrency < 1 || maxTokens < 1 {
+				return errors.New("--calls, --concurrency and --max-tokens must be at least 1")
 			}
 			if cmd.Flags().Changed("input") == (inputsFile != "") {
 				return errors.New("give --input TEXT or --inputs FILE")

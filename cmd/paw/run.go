@@ -63,7 +63,10 @@ func newRunCmd(cfg *config.Config) *cobra.Command {
 			if cmd.Flags().Changed("input") == (inputsFile != "") {
 				return errors.New("give --input TEXT or --inputs FILE")
 			}
-			// A bad contract is reported before a model is loaded or downloaded.
+			// Bad options are reported before a model is loaded or downloaded.
+			if maxTokens < 1 {
+				return fmt.Errorf("--max-tokens %d: want at least 1", maxTokens)
+			}
 			opts := []paw.Option{paw.WithMaxTokens(maxTokens), paw.WithTemperature(temperature, seed), paw.WithStop(stop...)}
 			contract, err := contractFlags(labels, schemaFile, regex)
 			if err != nil {

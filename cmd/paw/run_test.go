@@ -190,6 +190,9 @@ func TestRunLabels(t *testing.T) {
 	if _, err := runPaw(t, "run", pawPath, "--model", base, "--input", "x", "--labels", "a", "--regex", "b"); err == nil {
 		t.Error("two contracts accepted")
 	}
+	if _, err = runPaw(t, "run", pawPath, "--model", base, "--input", "x", "--max-tokens", "0"); err == nil || !strings.Contains(err.Error(), "--max-tokens 0") {
+		t.Errorf("--max-tokens 0: %v", err)
+	}
 	// A bad schema is named, and reported before any model is opened.
 	bad := filepath.Join(dir, "bad.json")
 	os.WriteFile(bad, []byte(`{"type": 7}`), 0o644)
