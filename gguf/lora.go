@@ -33,6 +33,9 @@ func (r *Reader) IsAdapter() bool {
 // not a LoRA adapter, a tensor lacks its pair, or the pairs disagree on rank.
 func (r *Reader) LoRA() (LoRA, error) {
 	if !r.IsAdapter() {
+		if gt, _ := r.String("general.type"); gt == "model" {
+			return LoRA{}, fmt.Errorf("%w: this is a model file (general.type model), not an adapter", ErrNotAdapter)
+		}
 		return LoRA{}, fmt.Errorf("%w: general.type/adapter.type are not adapter/lora", ErrNotAdapter)
 	}
 	l := LoRA{Arch: r.Architecture(), Rank: -1}

@@ -76,7 +76,8 @@ func pack(o PackOptions) (*Program, error) {
 	if p.Adapter, p.Extra, err = packAdapter(o, interp); err != nil {
 		return nil, err
 	}
-	if p.LoRA, err = checkAdapter(p.Adapter, interp); err != nil {
+	// Errors name the file the user gave, not the bundle member.
+	if p.LoRA, err = checkAdapter(p.Adapter, cmp.Or(o.AdapterPath, o.PEFTDir, memberAdapter), interp); err != nil {
 		return nil, err
 	}
 	sum := sha256.Sum256(p.Adapter)

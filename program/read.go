@@ -316,7 +316,7 @@ func fromMembers(m map[string][]byte) (*Program, error) {
 	if b, ok := m[memberPseudo]; ok {
 		p.PseudoProgram = string(b)
 	}
-	if p.LoRA, err = checkAdapter(p.Adapter, p.Meta.Interpreter); err != nil {
+	if p.LoRA, err = checkAdapter(p.Adapter, memberAdapter, p.Meta.Interpreter); err != nil {
 		return nil, err
 	}
 	sum := sha256.Sum256(p.Adapter)
@@ -334,17 +334,17 @@ func fromMembers(m map[string][]byte) (*Program, error) {
 
 // checkAdapter parses a LoRA GGUF adapter and, for a known interpreter,
 // checks that it was made for that interpreter's architecture.
-func checkAdapter(b []byte, interpreter string) (gguf.LoRA, error) {
+func checkAdapter(b []byte, name, interpreter string) (gguf.LoRA, error) {
 	r, err := gguf.NewReader(bytes.NewReader(b), int64(len(b)))
 	if err != nil {
-		return gguf.LoRA{}, fmt.Errorf("%w: %s: %w", ErrAdapter, memberAdapter, err)
+		return gguf.LoRA{}, fmt.Errorf("%w: %s: %w", ErrAdapter, name, err)
 	}
 	l, err := r.LoRA()
 	if err != nil {
-		return gguf.LoRA{}, fmt.Errorf("%w: %s: %w", ErrAdapter, memberAdapter, err)
+		return gguf.LoRA{}, fmt.Errorf("%w: %s: %w", ErrAdapter, name, err)
 	}
 	if want := Arch(interpreter); want != "" && l.Arch != want {
-		return gguf.LoRA{}, fmt.Errorf("%w: %s is for %q, interpreter %s needs %q", ErrBaseMismatch, memberAdapter, l.Arch, interpreter, want)
+		return gguf.LoRA{}, fmt.Errorf("%w: %s is for %q, interpreter %s needs %q", ErrBaseMismatch, name, l.Arch, interpreter, want)
 	}
 	return l, nil
 }

@@ -29,7 +29,7 @@ func (p *Program) Validate() error {
 	if _, err := ParseTemplate(p.Template.String()); err != nil {
 		return fmt.Errorf("%w (in %s)", err, memberTemplate)
 	}
-	if _, err := checkAdapter(p.Adapter, p.Meta.Interpreter); err != nil {
+	if _, err := checkAdapter(p.Adapter, memberAdapter, p.Meta.Interpreter); err != nil {
 		return err
 	}
 	seen := map[string]string{}
