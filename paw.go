@@ -107,11 +107,17 @@ func (e *Engine) Function(ctx context.Context, ref string) (*Function, error) {
 // or "gpt2" (or a runtime id).
 func (e *Engine) Base(ctx context.Context, interpreter string) (*Function, error) {
 	runtimeID := interpreter
-	if name, err := program.ParseInterpreter(interpreter); err == nil {
+	name, perr := program.ParseInterpreter(interpreter)
+	if perr == nil {
 		runtimeID = program.DefaultRuntimeID(name)
 	}
 	base, err := e.baseModel(ctx, runtimeID, "")
 	if err != nil {
+		if _, official := hub.OfficialRuntimes()[runtimeID]; perr != nil && !official {
+			// Most likely a typo: say what the known names are.
+			return nil, fmt.Errorf("%w (%q is neither an interpreter, qwen3 or gpt2, nor an official runtime, %s or %s, so it was taken for another runtime's id)",
+				err, interpreter, hub.RuntimeQwen3, hub.RuntimeGPT2)
+		}
 		return nil, err
 	}
 	f, err := e.eng.LoadBase(ctx, base)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/paw-dev/paw"
@@ -82,6 +83,14 @@ func TestOfflineMissingRuntime(t *testing.T) {
 	var missing *hub.MissingError
 	if !errors.As(err, &missing) || !errors.Is(err, hub.ErrOffline) {
 		t.Fatalf("err = %v, want a hub.MissingError saying what to pull", err)
+	}
+	// Base mode: an interpreter's runtime is missing the same way; an unknown
+	// name says which names are known.
+	if _, err = eng.Base(ctx, "gpt2"); !errors.As(err, &missing) || missing.Ref != hub.RuntimeGPT2 || strings.Contains(err.Error(), "neither") {
+		t.Errorf("base gpt2: %v", err)
+	}
+	if _, err = eng.Base(ctx, "gpt3"); !errors.As(err, &missing) || !strings.Contains(err.Error(), "neither an interpreter, qwen3 or gpt2") {
+		t.Errorf("base gpt3: %v", err)
 	}
 }
 
