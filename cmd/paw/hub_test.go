@@ -122,6 +122,9 @@ func TestCompileThenRun(t *testing.T) {
 	if _, err := runPaw(t, "rm", id); err != nil {
 		t.Fatal(err)
 	}
+	if _, err := runPaw(t, "rm", id); err == nil || !strings.Contains(err.Error(), "nothing cached as "+id) {
+		t.Errorf("second rm: %v", err)
+	}
 	t.Setenv("PAW_OFFLINE", "1")
 	_, err = runPaw(t, "run", id, "--model", base, "--input", "x")
 	if err == nil || !strings.Contains(err.Error(), "paw pull") {
