@@ -75,6 +75,12 @@ func newRunCmd(cfg *config.Config) *cobra.Command {
 			if contract != nil {
 				opts = append(opts, paw.WithContract(*contract))
 			}
+			var inputs []string
+			if inputsFile != "" {
+				if inputs, err = readInputs(cmd.InOrStdin(), inputsFile); err != nil {
+					return err
+				}
+			}
 			if threads == 0 {
 				threads = cfg.Threads
 			}
@@ -97,7 +103,7 @@ func newRunCmd(cfg *config.Config) *cobra.Command {
 			defer fn.Close()
 			out := cmd.OutOrStdout()
 			if inputsFile != "" {
-				return runInputs(cmd, fn, inputsFile, opts)
+				return runInputs(cmd, fn, inputs, opts)
 			}
 			res, err := fn.Call(ctx, input, opts...)
 			if err != nil {
@@ -144,11 +150,7 @@ func toRunOutput(input string, r paw.Result, err error) runOutput {
 // runInputs runs every input of the file concurrently (batched by the engine)
 // and writes one JSON line per input, in order. A failed input gets an
 // "error" field; the command fails if any did.
-func runInputs(cmd *cobra.Command, fn *paw.Function, path string, opts []paw.Option) error {
-	inputs, err := readInputs(cmd.InOrStdin(), path)
-	if err != nil {
-		return err
-	}
+func runInputs(cmd *cobra.Command, fn *paw.Function, inputs []string, opts []paw.Option) error {
 	type res struct {
 		r   paw.Result
 		err error
@@ -196,8 +198,9 @@ func runInputs(cmd *cobra.Command, fn *paw.Function, path string, opts []paw.Opt
 
 // readInputs reads one input per line, or JSONL objects with an "input" field.
 func readInputs(stdin io.Reader, path string) ([]string, error) {
-	r := stdin
+	r, name := stdin, "stdin"
 	if path != "-" {
+		name = path
 		f, err := os.Open(path)
 		if err != nil {
 			return nil, err
@@ -217,15 +220,18 @@ func readInputs(stdin io.Reader, path string) ([]string, error) {
 			var v struct {
 				Input *string `json:"input"`
 			}
-			if err := json.Unmarshal([]byte(line), &v); err != nil || v.Input == nil {
-				return nil, fmt.Errorf("%s line %d: a JSON line needs a string \"input\" field", path, n)
+			if err := json.Unmarshal([]byte(line), &v); err != nil {
+				return nil, fmt.Errorf("%s line %d: %w (a line starting with { is read as JSON)", name, n, err)
+			}
+			if v.Input == nil {
+				return nil, fmt.Errorf("%s line %d: a JSON line needs a string \"input\" field", name, n)
 			}
 			line = *v.Input
 		}
 		inputs = append(inputs, line)
 	}
 	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("read %s: %w", path, err)
+		return nil, fmt.Errorf("read %s: %w", name, err)
 	}
 	return inputs, nil
 }

@@ -201,3 +201,19 @@ func TestRunLabels(t *testing.T) {
 		t.Errorf("bad schema: %v", err)
 	}
 }
+
+func TestReadInputs(t *testing.T) {
+	got, err := readInputs(strings.NewReader("plain line\n\n  \n{\"input\": \"json <|im_end|>\", \"id\": 3}\n"), "-")
+	if err != nil || len(got) != 2 || got[0] != "plain line" || got[1] != "json <|im_end|>" {
+		t.Errorf("readInputs = %q, %v", got, err)
+	}
+	for in, want := range map[string]string{
+		"ok\n{\"input\": \"a\"\n": "stdin line 2: unexpected end of JSON input",
+		"{\"text\": \"a\"}\n":     `stdin line 1: a JSON line needs a string "input" field`,
+		"{\"input\": 5}\n":        "stdin line 1: json: cannot unmarshal number",
+	} {
+		if _, err := readInputs(strings.NewReader(in), "-"); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%q: err = %v, want %q", in, err, want)
+		}
+	}
+}
