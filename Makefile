@@ -43,13 +43,14 @@ bench:
 bench-interp: tools
 	$(GO) test -run '^$$' -bench . -benchtime 1x -timeout 30m ./interp/
 
-# -p 1: test binaries that run llama.cpp each use every core; running two at
-# once oversubscribes the CPU and collapses throughput (see README).
-# Engine decode speed by batch shape, with and without a LoRA adapter.
+# Engine decode speed by batch shape, with and without a LoRA adapter, and the
+# CPU's int8 peak that bounds it.
 bench-llama: tools
 	$(GO) test -run '^$$' -bench Decode -benchtime 10x ./internal/llama/
-	$(GO) test -run '^$$' -bench LogSumExp ./internal/llama/
+	$(GO) test -run '^$$' -bench 'LogSumExp|Int8Peak' ./internal/llama/
 
+# -p 1: test binaries that run llama.cpp each use every core; running two at
+# once oversubscribes the CPU and collapses throughput (see README).
 test: tools lint
 	$(GO) test -p 1 $(TESTFLAGS) $(PKGS)
 ifeq ($(PKGS),./...)

@@ -4,6 +4,9 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
+	"runtime"
+	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/paw-dev/paw/gguf"
@@ -33,12 +36,14 @@ func BenchmarkDecode(b *testing.B) {
 	}
 	defer a.Close()
 	// prefix: tokens already in the KV cache (a program's pseudo-program); 38
-	// tokens after 256 is a label-style call's prompt work. idle: cells held by
+	// tokens after 256 is a label-style call's prompt work. 8 vs 16 one-token
+	// sequences: the repacked Q4_0 kernel's 512-bit path takes 16 rows at a
+	// time, so 8 rows run its narrower path. idle: cells held by
 	// other sequences (idle programs' prefixes, 256 each), which attention
 	// spans too.
 	for _, lora := range []bool{false, true} {
 		for _, shape := range []struct{ tokens, seqs, prefix, idle int }{
-			{1, 1, 0, 0}, {8, 8, 0, 0}, {45, 1, 0, 0}, {128, 1, 0, 0}, {38, 1, 256, 0}, {38, 1, 256, 768},
+			{1, 1, 0, 0}, {8, 8, 0, 0}, {16, 16, 0, 0}, {45, 1, 0, 0}, {128, 1, 0, 0}, {38, 1, 256, 0}, {38, 1, 256, 768},
 		} {
 			b.Run(fmt.Sprintf("lora=%v/tokens=%d/seqs=%d/prefix=%d/idle=%d", lora, shape.tokens, shape.seqs, shape.prefix, shape.idle), func(b *testing.B) {
 				c := newContext(b, m, llama.ContextParams{NCtx: 2048, NBatch: 512, NUBatch: 64, NSeqMax: 8})
@@ -106,4 +111,23 @@ func BenchmarkLogSumExp(b *testing.B) {
 			logSumExpRef(x)
 		}
 	})
+}
+
+// BenchmarkInt8Peak: the CPU's int8 multiply-add peak on every core (512-bit
+// VNNI dot products, nothing else), the ceiling for the Q4_0/Q8_0 matrix
+// kernels that BenchmarkDecode exercises.
+func BenchmarkInt8Peak(b *testing.B) {
+	if llama.Int8Peak(1) == 0 {
+		b.Skip("no AVX-512 VNNI in this build")
+	}
+	const rounds = 1 << 22
+	var wg sync.WaitGroup
+	var macs atomic.Int64
+	for range b.N {
+		for range runtime.NumCPU() {
+			wg.Go(func() { macs.Add(llama.Int8Peak(rounds)) })
+		}
+		wg.Wait()
+	}
+	b.ReportMetric(2*float64(macs.Load())/b.Elapsed().Seconds()/1e9, "GOPS")
 }

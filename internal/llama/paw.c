@@ -170,3 +170,31 @@ double paw_logsumexp(const float *x, int32_t n) {
 	}
 	return (double)m + log(s);
 }
+
+#if defined(__AVX512VNNI__)
+#include <immintrin.h>
+long long paw_int8_peak(long long n) {
+	__m512i acc[12];
+	__m512i x = _mm512_set1_epi8(1), y = _mm512_set1_epi8(2);
+	for (int j = 0; j < 12; j++) {
+		acc[j] = _mm512_setzero_si512();
+	}
+	for (long long i = 0; i < n; i++) {
+		for (int j = 0; j < 12; j++) {
+			acc[j] = _mm512_dpbusd_epi32(acc[j], x, y);
+		}
+		__asm__ volatile("" : "+v"(x)); // keep the loop from being folded
+	}
+	int sink = 0;
+	for (int j = 0; j < 12; j++) {
+		sink += _mm512_reduce_add_epi32(acc[j]);
+	}
+	__asm__ volatile("" : : "r"(sink));
+	return n * 12 * 64;
+}
+#else
+long long paw_int8_peak(long long n) {
+	(void)n;
+	return 0;
+}
+#endif

@@ -22,3 +22,9 @@ llama_token paw_argmax(const float *x, int32_t n);
 // normaliser of a logits row, for token log-probabilities (~20x faster than a
 // scalar math.Exp loop over a 150k vocabulary).
 double paw_logsumexp(const float *x, int32_t n);
+
+// paw_int8_peak runs n rounds of 12 independent 512-bit int8 dot-product
+// instructions (64 multiply-adds each) and returns the multiply-adds done: the
+// CPU's int8 peak, which bounds any quantized matrix kernel. 0 without
+// AVX-512 VNNI.
+long long paw_int8_peak(long long n);

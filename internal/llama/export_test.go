@@ -1,0 +1,3 @@
+package llama
+
+var Int8Peak = int8Peak
