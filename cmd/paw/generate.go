@@ -23,8 +23,8 @@ func newGenerateCmd(cfg *config.Config) *cobra.Command {
 			if o.Threads == 0 {
 				o.Threads = cfg.Threads
 			}
-			if o.MaxTokens < 1 {
-				return fmt.Errorf("--max-tokens %d: want at least 1", o.MaxTokens)
+			if err := checkSampling(o.MaxTokens, o.Temperature); err != nil {
+				return err
 			}
 			c, err := interp.Complete(cmd.Context(), model, prompt, o)
 			if err != nil {

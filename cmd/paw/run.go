@@ -64,8 +64,8 @@ func newRunCmd(cfg *config.Config) *cobra.Command {
 				return errors.New("give --input TEXT or --inputs FILE")
 			}
 			// Bad options are reported before a model is loaded or downloaded.
-			if maxTokens < 1 {
-				return fmt.Errorf("--max-tokens %d: want at least 1", maxTokens)
+			if err := checkSampling(maxTokens, temperature); err != nil {
+				return err
 			}
 			opts := []paw.Option{paw.WithMaxTokens(maxTokens), paw.WithTemperature(temperature, seed), paw.WithStop(stop...)}
 			contract, err := contractFlags(labels, schemaFile, regex)
@@ -192,6 +192,17 @@ func runInputs(cmd *cobra.Command, fn *paw.Function, inputs []string, opts []paw
 	}
 	if failed > 0 {
 		return fmt.Errorf("%d of %d inputs failed (see their \"error\" fields)", failed, len(inputs))
+	}
+	return nil
+}
+
+// checkSampling checks --max-tokens and --temperature.
+func checkSampling(maxTokens int, temperature float32) error {
+	if maxTokens < 1 {
+		return fmt.Errorf("--max-tokens %d: want at least 1", maxTokens)
+	}
+	if !(temperature >= 0) {
+		return fmt.Errorf("--temperature %v: want 0 (greedy) or more", temperature)
 	}
 	return nil
 }

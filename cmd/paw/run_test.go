@@ -190,8 +190,10 @@ func TestRunLabels(t *testing.T) {
 	if _, err := runPaw(t, "run", pawPath, "--model", base, "--input", "x", "--labels", "a", "--regex", "b"); err == nil {
 		t.Error("two contracts accepted")
 	}
-	if _, err = runPaw(t, "run", pawPath, "--model", base, "--input", "x", "--max-tokens", "0"); err == nil || !strings.Contains(err.Error(), "--max-tokens 0") {
-		t.Errorf("--max-tokens 0: %v", err)
+	for flag, val := range map[string]string{"--max-tokens": "0", "--temperature": "-1"} {
+		if _, err = runPaw(t, "run", pawPath, "--model", base, "--input", "x", flag, val); err == nil || !strings.Contains(err.Error(), flag+" "+val) {
+			t.Errorf("%s %s: %v", flag, val, err)
+		}
 	}
 	// A bad schema is named, and reported before any model is opened.
 	bad := filepath.Join(dir, "bad.json")
