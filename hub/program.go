@@ -199,7 +199,7 @@ func (c *Client) fetchProgram(ctx context.Context, ref, id, dir string) error {
 	if err == nil {
 		defer os.Remove(zipPath)
 		var p *program.Program
-		if p, err = openBundle(zipPath, id); err == nil {
+		if p, err = openFetched(zipPath, id); err == nil {
 			return install(p, parent, dir, id)
 		}
 	}
@@ -227,25 +227,13 @@ func (c *Client) fetchFromFileHost(ctx context.Context, ref, id, parent string) 
 			return nil, err
 		}
 	}
-	p, err := program.Open(tmp)
-	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrInvalidBundle, err)
-	}
-	return p, checkID(p, id)
+	return openFetched(tmp, id)
 }
 
-// openBundle validates a downloaded .paw ZIP.
-func openBundle(path, id string) (*program.Program, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return nil, err
-	}
-	p, err := program.NewReader(f, fi.Size())
+// openFetched validates a downloaded program: a .paw ZIP, or a directory of
+// its files.
+func openFetched(path, id string) (*program.Program, error) {
+	p, err := program.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalidBundle, err)
 	}
