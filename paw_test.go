@@ -35,19 +35,27 @@ func packFixture(t *testing.T) (pawPath, basePath string) {
 	return pawPath, basePath
 }
 
-func TestFunctionFromPath(t *testing.T) {
+// openFixture opens an offline engine on the fixture base and loads the
+// fixture program from its .paw path; both close with the test.
+func openFixture(t *testing.T) (*paw.Engine, *paw.Function) {
+	t.Helper()
 	pawPath, basePath := packFixture(t)
+	eng, err := paw.Open(context.Background(), paw.Options{CacheDir: t.TempDir(), Model: basePath, Offline: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { eng.Close() })
+	fn, err := eng.Function(context.Background(), pawPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { fn.Close() })
+	return eng, fn
+}
+
+func TestFunctionFromPath(t *testing.T) {
 	ctx := context.Background()
-	eng, err := paw.Open(ctx, paw.Options{CacheDir: t.TempDir(), Model: basePath, Offline: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer eng.Close()
-	fn, err := eng.Function(ctx, pawPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer fn.Close()
+	eng, fn := openFixture(t)
 	one, err := fn.Call(ctx, "I was charged twice", paw.WithMaxTokens(6))
 	if err != nil {
 		t.Fatal(err)
@@ -103,17 +111,8 @@ type ticket struct {
 }
 
 func TestTyped(t *testing.T) {
-	pawPath, basePath := packFixture(t)
 	ctx := context.Background()
-	eng, err := paw.Open(ctx, paw.Options{CacheDir: t.TempDir(), Model: basePath, Offline: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer eng.Close()
-	fn, err := eng.Function(ctx, pawPath)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, fn := openFixture(t)
 	cls, err := paw.Labels[priority](fn, "urgent", "normal", "low")
 	if err != nil {
 		t.Fatal(err)
