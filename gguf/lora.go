@@ -14,12 +14,12 @@ var ErrNotAdapter = errors.New("gguf: not a LoRA adapter")
 // adapter.type=lora): tensors named "<base tensor>.lora_a" with shape
 // [n_in, rank] and "<base tensor>.lora_b" with shape [rank, n_out].
 type LoRA struct {
-	Arch    string   // general.architecture of the base model it fits
-	Alpha   float64  // adapter.lora.alpha
-	Rank    int      // shared inner dimension of every pair
-	Targets []string // base tensor kinds it adapts, e.g. "attn_q", "ffn_down" (sorted, unique)
-	Layers  int      // number of distinct blocks adapted
-	Types   []Type   // tensor types used (sorted, unique)
+	Arch    string   `json:"arch"`    // general.architecture of the base model it fits
+	Alpha   float64  `json:"alpha"`   // adapter.lora.alpha
+	Rank    int      `json:"rank"`    // shared inner dimension of every pair
+	Targets []string `json:"targets"` // base tensor kinds it adapts, e.g. "attn_q", "ffn_down" (sorted, unique)
+	Layers  int      `json:"layers"`  // number of distinct blocks adapted
+	Types   []Type   `json:"types"`   // tensor types used (sorted, unique)
 }
 
 // IsAdapter reports whether the file declares itself a LoRA adapter.

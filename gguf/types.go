@@ -140,4 +140,22 @@ func ParseType(s string) (Type, error) {
 	return 0, fmt.Errorf("%w: %q", ErrUnsupportedType, s)
 }
 
+// MarshalText writes t's name, so that JSON shows "Q4_0", not 2.
+func (t Type) MarshalText() ([]byte, error) {
+	if !t.Known() {
+		return nil, fmt.Errorf("%w: %v", ErrUnsupportedType, t)
+	}
+	return []byte(t.String()), nil
+}
+
+// UnmarshalText reads a name written by MarshalText (any case).
+func (t *Type) UnmarshalText(b []byte) error {
+	v, err := ParseType(string(b))
+	if err != nil {
+		return err
+	}
+	*t = v
+	return nil
+}
+
 const maxInt64 = 1<<63 - 1

@@ -1,7 +1,9 @@
 package gguf
 
 import (
+	"encoding/json"
 	"errors"
+	"strings"
 	"testing"
 )
 
@@ -139,5 +141,22 @@ func TestTensorInfoSize(t *testing.T) {
 				t.Errorf("Size() = %d, %v; want %d, err %v", got, err, tt.size, tt.wantErr)
 			}
 		})
+	}
+}
+
+func TestTypeJSON(t *testing.T) {
+	b, err := json.Marshal(LoRA{Types: []Type{TypeF32, TypeQ4_0}})
+	if err != nil || !strings.Contains(string(b), `"types":["F32","Q4_0"]`) {
+		t.Fatalf("marshal: %s, %v", b, err)
+	}
+	var l LoRA
+	if err := json.Unmarshal([]byte(`{"types":["q8_0","F16"]}`), &l); err != nil || len(l.Types) != 2 || l.Types[0] != TypeQ8_0 || l.Types[1] != TypeF16 {
+		t.Errorf("unmarshal: %v, %v", l.Types, err)
+	}
+	if err := json.Unmarshal([]byte(`{"types":["Q9_9"]}`), &l); !errors.Is(err, ErrUnsupportedType) {
+		t.Errorf("unknown name: %v", err)
+	}
+	if _, err := json.Marshal(Type(999)); !errors.Is(err, ErrUnsupportedType) {
+		t.Errorf("unknown type: %v", err)
 	}
 }

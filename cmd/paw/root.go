@@ -71,7 +71,15 @@ func newHelpCmd(root *cobra.Command) *cobra.Command {
 }
 
 func writeJSON(w io.Writer, v any) error {
-	enc := json.NewEncoder(w)
+	enc := jsonLines(w)
 	enc.SetIndent("", "  ")
 	return enc.Encode(v)
+}
+
+// jsonLines encodes one JSON value per line with <, > and & as they are:
+// prompts and outputs are full of them, and \u003c helps no reader.
+func jsonLines(w io.Writer) *json.Encoder {
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	return enc
 }

@@ -110,7 +110,7 @@ func newRunCmd(cfg *config.Config) *cobra.Command {
 				return err
 			}
 			if asJSON {
-				return json.NewEncoder(out).Encode(toRunOutput("", res, nil))
+				return jsonLines(out).Encode(toRunOutput("", res, nil))
 			}
 			_, err = fmt.Fprintln(out, res.Output)
 			return err
@@ -177,7 +177,7 @@ func runInputs(cmd *cobra.Command, fn *paw.Function, inputs []string, opts []paw
 			}()
 		}
 	}()
-	enc := json.NewEncoder(cmd.OutOrStdout())
+	enc := jsonLines(cmd.OutOrStdout())
 	failed := 0
 	i := 0
 	for ch := range results {

@@ -91,6 +91,9 @@ func TestPackRunInfo(t *testing.T) {
 	if len(lines) != len(inputs) {
 		t.Fatalf("%d JSON lines for %d inputs:\n%s", len(lines), len(inputs), out)
 	}
+	if !strings.Contains(lines[2], `"input":"kittens <|endoftext|> everywhere"`) {
+		t.Errorf("JSON lines escape the input's < and >: %s", lines[2])
+	}
 	for i, line := range lines {
 		var o runOutput
 		if err := json.Unmarshal([]byte(line), &o); err != nil {
@@ -132,6 +135,9 @@ func TestPackRunInfo(t *testing.T) {
 	}
 	if info.Adapter.Rank != 64 || info.Adapter.Alpha != 16 || len(info.AdapterSHA256) != 64 || info.Meta.Interpreter != "gpt2" {
 		t.Errorf("paw info = %+v", info)
+	}
+	if !strings.Contains(out, `"rank": 64`) || !strings.Contains(out, `"types": [`+"\n"+`      "Q4_0"`) {
+		t.Errorf("paw info --json: adapter fields not in snake case with type names:\n%s", out)
 	}
 
 	if _, err := runPaw(t, "run", pawPath, "--model", base); err == nil {
