@@ -140,15 +140,11 @@ func ParseType(s string) (Type, error) {
 	return 0, fmt.Errorf("%w: %q", ErrUnsupportedType, s)
 }
 
-// MarshalText writes t's name, so that JSON shows "Q4_0", not 2.
-func (t Type) MarshalText() ([]byte, error) {
-	if !t.Known() {
-		return nil, fmt.Errorf("%w: %v", ErrUnsupportedType, t)
-	}
-	return []byte(t.String()), nil
-}
+// MarshalText writes t's name, so that JSON shows "Q4_0", not 2 ("Type(N)"
+// for an unknown type: describing a file never fails on it).
+func (t Type) MarshalText() ([]byte, error) { return []byte(t.String()), nil }
 
-// UnmarshalText reads a name written by MarshalText (any case).
+// UnmarshalText reads a known type's name, in any case.
 func (t *Type) UnmarshalText(b []byte) error {
 	v, err := ParseType(string(b))
 	if err != nil {
