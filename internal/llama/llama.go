@@ -123,7 +123,10 @@ func pawLog(level C.int, text *C.char) {
 // benignWarning reports llama.cpp warnings that paw causes on purpose.
 func benignWarning(msg string) bool {
 	return strings.Contains(msg, "the full capacity of the model will not be utilized") || // contexts sized to the call
-		strings.Contains(msg, "cannot use buft") // LoRA tensors stay in plain CPU buffers next to repacked weights
+		strings.Contains(msg, "cannot use buft") || // LoRA tensors stay in plain CPU buffers next to repacked weights
+		// One KV cache holds many sequences, so it may outsize the trained
+		// context; interp bounds each call by the trained context itself.
+		strings.Contains(msg, "possible training context overflow")
 }
 
 // SystemInfo reports the CPU features llama.cpp was compiled for and detects.

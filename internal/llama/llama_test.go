@@ -3,6 +3,7 @@ package llama_test
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"math"
 	"math/rand/v2"
 	"os"
@@ -681,4 +682,49 @@ func logSumExpRef(x []float32) float64 {
 		s += math.Exp(float64(v) - m)
 	}
 	return m + math.Log(s)
+}
+
+// recorder keeps every slog record's level and message.
+type recorder struct {
+	mu   sync.Mutex
+	msgs map[string]slog.Level
+}
+
+func (r *recorder) Enabled(context.Context, slog.Level) bool { return true }
+func (r *recorder) Handle(_ context.Context, rec slog.Record) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.msgs[rec.Message] = rec.Level
+	return nil
+}
+func (r *recorder) WithAttrs([]slog.Attr) slog.Handler { return r }
+func (r *recorder) WithGroup(string) slog.Handler      { return r }
+
+// TestBenignWarnings: a KV cache larger than the trained context (one cache
+// shared by many sequences, as interp makes) reaches slog, but as debug.
+func TestBenignWarnings(t *testing.T) {
+	m := tinyQwen3(t)
+	rec := &recorder{msgs: map[string]slog.Level{}}
+	old := slog.Default()
+	slog.SetDefault(slog.New(rec))
+	llama.SetLogLevel(slog.LevelWarn)
+	t.Cleanup(func() {
+		slog.SetDefault(old)
+		llama.SetLogLevel(slog.LevelWarn)
+	})
+	newContext(t, m, llama.ContextParams{NCtx: 2 * m.NCtxTrain(), NSeqMax: 4})
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	found := false
+	for msg, l := range rec.msgs {
+		if strings.Contains(msg, "possible training context overflow") {
+			found = true
+			if l != slog.LevelDebug {
+				t.Errorf("%q logged at %v, want debug", msg, l)
+			}
+		}
+	}
+	if !found {
+		t.Errorf("llama.cpp's context-overflow warning not seen (messages: %v)", rec.msgs)
+	}
 }
