@@ -67,10 +67,7 @@ func benchProgramOpts(b *testing.B, typ gguf.Type, seed uint64, pseudo string, o
 	basePath, cfg := fullShape(b, typ)
 	p := programFor(b, cfg, seed, pseudo)
 	e := newEngine(b, o)
-	f, err := e.Load(context.Background(), p, basePath)
-	if err != nil {
-		b.Fatal(err)
-	}
+	f := load(b, e, p, basePath)
 	return f
 }
 
@@ -129,10 +126,7 @@ func BenchmarkColdStart(b *testing.B) {
 				b.Fatal(err)
 			}
 			start := time.Now()
-			f, err := e.Load(context.Background(), p, basePath)
-			if err != nil {
-				b.Fatal(err)
-			}
+			f := load(b, e, p, basePath)
 			b.ReportMetric(float64(time.Since(start).Microseconds())/1000, "load-ms")
 			if st := e.Stats(); (i == 1) != (st.PrefixEvaluated == 0) {
 				b.Fatalf("%s: %+v", name, st)

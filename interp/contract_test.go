@@ -55,10 +55,7 @@ func tokPrefix(a, b []llama.Token) bool {
 func TestLabelProbabilities(t *testing.T) {
 	p, basePath := testProgram(t, "qwen3-tiny", 31, pseudo)
 	e := newEngine(t, Options{})
-	f, err := e.Load(context.Background(), p, basePath)
-	if err != nil {
-		t.Fatal(err)
-	}
+	f := load(t, e, p, basePath)
 	labels := []string{"pos", "positive", "positively", "negative", "neutral sentiment", "neg"}
 	contract, err := schema.Labels(labels...)
 	if err != nil {
@@ -119,10 +116,7 @@ func TestLabelProbabilities(t *testing.T) {
 func TestContractsHold(t *testing.T) {
 	p, basePath := testProgram(t, "qwen3-tiny", 41, pseudo)
 	e := newEngine(t, Options{})
-	f, err := e.Load(context.Background(), p, basePath)
-	if err != nil {
-		t.Fatal(err)
-	}
+	f := load(t, e, p, basePath)
 	mk := func(c schema.Contract, err error) schema.Contract {
 		if err != nil {
 			t.Fatal(err)
@@ -168,10 +162,7 @@ func TestContractsHold(t *testing.T) {
 func TestContractErrors(t *testing.T) {
 	p, basePath := testProgram(t, "qwen3-tiny", 43, pseudo)
 	e := newEngine(t, Options{})
-	f, err := e.Load(context.Background(), p, basePath)
-	if err != nil {
-		t.Fatal(err)
-	}
+	f := load(t, e, p, basePath)
 	bad := schema.Contract{Kind: schema.KindLabels}
 	if _, err := f.Call(context.Background(), "x", CallOptions{Contract: &bad}); !errors.Is(err, ErrLabels) {
 		t.Errorf("empty label set: err = %v", err)
@@ -188,10 +179,7 @@ func TestContractErrors(t *testing.T) {
 func TestConcurrentLabels(t *testing.T) {
 	p, basePath := testProgram(t, "qwen3-tiny", 47, pseudo)
 	e := newEngine(t, Options{})
-	f, err := e.Load(context.Background(), p, basePath)
-	if err != nil {
-		t.Fatal(err)
-	}
+	f := load(t, e, p, basePath)
 	c, _ := schema.Labels("pos", "positive", "positively", "negative", "neg", "neutral sentiment")
 	inputs := []string{"great", "awful", "fine", "the best thing ever", "broken on arrival", "meh"}
 	serial := map[string]Result{}

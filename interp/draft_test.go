@@ -94,10 +94,7 @@ func TestDraftsKeepOutputs(t *testing.T) {
 	p, basePath := testProgram(t, "qwen3-tiny", 31, pseudo)
 	load := func(o Options) (*Engine, *Func) {
 		e := newEngine(t, o)
-		f, err := e.Load(context.Background(), p, basePath)
-		if err != nil {
-			t.Fatal(err)
-		}
+		f := load(t, e, p, basePath)
 		return e, f
 	}
 	_, plain := load(Options{NoDrafts: true})
