@@ -2,6 +2,7 @@ package schema
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -23,20 +24,7 @@ func FuzzJSONSchema(f *testing.F) {
 			}
 			return
 		}
-		g, err := c.Grammar()
-		if err != nil || g == "" {
-			t.Fatalf("compiled schema has grammar %q, %v", g, err)
-		}
-		pg, err := parseGBNF(g)
-		if err != nil {
-			t.Fatalf("grammar does not parse: %v\n%s", err, g)
-		}
-		for i := range 3 {
-			s := pg.generate(newRand(uint64(i)), 20)
-			if err := c.Validate(s); err != nil {
-				t.Fatalf("schema %s: grammar string %q fails: %v\n%s", data, s, err, g)
-			}
-		}
+		checkGrammarStrings(t, c, "schema "+string(data))
 	})
 }
 
@@ -54,21 +42,28 @@ func FuzzRegex(f *testing.F) {
 			}
 			return
 		}
-		g, err := c.Grammar()
-		if err != nil || g == "" {
-			t.Fatalf("grammar %q, %v", g, err)
-		}
-		pg, err := parseGBNF(g)
-		if err != nil {
-			t.Fatalf("grammar does not parse: %v\n%s", err, g)
-		}
-		for i := range 3 {
-			s := pg.generate(newRand(uint64(i)), 20)
-			if err := c.Validate(s); err != nil {
-				t.Fatalf("regex %q: grammar string %q fails: %v\n%s", re, s, err, g)
-			}
-		}
+		checkGrammarStrings(t, c, fmt.Sprintf("regex %q", re))
 	})
+}
+
+// checkGrammarStrings checks that c compiles to a GBNF grammar that parses and
+// that strings generated from it pass c's own validation.
+func checkGrammarStrings(t *testing.T, c Contract, what string) {
+	t.Helper()
+	g, err := c.Grammar()
+	if err != nil || g == "" {
+		t.Fatalf("%s: grammar %q, %v", what, g, err)
+	}
+	pg, err := parseGBNF(g)
+	if err != nil {
+		t.Fatalf("%s: grammar does not parse: %v\n%s", what, err, g)
+	}
+	for i := range 3 {
+		s := pg.generate(newRand(uint64(i)), 20)
+		if err := c.Validate(s); err != nil {
+			t.Fatalf("%s: grammar string %q fails: %v\n%s", what, s, err, g)
+		}
+	}
 }
 
 // TestFuzzSeedsCommitted keeps the committed corpus directories in place.
