@@ -4,7 +4,12 @@
 # (cgo's default -O2 without -march measured 7-10x slower).
 GO ?= go
 # The module directory comes from the root module (bench/ is a module of its own).
-OLLAMA_DIR := $(shell cd $(dir $(lastword $(MAKEFILE_LIST))) && $(GO) list -m -f '{{.Dir}}' github.com/ollama/ollama 2>/dev/null)
+# `go list -m` prints an empty Dir until the module is in the module cache, so the
+# same shell downloads it first: on a fresh machine the first make must work.
+OLLAMA_DIR := $(shell cd $(dir $(lastword $(MAKEFILE_LIST))) && $(GO) mod download github.com/ollama/ollama && $(GO) list -m -f '{{.Dir}}' github.com/ollama/ollama)
+ifeq ($(wildcard $(OLLAMA_DIR)/llama/llama.cpp/include/llama.h),)
+$(error llama.cpp headers not found in the ollama module ("$(OLLAMA_DIR)"): `go mod download github.com/ollama/ollama` failed; check GOPROXY/GOFLAGS and the network, then run make again)
+endif
 # native takes every extension of the building CPU (AVX-512/VNNI here: +60% prompt
 # speed over x86-64-v3, measured with `paw bench`); AMX is excluded because plain
 # -march=native fails to link on AMX CPUs. PAW_MARCH=x86-64-v3 builds a portable binary.
