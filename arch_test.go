@@ -16,14 +16,15 @@ var allowed = map[string][]string{
 	"program":          {"gguf", "internal/fsutil"},
 	"schema":           {},
 	"api":              {},
-	"hub":              {"api", "program", "internal/fsutil"},
+	"hub":              {"api", "program", "internal/fsutil", "internal/kvcache"},
 	"compile":          {"program"},
 	"compile/hosted":   {"api", "compile", "program"},
 	"internal/llama":   {},
 	"internal/config":  {"internal/fsutil"},
 	"internal/fsutil":  {},
+	"internal/kvcache": {},
 	"internal/fixture": {"gguf", "internal/fsutil"},
-	"interp":           {"gguf", "internal/fsutil", "internal/llama", "program", "schema"},
+	"interp":           {"gguf", "internal/fsutil", "internal/kvcache", "internal/llama", "program", "schema"},
 	"cmd/paw":          nil, // the CLI may import anything but is imported by nothing
 }
 

@@ -3,11 +3,8 @@ package interp
 import (
 	"context"
 	"fmt"
-	"os"
-	"path/filepath"
 	"sync"
 
-	"github.com/paw-dev/paw/internal/fsutil"
 	"github.com/paw-dev/paw/internal/llama"
 )
 
@@ -86,11 +83,9 @@ func (b *base) adapter(sha string, data []byte) (*llama.Adapter, error) {
 		r.refs++
 		return r.a, nil
 	}
-	path := filepath.Join(b.e.opts.CacheDir, "adapters", sha+".gguf")
-	if _, err := os.Stat(path); err != nil {
-		if err := fsutil.WriteFileAtomic(path, data, 0o644); err != nil {
-			return nil, fmt.Errorf("extract adapter: %w", err)
-		}
+	path, err := b.e.extractAdapter(sha, data)
+	if err != nil {
+		return nil, err
 	}
 	a, err := llama.LoadAdapter(b.model, path)
 	if err != nil {

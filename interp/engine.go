@@ -38,6 +38,10 @@ type Options struct {
 	// Empty means a private temporary directory removed on Close.
 	CacheDir string
 	MaxBatch int // 0 = DefaultMaxBatch
+	// KVCacheMax bounds the bytes CacheDir holds (0 = DefaultKVCacheMax,
+	// negative = no bound): after each write the least recently used files
+	// go, except those the functions loaded in this process use.
+	KVCacheMax int64
 	// KVCells sizes each base model's KV cache, shared by all its sequences
 	// (0 = DefaultKVCells); one sequence never exceeds the trained context.
 	KVCells int

@@ -283,7 +283,7 @@ func TestPrefixCachePersists(t *testing.T) {
 	if st.PrefixEvaluated != 1 || st.PrefixRestored != 0 {
 		t.Fatalf("first process: %+v, want one prefix evaluated", st)
 	}
-	files, _ := filepath.Glob(filepath.Join(dir, "prefix", "*.kv"))
+	files, _ := filepath.Glob(filepath.Join(dir, "prefix", "*", "*.kv"))
 	if len(files) != 1 {
 		t.Fatalf("prefix cache files: %v", files)
 	}
@@ -313,7 +313,7 @@ func TestPrefixCachePersists(t *testing.T) {
 	if _, st := run(true); st.PrefixEvaluated != 1 || st.PrefixRestored != 0 {
 		t.Errorf("flash attention: %+v, want its prefix evaluated", st)
 	}
-	if files, _ := filepath.Glob(filepath.Join(dir, "prefix", "*.kv")); len(files) != 2 {
+	if files, _ := filepath.Glob(filepath.Join(dir, "prefix", "*", "*.kv")); len(files) != 2 {
 		t.Errorf("prefix cache files with and without flash attention: %v", files)
 	}
 	if _, st := run(); st.PrefixRestored != 1 {

@@ -4,12 +4,10 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/binary"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 
 	"github.com/paw-dev/paw/internal/fsutil"
 	"github.com/paw-dev/paw/internal/llama"
@@ -40,13 +38,9 @@ func prefixKey(flashAttn bool, baseID, adapterSHA string, toks []llama.Token) [3
 	return k
 }
 
-func prefixPath(dir string, key [32]byte) string {
-	return filepath.Join(dir, "prefix", hex.EncodeToString(key[:])+".kv")
-}
-
-// loadPrefix reads a cached state; a missing file returns (nil, nil).
-func loadPrefix(dir string, key [32]byte) ([]byte, error) {
-	data, err := os.ReadFile(prefixPath(dir, key))
+// loadPrefix reads the state cached at path; a missing file returns (nil, nil).
+func loadPrefix(path string, key [32]byte) ([]byte, error) {
+	data, err := os.ReadFile(path)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, nil
 	}
@@ -70,9 +64,9 @@ func loadPrefix(dir string, key [32]byte) ([]byte, error) {
 	return payload, nil
 }
 
-// savePrefix writes a state atomically.
-func savePrefix(dir string, key [32]byte, state []byte) error {
-	return fsutil.WriteAtomic(prefixPath(dir, key), 0o644, func(w io.Writer) error {
+// savePrefix writes a state to path atomically.
+func savePrefix(path string, key [32]byte, state []byte) error {
+	return fsutil.WriteAtomic(path, 0o644, func(w io.Writer) error {
 		var hdr [prefixHeader]byte
 		copy(hdr[:8], prefixMagic[:])
 		copy(hdr[8:40], key[:])

@@ -172,6 +172,7 @@ func (w *worker) handle(j job) {
 			w.curSet = false // never reuse a pointer that may be freed and reallocated
 		}
 		w.retire(fn)
+		kvPins.Unpin(fn)
 		fn.state = nil
 		w.held = slices.DeleteFunc(w.held, func(f *Func) bool { return f == fn })
 		j.done <- nil
@@ -682,10 +683,9 @@ func (w *worker) ensurePrefix(fn *Func) (int, error) {
 	if s.fn != nil {
 		w.drop(s)
 	}
-	dir := w.b.e.opts.CacheDir
 	fromDisk := false
 	if fn.state == nil {
-		state, err := loadPrefix(dir, fn.key)
+		state, err := w.b.e.readPrefix(fn)
 		if err != nil {
 			slog.Warn("prefix cache unusable, recomputing", "program", fn.name, "err", err)
 		}
@@ -709,7 +709,7 @@ func (w *worker) ensurePrefix(fn *Func) (int, error) {
 		}
 		fn.state = state
 		w.b.e.count(func(st *Stats) { st.PrefixEvaluated++ })
-		if err := savePrefix(dir, fn.key, state); err != nil {
+		if err := w.b.e.writePrefix(fn, state); err != nil {
 			slog.Warn("prefix cache not saved", "program", fn.name, "err", err)
 		} else {
 			fn.onDisk = true
