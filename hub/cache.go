@@ -18,16 +18,20 @@ import (
 	"github.com/paw-dev/paw/program"
 )
 
-// Item is one cached program or base model.
+// Item is one cached program or base model, or engine cache files no
+// cached program owns.
 type Item struct {
-	Kind      string    `json:"kind"` // "program" or "runtime"
-	ID        string    `json:"id"`   // program id or runtime id
+	Kind      string    `json:"kind"` // KindProgram, KindRuntime or KindKV
+	ID        string    `json:"id"`   // program id, runtime id or (KindKV) owner
 	Slugs     []string  `json:"slugs,omitempty"`
 	Path      string    `json:"path"`
 	Size      int64     `json:"size"`
 	Modified  time.Time `json:"modified"`
 	Spec      string    `json:"spec,omitempty"`       // a program's spec, from meta.json
 	RuntimeID string    `json:"runtime_id,omitempty"` // a program's runtime
+	// KVSize is what a program's engine cache takes under KVDir: its prefix
+	// states and its extracted adapter (counted for each program sharing it).
+	KVSize int64 `json:"kv_size,omitempty"`
 }
 
 // Item kinds.
@@ -36,8 +40,9 @@ const (
 	KindRuntime = "runtime"
 )
 
-// List returns the cached programs, then the cached base models, each
-// sorted by id. Partial downloads are not listed.
+// List returns the cached programs, then the cached base models, then the
+// engine cache files no cached program owns (see KindKV), each sorted by id.
+// Partial downloads are not listed.
 func (c *Client) List() ([]Item, error) {
 	root, err := c.dir()
 	if err != nil {
@@ -83,12 +88,13 @@ func (c *Client) List() ([]Item, error) {
 			items = append(items, it)
 		}
 	}
-	return items, nil
+	return listKV(root, items)
 }
 
 // Remove deletes a cached item: a runtime id (or "runtime:ID"), a program
-// id, or a slug (the program it names, and every slug naming that program).
-// Nothing cached is a *MissingError.
+// id, or a slug (the program it names, every slug naming that program, its
+// prefix states under KVDir and its extracted adapter unless another cached
+// program uses it). Nothing cached is a *MissingError.
 func (c *Client) Remove(ctx context.Context, ref string) error {
 	root, err := c.dir()
 	if err != nil {
@@ -108,6 +114,7 @@ func (c *Client) Remove(ctx context.Context, ref string) error {
 	defer unlock()
 	dir := filepath.Join(root, "programs", id)
 	found := fileExists(dir)
+	sha, _ := fileSHA256(filepath.Join(dir, "adapter.gguf")) // "" when gone
 	if err := removeAtomic(dir); err != nil {
 		return fmt.Errorf("remove %s: %w", ref, err)
 	}
@@ -122,7 +129,11 @@ func (c *Client) Remove(ctx context.Context, ref string) error {
 	if err != nil {
 		return fmt.Errorf("remove %s: %w", ref, err)
 	}
-	if !found && n == 0 {
+	kvFound, err := removeKV(root, id, sha)
+	if err != nil {
+		return fmt.Errorf("remove %s: %w", ref, err)
+	}
+	if !found && n == 0 && !kvFound {
 		return &MissingError{Kind: KindProgram, Ref: ref}
 	}
 	return nil

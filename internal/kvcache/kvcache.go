@@ -35,9 +35,10 @@ const (
 // program id, which is hexadecimal.
 const BaseOwner = "base"
 
-// unowned replaces an owner that is not a safe directory name (programs built
-// in memory may carry any id).
-const unowned = "unowned"
+// Unowned owns the prefix states of the layout before owners, and of
+// programs whose ids cannot name a directory (programs built in memory may
+// carry any id).
+const Unowned = "unowned"
 
 const (
 	prefixDir  = "prefix"
@@ -46,11 +47,9 @@ const (
 
 // File is one cache file.
 type File struct {
-	Path string
-	Kind string // KindPrefix or KindAdapter
-	// Owner is a prefix state's program id or BaseOwner; "" for adapters and
-	// for prefix states of the layout before owners.
-	Owner string
+	Path  string
+	Kind  string // KindPrefix or KindAdapter
+	Owner string // a prefix state's program id, BaseOwner or Unowned; "" for adapters
 	SHA   string // an adapter's content hash
 	Size  int64
 	Used  time.Time // last write or use
@@ -58,10 +57,15 @@ type File struct {
 
 // PrefixPath is where owner's prefix state named name (a hex key) lives.
 func PrefixPath(dir, owner, name string) string {
+	return filepath.Join(OwnerDir(dir, owner), name+".kv")
+}
+
+// OwnerDir is the directory of owner's prefix states.
+func OwnerDir(dir, owner string) string {
 	if !safeOwner(owner) {
-		owner = unowned
+		owner = Unowned
 	}
-	return filepath.Join(dir, prefixDir, owner, name+".kv")
+	return filepath.Join(dir, prefixDir, owner)
 }
 
 // AdapterPath is where the adapter with content hash sha is extracted.
@@ -117,7 +121,7 @@ func List(dir string) ([]File, error) {
 	for _, e := range ents {
 		p := filepath.Join(dir, prefixDir, e.Name())
 		if !e.IsDir() {
-			add(p, KindPrefix, "")
+			add(p, KindPrefix, Unowned)
 			continue
 		}
 		sub, err := readDir(p)
@@ -187,7 +191,7 @@ func RemoveOwner(dir, owner string) (bool, error) {
 	if !safeOwner(owner) {
 		return false, nil
 	}
-	p := filepath.Join(dir, prefixDir, owner)
+	p := OwnerDir(dir, owner)
 	// Renamed first, so a writer never adds a file to a directory half deleted.
 	tmp := filepath.Join(dir, prefixDir, fmt.Sprintf(".%s.del-%d", owner, time.Now().UnixNano()))
 	if err := os.Rename(p, tmp); errors.Is(err, fs.ErrNotExist) {

@@ -64,7 +64,7 @@ func TestList(t *testing.T) {
 		got = append(got, row{f.Kind, f.Owner, f.SHA, f.Size})
 	}
 	want := []row{
-		{KindPrefix, "", "", 30},
+		{KindPrefix, Unowned, "", 30},
 		{KindPrefix, prog, "", 10},
 		{KindAdapter, "", "abc", 40},
 		{KindPrefix, BaseOwner, "", 20},
@@ -85,10 +85,10 @@ func TestPrefixPathOwner(t *testing.T) {
 	for owner, want := range map[string]string{
 		"0123456789abcdef":      "0123456789abcdef",
 		BaseOwner:               BaseOwner,
-		"../escape":             unowned,
-		"":                      unowned,
-		"Upper":                 unowned,
-		strings.Repeat("a", 65): unowned,
+		"../escape":             Unowned,
+		"":                      Unowned,
+		"Upper":                 Unowned,
+		strings.Repeat("a", 65): Unowned,
 	} {
 		if got := filepath.Base(filepath.Dir(PrefixPath(dir, owner, "k"))); got != want {
 			t.Errorf("PrefixPath owner %q: directory %q, want %q", owner, got, want)
