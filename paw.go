@@ -46,6 +46,9 @@ type Options struct {
 	FlashAttn bool
 	// Hub fetches programs and base models; nil means a hub.Client on CacheDir.
 	Hub *hub.Client
+	// KVCacheMax bounds the prefix states and adapters kept under CacheDir/kv
+	// (see interp.Options.KVCacheMax; 0 = interp.DefaultKVCacheMax).
+	KVCacheMax int64
 }
 
 // Engine loads functions. It is safe for concurrent use; Close it when done.
@@ -68,7 +71,7 @@ func Open(ctx context.Context, o Options) (*Engine, error) {
 	if h == nil {
 		h = &hub.Client{Dir: o.CacheDir, Offline: o.Offline}
 	}
-	eng, err := interp.New(interp.Options{Threads: o.Threads, CacheDir: filepath.Join(o.CacheDir, "kv"),
+	eng, err := interp.New(interp.Options{Threads: o.Threads, CacheDir: filepath.Join(o.CacheDir, hub.KVDir), KVCacheMax: o.KVCacheMax,
 		MaxBatch: o.MaxBatch, KVCells: o.KVCells, NoDrafts: o.NoDrafts, FlashAttn: o.FlashAttn})
 	if err != nil {
 		return nil, err

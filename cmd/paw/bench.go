@@ -91,7 +91,7 @@ func newBenchCmd(cfg *config.Config) *cobra.Command {
 			}
 			ctx := cmd.Context()
 			eng, err := paw.Open(ctx, paw.Options{CacheDir: cfg.CacheDir, Model: model, Offline: cfg.Offline,
-				Threads: o.Threads, NoDrafts: noDrafts, FlashAttn: flash, Hub: newHubClient(cmd, cfg)})
+				Threads: o.Threads, NoDrafts: noDrafts, FlashAttn: flash, Hub: newHubClient(cmd, cfg), KVCacheMax: cfg.KVCacheMax})
 			if err != nil {
 				return err
 			}

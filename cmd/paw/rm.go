@@ -13,7 +13,7 @@ import (
 func newRmCmd(cfg *config.Config) *cobra.Command {
 	return &cobra.Command{
 		Use:   "rm REF...",
-		Short: "Remove cached programs (id or slug) or base models (runtime id)",
+		Short: "Remove cached programs (id or slug) with their engine cache, or base models (runtime id)",
 		Args:  cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c := newHubClient(cmd, cfg)

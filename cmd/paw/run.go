@@ -86,7 +86,7 @@ func newRunCmd(cfg *config.Config) *cobra.Command {
 			}
 			ctx := cmd.Context()
 			eng, err := paw.Open(ctx, paw.Options{CacheDir: cfg.CacheDir, Model: model, Offline: cfg.Offline,
-				Threads: threads, NoDrafts: noDrafts, FlashAttn: flash, Hub: newHubClient(cmd, cfg)})
+				Threads: threads, NoDrafts: noDrafts, FlashAttn: flash, Hub: newHubClient(cmd, cfg), KVCacheMax: cfg.KVCacheMax})
 			if err != nil {
 				return err
 			}

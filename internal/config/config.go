@@ -28,6 +28,7 @@ var Vars = []Var{
 	{"PAW_LOG_LEVEL", "warn", "diagnostics on stderr: debug, info, warn or error (debug includes llama.cpp's own log)"},
 	{"PAW_THREADS", "0", "compute threads; 0 = one per CPU core (more than the cores is never used)"},
 	{"PAW_CACHE_DIR", "", "where pulled programs and base models are kept (empty = the user cache dir + /paw, e.g. ~/.cache/paw)"},
+	{"PAW_KV_CACHE_MAX", "2GiB", "most disk the prefix states and extracted adapters under PAW_CACHE_DIR/kv may take before the least recently used go (e.g. 500MB, 4GiB; 0 = no limit)"},
 	{"PAW_API_URL", "https://programasweights.com", "the hosted PAW service (resolve, download, compile)"},
 	{"PAW_API_KEY", "", "API key for the PAW service (empty = the key `paw login` saved)"},
 	{"PAW_HF_URL", "https://huggingface.co/programasweights/paw-programs/resolve/main", "file host of published programs, the fallback download source"},
@@ -45,6 +46,9 @@ type Config struct {
 	HFURL    string // PAW_HF_URL
 	Offline  bool   // PAW_OFFLINE
 	Quiet    bool   // PAW_QUIET
+	// KVCacheMax is PAW_KV_CACHE_MAX in bytes, -1 for 0 (no limit), as
+	// paw.Options takes it.
+	KVCacheMax int64
 }
 
 // FromEnv parses the PAW_* variables, naming the variable in any error.
@@ -65,6 +69,12 @@ func FromEnv() (Config, error) {
 		return c, err
 	}
 	c.APIURL, c.HFURL = get("PAW_API_URL"), get("PAW_HF_URL")
+	if c.KVCacheMax, err = parseBytes(get("PAW_KV_CACHE_MAX")); err != nil {
+		return c, fmt.Errorf("PAW_KV_CACHE_MAX=%q: %w", os.Getenv("PAW_KV_CACHE_MAX"), err)
+	}
+	if c.KVCacheMax == 0 {
+		c.KVCacheMax = -1
+	}
 	if c.CacheDir = get("PAW_CACHE_DIR"); c.CacheDir == "" {
 		d, err := os.UserCacheDir()
 		if err != nil {
@@ -141,6 +151,26 @@ func SaveAPIKey(key string) (string, error) {
 	}
 	b, _ := json.Marshal(keyFile{APIKey: key})
 	return p, fsutil.WriteFileAtomic(p, append(b, '\n'), 0o600)
+}
+
+// byteUnits are the size suffixes parseBytes knows, in lower case.
+var byteUnits = map[string]float64{
+	"": 1, "b": 1,
+	"k": 1e3, "kb": 1e3, "kib": 1 << 10,
+	"m": 1e6, "mb": 1e6, "mib": 1 << 20,
+	"g": 1e9, "gb": 1e9, "gib": 1 << 30,
+	"t": 1e12, "tb": 1e12, "tib": 1 << 40,
+}
+
+// parseBytes reads a size such as 2GiB, 500MB, 1.5G or 1024.
+func parseBytes(s string) (int64, error) {
+	num := strings.TrimRight(s, "bBkKmMgGtTiI ")
+	unit, ok := byteUnits[strings.ToLower(strings.TrimSpace(s[len(num):]))]
+	n, err := strconv.ParseFloat(num, 64)
+	if !ok || err != nil || !(n >= 0 && n*unit < 1<<63) {
+		return 0, errors.New("want a size such as 2GiB, 500MB or 0")
+	}
+	return int64(n * unit), nil
 }
 
 // get returns the variable's value or its declared default.

@@ -4,6 +4,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -69,5 +70,41 @@ func TestHubVars(t *testing.T) {
 	t.Setenv("PAW_OFFLINE", "maybe")
 	if _, err := FromEnv(); err == nil {
 		t.Error("PAW_OFFLINE=maybe accepted")
+	}
+}
+
+func TestKVCacheMax(t *testing.T) {
+	tests := []struct {
+		value string
+		want  int64
+		bad   bool
+	}{
+		{value: "", want: 2 << 30}, // the default
+		{value: "2GiB", want: 2 << 30},
+		{value: "500MB", want: 500e6},
+		{value: "1.5g", want: 1.5e9},
+		{value: "64 KiB", want: 64 << 10},
+		{value: "1024", want: 1024},
+		{value: "0", want: -1}, // no limit
+		{value: "-1GB", bad: true},
+		{value: "lots", bad: true},
+		{value: "2GiBs", bad: true},
+		{value: "NaN", bad: true},
+		{value: "1e30TB", bad: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.value, func(t *testing.T) {
+			t.Setenv("PAW_KV_CACHE_MAX", tt.value)
+			got, err := FromEnv()
+			if tt.bad {
+				if err == nil || !strings.Contains(err.Error(), "PAW_KV_CACHE_MAX") {
+					t.Errorf("err = %v, want one naming PAW_KV_CACHE_MAX", err)
+				}
+				return
+			}
+			if err != nil || got.KVCacheMax != tt.want {
+				t.Errorf("KVCacheMax = %d, %v; want %d", got.KVCacheMax, err, tt.want)
+			}
+		})
 	}
 }
