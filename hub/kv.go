@@ -34,10 +34,13 @@ func listKV(root string, items []Item) ([]Item, error) {
 	byOwner := map[string][]kvcache.File{}
 	adapters := map[string]kvcache.File{}
 	for _, f := range files {
-		if f.Kind == kvcache.KindAdapter {
-			adapters[f.SHA] = f
-		} else {
+		switch {
+		case f.Kind == kvcache.KindPrefix:
 			byOwner[f.Owner] = append(byOwner[f.Owner], f)
+		case f.SHA != "":
+			adapters[f.SHA] = f
+		default: // a crashed extraction's leftover
+			byOwner[kvcache.Unowned] = append(byOwner[kvcache.Unowned], f)
 		}
 	}
 	used := map[string]bool{}

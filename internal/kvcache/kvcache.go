@@ -45,12 +45,17 @@ const (
 	adapterDir = "adapters"
 )
 
+// staleTemp is the age past which a temporary file is a crashed write's
+// leftover rather than a write in progress (a 30 MB state takes well under
+// a second).
+const staleTemp = time.Hour
+
 // File is one cache file.
 type File struct {
 	Path  string
 	Kind  string // KindPrefix or KindAdapter
 	Owner string // a prefix state's program id, BaseOwner or Unowned; "" for adapters
-	SHA   string // an adapter's content hash
+	SHA   string // an adapter's content hash ("" for a crash's leftover)
 	Size  int64
 	Used  time.Time // last write or use
 }
@@ -94,23 +99,32 @@ func Touch(path string) bool {
 	return os.Chtimes(path, now, now) == nil
 }
 
-// List returns the cache files under dir, least recently used first.
-// Temporary files of writes in progress are left out; a missing dir is empty.
+// List returns the cache files under dir, least recently used first, with
+// the temporary files of writes that a crash left (older than staleTemp),
+// as the files they were to become; a missing dir is empty.
 func List(dir string) ([]File, error) {
 	var files []File
 	add := func(path, kind, owner string) {
-		base := filepath.Base(path)
+		name := filepath.Base(path)
+		temp := strings.HasPrefix(name, ".")
+		if temp { // .NAME.tmp-RANDOM, see fsutil.WriteAtomic
+			i := strings.LastIndex(name, ".tmp-")
+			if i < 0 {
+				return
+			}
+			name = name[1:i]
+		}
 		ext := map[string]string{KindPrefix: ".kv", KindAdapter: ".gguf"}[kind]
-		if strings.HasPrefix(base, ".") || !strings.HasSuffix(base, ext) {
+		if !strings.HasSuffix(name, ext) {
 			return
 		}
 		fi, err := os.Lstat(path)
-		if err != nil || !fi.Mode().IsRegular() {
-			return // vanished, or not ours
+		if err != nil || !fi.Mode().IsRegular() || temp && time.Since(fi.ModTime()) < staleTemp {
+			return // vanished, not ours, or a write in progress
 		}
 		f := File{Path: path, Kind: kind, Owner: owner, Size: fi.Size(), Used: fi.ModTime()}
-		if kind == KindAdapter {
-			f.SHA = strings.TrimSuffix(base, ext)
+		if kind == KindAdapter && !temp {
+			f.SHA = strings.TrimSuffix(name, ext)
 		}
 		files = append(files, f)
 	}

@@ -51,6 +51,9 @@ func TestList(t *testing.T) {
 	// Not cache files: a write in progress, and strangers.
 	write(t, filepath.Join(dir, "prefix", prog, ".k3.kv.tmp-1"), 50, 0)
 	write(t, filepath.Join(dir, "adapters", "notes.txt"), 60, 0)
+	write(t, filepath.Join(dir, "adapters", ".notes.txt.tmp-2"), 60, 4*time.Hour)
+	// A crash's leftover: evicted like the file it was to become.
+	write(t, filepath.Join(dir, "adapters", ".def.gguf.tmp-3"), 70, 4*time.Hour)
 	files, err := List(dir)
 	if err != nil {
 		t.Fatal(err)
@@ -65,6 +68,7 @@ func TestList(t *testing.T) {
 	}
 	want := []row{
 		{KindPrefix, Unowned, "", 30},
+		{KindAdapter, "", "", 70},
 		{KindPrefix, prog, "", 10},
 		{KindAdapter, "", "abc", 40},
 		{KindPrefix, BaseOwner, "", 20},
@@ -72,8 +76,8 @@ func TestList(t *testing.T) {
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("List, least recently used first (-want +got):\n%s", diff)
 	}
-	if Total(files) != 100 {
-		t.Errorf("Total = %d, want 100", Total(files))
+	if Total(files) != 170 {
+		t.Errorf("Total = %d, want 170", Total(files))
 	}
 	if files, err := List(filepath.Join(dir, "missing")); err != nil || len(files) != 0 {
 		t.Errorf("List of a missing dir = %v, %v", files, err)
