@@ -142,8 +142,12 @@ func List(dir string) ([]File, error) {
 		if err != nil {
 			return nil, err
 		}
+		owner := e.Name()
+		if !safeOwner(owner) { // what an interrupted RemoveOwner left
+			owner = Unowned
+		}
 		for _, s := range sub {
-			add(filepath.Join(p, s.Name()), KindPrefix, e.Name())
+			add(filepath.Join(p, s.Name()), KindPrefix, owner)
 		}
 	}
 	ents, err = readDir(filepath.Join(dir, adapterDir))

@@ -47,6 +47,7 @@ func TestList(t *testing.T) {
 	write(t, PrefixPath(dir, prog, "k1"), 10, 3*time.Hour)
 	write(t, PrefixPath(dir, BaseOwner, "k2"), 20, 1*time.Hour)
 	write(t, filepath.Join(dir, "prefix", "old.kv"), 30, 5*time.Hour) // the layout before owners
+	write(t, filepath.Join(dir, "prefix", ".p.del-1", "k.kv"), 5, 6*time.Hour)
 	write(t, AdapterPath(dir, "abc"), 40, 2*time.Hour)
 	// Not cache files: a write in progress, and strangers.
 	write(t, filepath.Join(dir, "prefix", prog, ".k3.kv.tmp-1"), 50, 0)
@@ -67,6 +68,7 @@ func TestList(t *testing.T) {
 		got = append(got, row{f.Kind, f.Owner, f.SHA, f.Size})
 	}
 	want := []row{
+		{KindPrefix, Unowned, "", 5},
 		{KindPrefix, Unowned, "", 30},
 		{KindAdapter, "", "", 70},
 		{KindPrefix, prog, "", 10},
@@ -76,8 +78,8 @@ func TestList(t *testing.T) {
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("List, least recently used first (-want +got):\n%s", diff)
 	}
-	if Total(files) != 170 {
-		t.Errorf("Total = %d, want 170", Total(files))
+	if Total(files) != 175 {
+		t.Errorf("Total = %d, want 175", Total(files))
 	}
 	if files, err := List(filepath.Join(dir, "missing")); err != nil || len(files) != 0 {
 		t.Errorf("List of a missing dir = %v, %v", files, err)
