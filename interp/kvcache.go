@@ -38,34 +38,37 @@ func (f *Func) prefixFile() string {
 	return kvcache.PrefixPath(f.b.e.opts.CacheDir, f.kvOwner(), hex.EncodeToString(f.key[:]))
 }
 
-// pinFiles marks fn's prefix state and adapter as in use until fn is
-// forgotten, and as just used.
-func (e *Engine) pinFiles(fn *Func) string {
-	p := fn.prefixFile()
+// pinFiles marks fn's prefix state (at p) and adapter as in use until fn is
+// forgotten, and as just used. Called once a state is read or written: a
+// function whose prefix evaluation fails is never forgotten, so its pins
+// would stay.
+func (e *Engine) pinFiles(fn *Func, p string) {
 	kvPins.Pin(p, fn)
+	kvcache.Touch(p)
 	if fn.adapterSHA != "" {
 		a := kvcache.AdapterPath(e.opts.CacheDir, fn.adapterSHA)
 		kvPins.Pin(a, fn)
 		kvcache.Touch(a)
 	}
-	return p
 }
 
 // readPrefix reads fn's cached prefix state; none returns (nil, nil).
 func (e *Engine) readPrefix(fn *Func) ([]byte, error) {
-	p := e.pinFiles(fn)
+	p := fn.prefixFile()
 	state, err := loadPrefix(p, fn.key)
 	if state != nil {
-		kvcache.Touch(p)
+		e.pinFiles(fn, p)
 	}
 	return state, err
 }
 
 // writePrefix saves fn's prefix state, then bounds the cache.
 func (e *Engine) writePrefix(fn *Func, state []byte) error {
-	if err := savePrefix(e.pinFiles(fn), fn.key, state); err != nil {
+	p := fn.prefixFile()
+	if err := savePrefix(p, fn.key, state); err != nil {
 		return err
 	}
+	e.pinFiles(fn, p)
 	e.evict()
 	return nil
 }
