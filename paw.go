@@ -46,8 +46,9 @@ type Options struct {
 	FlashAttn bool
 	// Hub fetches programs and base models; nil means a hub.Client on CacheDir.
 	Hub *hub.Client
-	// KVCacheMax bounds the prefix states and adapters kept under CacheDir/kv
-	// (see interp.Options.KVCacheMax; 0 = interp.DefaultKVCacheMax).
+	// KVCacheMax bounds the bytes of prefix states and adapters kept under
+	// CacheDir/kv, evicting the least recently used (0 = 2 GiB, negative = no
+	// bound; see interp.Options.KVCacheMax).
 	KVCacheMax int64
 }
 
