@@ -160,15 +160,18 @@ func anyRepeated(results []Result) bool {
 // consistency from its calls.
 func (res *Result) score() {
 	counts := map[string]int{}
+	first := map[string]string{} // each key's first output, as written
 	best, bestN := "", 0
 	for _, c := range res.Calls {
 		if c.Error != "" {
 			continue
 		}
 		k := normKey(c.Output)
-		counts[k]++
+		if counts[k]++; counts[k] == 1 {
+			first[k] = c.Output
+		}
 		if counts[k] > bestN {
-			best, bestN = c.Output, counts[k]
+			best, bestN = first[k], counts[k]
 		}
 	}
 	res.Answer = best
