@@ -296,3 +296,12 @@ func b2f(b bool) float64 {
 	}
 	return 0
 }
+
+// CostPer1000 is what 1,000 calls like these cost at the given prices per
+// million prompt and generated tokens: for a hosted baseline, the cost a
+// local program avoids.
+func (r *Report) CostPer1000(promptPerMillion, generatedPerMillion float64) float64 {
+	answered := r.Calls - r.Errors
+	return 1000 * (ratio(float64(r.PromptTokens), answered)*promptPerMillion +
+		ratio(float64(r.Tokens), answered)*generatedPerMillion) / 1e6
+}

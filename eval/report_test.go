@@ -289,3 +289,13 @@ func TestGates(t *testing.T) {
 		t.Errorf("error:\n%s\nwant:\n%s", err, want)
 	}
 }
+
+func TestCostPer1000(t *testing.T) {
+	// 3 answered calls: 300 prompt and 30 generated tokens, so 100 and 10
+	// per call; at $2 and $8 per million, 1,000 calls cost
+	// 1000·(100·2 + 10·8)/1e6 = $0.28. The failed call is not counted.
+	r := &Report{Calls: 4, Errors: 1, PromptTokens: 300, Tokens: 30}
+	if got := r.CostPer1000(2, 8); !cmp.Equal(got, 0.28, approx) {
+		t.Errorf("cost %v, want 0.28", got)
+	}
+}
