@@ -98,8 +98,8 @@ func OpenCases(path string, cols Columns) ([]Case, error) {
 }
 
 // ReadCases reads JSONL cases, one object per line, such as
-// {"input": "…", "expected": "…", "tags": ["…"]}. Blank lines are skipped
-// and unknown fields ignored; a field of the wrong type, a missing input or
+// {"input": "…", "expected": "…", "tags": ["…"]}. Blank lines are skipped,
+// unknown fields ignored, and a null is an absent field; a field of the wrong type, a missing input or
 // malformed JSON is a *CaseError naming name and the line.
 func ReadCases(r io.Reader, name string, cols Columns) ([]Case, error) {
 	sc := bufio.NewScanner(r)
@@ -237,4 +237,22 @@ func (c *Case) UnmarshalJSON(b []byte) error {
 	d.Source = src.Source
 	*c = d
 	return nil
+}
+
+// BySpec splits cases by their Spec, in order of first appearance, for sets
+// that mix tasks: each group runs on its own program, and Score over the
+// groups' results together gives the whole set's report.
+func BySpec(cases []Case) [][]Case {
+	var groups [][]Case
+	index := map[string]int{}
+	for _, c := range cases {
+		i, ok := index[c.Spec]
+		if !ok {
+			i = len(groups)
+			index[c.Spec] = i
+			groups = append(groups, nil)
+		}
+		groups[i] = append(groups[i], c)
+	}
+	return groups
 }

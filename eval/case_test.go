@@ -232,3 +232,11 @@ func FuzzCases(f *testing.F) {
 		}
 	})
 }
+
+func TestBySpec(t *testing.T) {
+	cases := []Case{{Input: "1", Spec: "b"}, {Input: "2", Spec: "a"}, {Input: "3", Spec: "b"}, {Input: "4"}}
+	want := [][]Case{{cases[0], cases[2]}, {cases[1]}, {cases[3]}}
+	if diff := cmp.Diff(want, BySpec(cases)); diff != "" {
+		t.Errorf("groups (-want +got):\n%s", diff)
+	}
+}

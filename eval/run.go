@@ -131,6 +131,9 @@ func Run(ctx context.Context, r Runner, cases []Case, opts Options) (*Report, er
 feed:
 	for i := range cases {
 		for k := range repeat {
+			if ctx.Err() != nil { // select would pick a ready worker half the time
+				break feed
+			}
 			select {
 			case jobs <- [2]int{i, k}:
 			case <-ctx.Done():

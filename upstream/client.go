@@ -74,15 +74,15 @@ type Completion struct {
 	Cached           bool
 }
 
-// Message is one chat message.
-type Message struct {
+// message is one chat message.
+type message struct {
 	Role    string `json:"role"`
 	Content string `json:"content"`
 }
 
 type chatRequest struct {
 	Model       string    `json:"model"`
-	Messages    []Message `json:"messages"`
+	Messages    []message `json:"messages"`
 	Temperature float64   `json:"temperature"`
 	MaxTokens   int       `json:"max_tokens,omitempty"`
 }
@@ -109,9 +109,9 @@ func (c *Client) Complete(ctx context.Context, system, input string) (Completion
 	}
 	req := chatRequest{Model: c.Model, MaxTokens: c.MaxTokens}
 	if system != "" {
-		req.Messages = append(req.Messages, Message{Role: "system", Content: system})
+		req.Messages = append(req.Messages, message{Role: "system", Content: system})
 	}
-	req.Messages = append(req.Messages, Message{Role: "user", Content: input})
+	req.Messages = append(req.Messages, message{Role: "user", Content: input})
 	key := c.cacheKey(req)
 	if comp, ok := c.cached(key); ok {
 		return comp, nil

@@ -76,7 +76,7 @@ func TestComplete(t *testing.T) {
 	if got.Text != "HELLO" || got.PromptTokens != 21 || got.CompletionTokens != 3 || got.Cached || got.Latency <= 0 {
 		t.Errorf("completion %+v", got)
 	}
-	want := chatRequest{Model: "gpt-test", Temperature: 0, Messages: []Message{
+	want := chatRequest{Model: "gpt-test", Temperature: 0, Messages: []message{
 		{Role: "system", Content: "Upper-case the input."}, {Role: "user", Content: "hello"}}}
 	if diff := cmp.Diff(want, *f.last.Load()); diff != "" {
 		t.Errorf("request (-want +got):\n%s", diff)
