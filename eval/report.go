@@ -251,20 +251,27 @@ func (r *Report) classify(opts Options) {
 	for _, p := range pairs {
 		r.Confusion[index[p.exp]][index[p.got]]++
 	}
-	r.PerLabel = map[string]LabelStats{}
-	for i, l := range r.Labels {
+	r.PerLabel = perLabel(r.Labels, r.Confusion)
+}
+
+// perLabel derives each label's precision, recall and F1 from a confusion
+// matrix ([expected][predicted]).
+func perLabel(labels []string, confusion [][]int) map[string]LabelStats {
+	m := map[string]LabelStats{}
+	for i, l := range labels {
 		var s LabelStats
-		for j := range r.Labels {
-			s.Support += r.Confusion[i][j]
-			s.Predicted += r.Confusion[j][i]
+		for j := range labels {
+			s.Support += confusion[i][j]
+			s.Predicted += confusion[j][i]
 		}
-		tp := r.Confusion[i][i]
+		tp := confusion[i][i]
 		s.Precision, s.Recall = ratio(float64(tp), s.Predicted), ratio(float64(tp), s.Support)
 		if s.Precision+s.Recall > 0 {
 			s.F1 = 2 * s.Precision * s.Recall / (s.Precision + s.Recall)
 		}
-		r.PerLabel[l] = s
+		m[l] = s
 	}
+	return m
 }
 
 // labelLike reports whether a case's expected answer looks like a class

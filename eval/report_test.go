@@ -2,6 +2,7 @@ package eval
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -297,5 +298,26 @@ func TestCostPer1000(t *testing.T) {
 	r := &Report{Calls: 4, Errors: 1, PromptTokens: 300, Tokens: 30}
 	if got := r.CostPer1000(2, 8); !cmp.Equal(got, 0.28, approx) {
 		t.Errorf("cost %v, want 0.28", got)
+	}
+}
+
+// TestReportJSON: the keys the CLI's --json promises are always present.
+func TestReportJSON(t *testing.T) {
+	r, err := Run(context.Background(), tableRunner(map[string]string{"a": "x"}, nil, nil), []Case{expect("a", "x")}, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := json.Marshal(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m map[string]any
+	if err := json.Unmarshal(b, &m); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []string{"n", "accuracy", "accuracy_normalized", "invalid_rate", "confusion", "per_label", "latency_ms_p50", "latency_ms_p95", "ece", "failing"} {
+		if _, ok := m[k]; !ok {
+			t.Errorf("key %q missing from %s", k, b)
+		}
 	}
 }
