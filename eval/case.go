@@ -140,24 +140,20 @@ func decodeCase(b []byte, cols Columns) (Case, error) {
 	}
 	in, exp, spec, tags := cols.resolve()
 	var c Case
+	fields := func() string { return strings.Join(slices.Sorted(maps.Keys(row)), ", ") }
 	present := func(col column) (json.RawMessage, bool, error) {
 		v, ok := row[col.name]
 		if !ok && col.required {
-			return nil, false, fmt.Errorf("%w %q (fields: %s)", ErrNoColumn, col.name, strings.Join(slices.Sorted(maps.Keys(row)), ", "))
+			return nil, false, fmt.Errorf("%w %q (fields: %s)", ErrNoColumn, col.name, fields())
 		}
 		return v, ok && string(v) != "null", nil
 	}
-	v, ok, err := present(in)
-	if err == nil && !ok {
-		err = fmt.Errorf("%w: %q is null", ErrNoInput, in.name)
+	v, ok := row[in.name]
+	if !ok || string(v) == "null" {
+		return Case{}, fmt.Errorf("%w: field %q is missing or null (fields: %s)", ErrNoInput, in.name, fields())
 	}
-	if err != nil {
-		if errors.Is(err, ErrNoColumn) {
-			err = fmt.Errorf("%w: %w", ErrNoInput, err)
-		}
-		return Case{}, err
-	}
-	if err := decodeString(in.name, v, &c.Input); err != nil {
+	var err error
+	if err = decodeString(in.name, v, &c.Input); err != nil {
 		return Case{}, err
 	}
 	if v, ok, err = present(exp); err != nil {

@@ -39,8 +39,8 @@ func TestReadCasesErrors(t *testing.T) {
 		mention    string
 	}{
 		{"malformed", "{\"input\": \"a\"}\n{\"input\": \"b\",\n", Columns{}, 2, nil, "malformed JSON"},
-		{"no input", "{\"input\": \"a\"}\n\n{\"expected\": \"b\", \"id\": 3}\n", Columns{}, 3, ErrNoInput, `"input" (fields: expected, id)`},
-		{"null input", `{"input": null}`, Columns{}, 1, ErrNoInput, "null"},
+		{"no input", "{\"input\": \"a\"}\n\n{\"expected\": \"b\", \"id\": 3}\n", Columns{}, 3, ErrNoInput, `"input" is missing or null (fields: expected, id)`},
+		{"null input", `{"input": null}`, Columns{}, 1, ErrNoInput, `"input" is missing or null (fields: input)`},
 		{"input not a string", `{"input": 42}`, Columns{}, 1, ErrBadType, `"input" must be a string`},
 		{"tags not strings", `{"input": "a", "tags": [1]}`, Columns{}, 1, ErrBadType, `"tags"`},
 		{"not an object", `["input", "a"]`, Columns{}, 1, ErrBadType, "object"},
