@@ -19,6 +19,8 @@ var allowed = map[string][]string{
 	"hub":              {"api", "program", "internal/fsutil", "internal/kvcache"},
 	"compile":          {"program"},
 	"compile/hosted":   {"api", "compile", "program"},
+	"eval":             {"program", "schema"},
+	"upstream":         {"api", "eval", "internal/fsutil"}, // upstream.Runner returns eval.Answer
 	"internal/llama":   {},
 	"internal/config":  {"internal/fsutil"},
 	"internal/fsutil":  {},
