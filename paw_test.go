@@ -94,7 +94,7 @@ func TestOfflineMissingRuntime(t *testing.T) {
 	}
 	// Base mode: an interpreter's runtime is missing the same way; an unknown
 	// name says which names are known.
-	if _, err = eng.Base(ctx, "gpt2"); !errors.As(err, &missing) || missing.Ref != hub.RuntimeGPT2 || strings.Contains(err.Error(), "neither") {
+	if _, err = eng.Base(ctx, "gpt2"); !errors.As(err, &missing) || missing.Ref != program.DefaultRuntimeGPT2 || strings.Contains(err.Error(), "neither") {
 		t.Errorf("base gpt2: %v", err)
 	}
 	if _, err = eng.Base(ctx, "gpt3"); !errors.As(err, &missing) || !strings.Contains(err.Error(), "neither an interpreter, qwen3 or gpt2") {
