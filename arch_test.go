@@ -26,6 +26,9 @@ var allowed = map[string][]string{
 	"internal/fixture": {"gguf", "internal/fsutil"},
 	"interp":           {"gguf", "internal/fsutil", "internal/llama", "program", "schema"},
 	"cmd/paw":          nil, // the CLI may import anything but is imported by nothing
+
+	// Test helpers, apart so that the binary does not link package testing.
+	"internal/fixture/fixturetest": {"internal/fixture"},
 }
 
 // TestImportArrows checks every package's imports of other paw packages.
@@ -56,6 +59,23 @@ func TestImportArrows(t *testing.T) {
 			}
 			if ok != nil && !slices.Contains(ok, dep) {
 				t.Errorf("%s imports %s, outside its arrows %v", fields[0], dep, ok)
+			}
+		}
+	}
+}
+
+// TestBinaryWithoutTesting: the shipped binary does not link package testing
+// (or its subpackages): test helpers live apart from the code cmd/paw uses.
+func TestBinaryWithoutTesting(t *testing.T) {
+	out, err := exec.Command("go", "list", "-deps", "-f", `{{.ImportPath}} {{join .Imports " "}}`, "./cmd/paw").Output()
+	if err != nil {
+		t.Fatalf("go list: %v", err)
+	}
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		fields := strings.Fields(line)
+		for _, imp := range fields[1:] {
+			if imp == "testing" || strings.HasPrefix(imp, "testing/") {
+				t.Errorf("cmd/paw links %s through %s", imp, fields[0])
 			}
 		}
 	}

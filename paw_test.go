@@ -10,6 +10,7 @@ import (
 	"github.com/paw-dev/paw"
 	"github.com/paw-dev/paw/hub"
 	"github.com/paw-dev/paw/internal/fixture"
+	"github.com/paw-dev/paw/internal/fixture/fixturetest"
 	"github.com/paw-dev/paw/interp"
 	"github.com/paw-dev/paw/program"
 )
@@ -18,7 +19,7 @@ import (
 func packFixture(t *testing.T) (pawPath, basePath string) {
 	t.Helper()
 	cfg, _ := fixture.Preset("qwen3-tiny")
-	basePath = fixture.Cached(t, "qwen3-tiny", cfg)
+	basePath = fixturetest.Cached(t, "qwen3-tiny", cfg)
 	dir := t.TempDir()
 	adapter := filepath.Join(dir, "adapter.gguf")
 	a := fixture.OfficialAdapter(3)
