@@ -340,9 +340,6 @@ func TestCallOptionsChecked(t *testing.T) {
 		if _, err := f.Call(context.Background(), "x", o); !errors.Is(err, ErrOptions) {
 			t.Errorf("%+v: err = %v, want ErrOptions", o, err)
 		}
-		if _, err := Complete(context.Background(), basePath, "x", CompleteOptions{MaxTokens: o.MaxTokens, Temperature: o.Temperature}); !errors.Is(err, ErrOptions) {
-			t.Errorf("Complete %+v: err = %v, want ErrOptions", o, err)
-		}
 	}
 	if r, err := f.Call(context.Background(), "x", CallOptions{}); err != nil || r.Tokens == 0 {
 		t.Errorf("zero options: %+v, %v", r, err)
