@@ -53,7 +53,7 @@ func TestBench(t *testing.T) {
 		t.Errorf("result %+v", r)
 	}
 
-	d, err := Bench(context.Background(), &fakeEngine{nvocab: 1 << 16}, BenchOptions{})
+	d, err := Bench(context.Background(), &fakeEngine{nvocab: 50}, BenchOptions{})
 	if err != nil || d.PromptTokens != 128 || d.GenTokens != 32 || d.Reps != 5 || len(d.PromptRuns) != 5 {
 		t.Errorf("zero options: %+v, %v; want 128 prompt and 32 generated tokens, 5 repetitions", d, err)
 	}
@@ -78,5 +78,17 @@ func TestMedian(t *testing.T) {
 		if got := median(tt.xs); got != tt.want {
 			t.Errorf("median(%v) = %v, want %v", tt.xs, got, tt.want)
 		}
+	}
+}
+
+// TestBenchModel runs the procedure on a real (tiny) model with paw's engine.
+func TestBenchModel(t *testing.T) {
+	path := tinyModel(t)
+	r, err := BenchModel(context.Background(), path, BenchOptions{PrefixTokens: 4, PromptTokens: 8, GenTokens: 4, Reps: 2, Threads: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Model != path || r.Desc == "" || r.Threads != 1 || len(r.PromptRuns) != 2 || r.PromptTPS <= 0 || r.GenTPS <= 0 {
+		t.Errorf("BenchModel = %+v", r)
 	}
 }
