@@ -16,18 +16,25 @@ var allowed = map[string][]string{
 	"program":          {"gguf", "internal/fsutil"},
 	"schema":           {},
 	"api":              {},
-	"hub":              {"api", "program", "internal/fsutil", "internal/kvcache"},
+	"hub":              {"api", "program", "internal/fsutil", "internal/kvcache", "internal/retry"},
 	"compile":          {"program"},
-	"compile/hosted":   {"api", "compile", "program"},
+	"compile/hosted":   {"api", "compile", "internal/retry", "program"},
 	"eval":             {"program", "schema"},
-	"upstream":         {"api", "eval", "internal/fsutil"}, // upstream.Runner returns eval.Answer
+	"upstream":         {"api", "eval", "internal/fsutil", "internal/retry"}, // upstream.Runner returns eval.Answer
 	"internal/llama":   {},
 	"internal/config":  {"internal/fsutil"},
 	"internal/fsutil":  {},
 	"internal/kvcache": {},
+	"internal/retry":   {},
 	"internal/fixture": {"gguf", "internal/fsutil"},
-	"interp":           {"gguf", "internal/fsutil", "internal/kvcache", "internal/llama", "program", "schema"},
+	"interp":           {"gguf", "internal/basemodel", "internal/fsutil", "internal/kvcache", "internal/llama", "program", "schema"},
 	"cmd/paw":          nil, // the CLI may import anything but is imported by nothing
+
+	// The raw-model tools (completion, engine speed), apart from interp's
+	// program API; like interp, they run on internal/llama.
+	"internal/basemodel": {"internal/llama"},
+	// Test helpers, apart so that the binary does not link package testing.
+	"internal/fixture/fixturetest": {"internal/fixture"},
 }
 
 // TestImportArrows checks every package's imports of other paw packages.
@@ -53,11 +60,28 @@ func TestImportArrows(t *testing.T) {
 			if dep == "cmd/paw" {
 				t.Errorf("%s imports the CLI", fields[0])
 			}
-			if dep == "internal/llama" && pkg != "interp" {
-				t.Errorf("%s imports internal/llama: only interp may (the one cgo seam)", fields[0])
+			if dep == "internal/llama" && pkg != "interp" && pkg != "internal/basemodel" {
+				t.Errorf("%s imports internal/llama: only interp and internal/basemodel may (the one cgo seam)", fields[0])
 			}
 			if ok != nil && !slices.Contains(ok, dep) {
 				t.Errorf("%s imports %s, outside its arrows %v", fields[0], dep, ok)
+			}
+		}
+	}
+}
+
+// TestBinaryWithoutTesting: the shipped binary does not link package testing
+// (or its subpackages): test helpers live apart from the code cmd/paw uses.
+func TestBinaryWithoutTesting(t *testing.T) {
+	out, err := exec.Command("go", "list", "-deps", "-f", `{{.ImportPath}} {{join .Imports " "}}`, "./cmd/paw").Output()
+	if err != nil {
+		t.Fatalf("go list: %v", err)
+	}
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		fields := strings.Fields(line)
+		for _, imp := range fields[1:] {
+			if imp == "testing" || strings.HasPrefix(imp, "testing/") {
+				t.Errorf("cmd/paw links %s through %s", imp, fields[0])
 			}
 		}
 	}

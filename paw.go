@@ -120,7 +120,7 @@ func (e *Engine) Base(ctx context.Context, interpreter string) (*Function, error
 		if _, official := hub.OfficialRuntimes()[runtimeID]; perr != nil && !official {
 			// Most likely a typo: say what the known names are.
 			return nil, fmt.Errorf("%w (%q is neither an interpreter, qwen3 or gpt2, nor an official runtime, %s or %s, so it was taken for another runtime's id)",
-				err, interpreter, hub.RuntimeQwen3, hub.RuntimeGPT2)
+				err, interpreter, program.DefaultRuntimeQwen3, program.DefaultRuntimeGPT2)
 		}
 		return nil, err
 	}

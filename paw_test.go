@@ -10,6 +10,7 @@ import (
 	"github.com/paw-dev/paw"
 	"github.com/paw-dev/paw/hub"
 	"github.com/paw-dev/paw/internal/fixture"
+	"github.com/paw-dev/paw/internal/fixture/fixturetest"
 	"github.com/paw-dev/paw/interp"
 	"github.com/paw-dev/paw/program"
 )
@@ -18,7 +19,7 @@ import (
 func packFixture(t *testing.T) (pawPath, basePath string) {
 	t.Helper()
 	cfg, _ := fixture.Preset("qwen3-tiny")
-	basePath = fixture.Cached(t, "qwen3-tiny", cfg)
+	basePath = fixturetest.Cached(t, "qwen3-tiny", cfg)
 	dir := t.TempDir()
 	adapter := filepath.Join(dir, "adapter.gguf")
 	a := fixture.OfficialAdapter(3)
@@ -94,7 +95,7 @@ func TestOfflineMissingRuntime(t *testing.T) {
 	}
 	// Base mode: an interpreter's runtime is missing the same way; an unknown
 	// name says which names are known.
-	if _, err = eng.Base(ctx, "gpt2"); !errors.As(err, &missing) || missing.Ref != hub.RuntimeGPT2 || strings.Contains(err.Error(), "neither") {
+	if _, err = eng.Base(ctx, "gpt2"); !errors.As(err, &missing) || missing.Ref != program.DefaultRuntimeGPT2 || strings.Contains(err.Error(), "neither") {
 		t.Errorf("base gpt2: %v", err)
 	}
 	if _, err = eng.Base(ctx, "gpt3"); !errors.As(err, &missing) || !strings.Contains(err.Error(), "neither an interpreter, qwen3 or gpt2") {

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/paw-dev/paw/api"
+	"github.com/paw-dev/paw/internal/retry"
 	"github.com/paw-dev/paw/program"
 )
 
@@ -160,12 +161,12 @@ func (c *Client) trace(e Event) {
 // Retry-After when given, else exponential from RetryDelay with ±50% jitter.
 // ok is false when the wait would exceed MaxRetryDelay.
 func (c *Client) backoff(n int, retryAfter time.Duration) (time.Duration, bool) {
-	return api.Backoff(n, retryAfter, orDefault(c.RetryDelay, DefaultRetryDelay), orDefault(c.MaxRetryDelay, DefaultMaxRetryDelay))
+	return retry.Backoff(n, retryAfter, orDefault(c.RetryDelay, DefaultRetryDelay), orDefault(c.MaxRetryDelay, DefaultMaxRetryDelay))
 }
 
 func (c *Client) wait(ctx context.Context, d time.Duration) error {
 	if c.sleep != nil {
 		return c.sleep(ctx, d)
 	}
-	return api.Sleep(ctx, d)
+	return retry.Sleep(ctx, d)
 }

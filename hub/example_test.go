@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/paw-dev/paw/hub"
+	"github.com/paw-dev/paw/program"
 )
 
 func ExampleClient_PullProgram() {
@@ -18,7 +19,7 @@ func ExampleClient_PullProgram() {
 		fmt.Println(err)
 		return
 	}
-	base, err := c.PullRuntime(context.Background(), hub.RuntimeQwen3)
+	base, err := c.PullRuntime(context.Background(), program.DefaultRuntimeQwen3)
 	if err != nil {
 		fmt.Println(err)
 		return

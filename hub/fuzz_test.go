@@ -2,6 +2,8 @@ package hub
 
 import (
 	"testing"
+
+	"github.com/paw-dev/paw/program"
 )
 
 func FuzzManifest(f *testing.F) {
@@ -13,7 +15,7 @@ func FuzzManifest(f *testing.F) {
 		if err != nil {
 			return
 		}
-		for _, pin := range []Runtime{{}, officialRuntimes[RuntimeQwen3]} {
+		for _, pin := range []Runtime{{}, officialRuntimes[program.DefaultRuntimeQwen3]} {
 			rt, err := mergeManifest(pin, m, "http://127.0.0.1/api/v1")
 			if err != nil {
 				continue

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/paw-dev/paw/api"
+	"github.com/paw-dev/paw/internal/retry"
 )
 
 // maxJSONBody caps a JSON response from the service.
@@ -96,7 +97,7 @@ func temporary(ctx context.Context, err error) bool {
 		errors.Is(err, context.Canceled) || errors.Is(err, errStalled) {
 		return true
 	}
-	return api.TransientNetError(err)
+	return retry.TransientNetError(err)
 }
 
 // retryAfterOf is the Retry-After an error carries, or 0.

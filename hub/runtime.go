@@ -13,6 +13,7 @@ import (
 	"strings"
 
 	"github.com/paw-dev/paw/api"
+	"github.com/paw-dev/paw/program"
 )
 
 // Runtime pins the base model of an interpreter runtime.
@@ -25,20 +26,15 @@ type Runtime struct {
 	URL       string // where to download it
 }
 
-// Official runtime ids.
-const (
-	RuntimeQwen3 = "qwen3-0.6b-q6_k"
-	RuntimeGPT2  = "gpt2-q8_0"
-)
-
+// The official runtimes, keyed by the ids program defines.
 var officialRuntimes = map[string]Runtime{
-	RuntimeQwen3: {
-		ID: RuntimeQwen3, BaseModel: "Qwen/Qwen3-0.6B", File: "qwen3-0.6b-q6_k.gguf", Size: 622733120,
+	program.DefaultRuntimeQwen3: {
+		ID: program.DefaultRuntimeQwen3, BaseModel: "Qwen/Qwen3-0.6B", File: "qwen3-0.6b-q6_k.gguf", Size: 622733120,
 		SHA256: "9a16ed5cacba959e63b62e2b6840c3eca2b51c3c3e51d31367ef8e4aafeae33c",
 		URL:    "https://huggingface.co/programasweights/Qwen3-0.6B-GGUF-Q6_K/resolve/main/qwen3-0.6b-q6_k.gguf",
 	},
-	RuntimeGPT2: {
-		ID: RuntimeGPT2, BaseModel: "gpt2", File: "gpt2-q8_0.gguf", Size: 139804832,
+	program.DefaultRuntimeGPT2: {
+		ID: program.DefaultRuntimeGPT2, BaseModel: "gpt2", File: "gpt2-q8_0.gguf", Size: 139804832,
 		SHA256: "0aa260efb2cce9def922e0546b88ad731cf1a68554db73fa2d4a0949cfa958c5",
 		URL:    "https://huggingface.co/programasweights/GPT2-GGUF-Q8_0/resolve/main/gpt2-q8_0.gguf",
 	},

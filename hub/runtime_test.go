@@ -14,6 +14,7 @@ import (
 	"testing"
 
 	"github.com/paw-dev/paw/api"
+	"github.com/paw-dev/paw/program"
 )
 
 func TestPullRuntime(t *testing.T) {
@@ -280,16 +281,16 @@ func TestOfflineRuntime(t *testing.T) {
 
 func TestOfficialRuntimes(t *testing.T) {
 	rts := OfficialRuntimes()
-	q := rts[RuntimeQwen3]
+	q := rts[program.DefaultRuntimeQwen3]
 	if q.Size != 622733120 || q.SHA256 != "9a16ed5cacba959e63b62e2b6840c3eca2b51c3c3e51d31367ef8e4aafeae33c" || q.File != "qwen3-0.6b-q6_k.gguf" {
 		t.Errorf("qwen3 pin %+v", q)
 	}
-	g := rts[RuntimeGPT2]
+	g := rts[program.DefaultRuntimeGPT2]
 	if g.Size != 139804832 || g.SHA256 != "0aa260efb2cce9def922e0546b88ad731cf1a68554db73fa2d4a0949cfa958c5" || g.File != "gpt2-q8_0.gguf" {
 		t.Errorf("gpt2 pin %+v", g)
 	}
-	delete(rts, RuntimeQwen3) // a copy
-	if _, ok := OfficialRuntimes()[RuntimeQwen3]; !ok {
+	delete(rts, program.DefaultRuntimeQwen3) // a copy
+	if _, ok := OfficialRuntimes()[program.DefaultRuntimeQwen3]; !ok {
 		t.Error("OfficialRuntimes returned the shared map")
 	}
 }

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/paw-dev/paw/internal/fixture"
+	"github.com/paw-dev/paw/internal/fixture/fixturetest"
 	"github.com/paw-dev/paw/program"
 )
 
@@ -250,7 +251,7 @@ func testModel(t testing.TB) []byte {
 		if err != nil {
 			t.Fatal(err)
 		}
-		b, err := os.ReadFile(fixture.Cached(t, "hub-gpt2-tiny", cfg))
+		b, err := os.ReadFile(fixturetest.Cached(t, "hub-gpt2-tiny", cfg))
 		if err != nil {
 			t.Fatal(err)
 		}

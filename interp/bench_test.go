@@ -13,6 +13,7 @@ import (
 
 	"github.com/paw-dev/paw/gguf"
 	"github.com/paw-dev/paw/internal/fixture"
+	"github.com/paw-dev/paw/internal/fixture/fixturetest"
 	"github.com/paw-dev/paw/program"
 	"github.com/paw-dev/paw/schema"
 )
@@ -56,7 +57,7 @@ func fullShape(b *testing.B, typ gguf.Type) (string, fixture.Config) {
 		b.Fatal(err)
 	}
 	cfg.Type = typ
-	return fixture.Cached(b, "qwen3-0.6b-"+typ.String(), cfg), cfg
+	return fixturetest.Cached(b, "qwen3-0.6b-"+typ.String(), cfg), cfg
 }
 
 func benchProgram(b *testing.B, typ gguf.Type, seed uint64, pseudo string) *Func {

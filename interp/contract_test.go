@@ -2,16 +2,19 @@ package interp
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 
 	"github.com/paw-dev/paw/internal/llama"
+	"github.com/paw-dev/paw/program"
 	"github.com/paw-dev/paw/schema"
 )
 
@@ -219,5 +222,32 @@ func TestConcurrentLabels(t *testing.T) {
 	close(errs)
 	for err := range errs {
 		t.Error(err)
+	}
+}
+
+// TestStoredContract: a contract stored in meta.json under
+// program.ContractKey applies to calls that pass none; a broken one fails
+// Load with the key in the message.
+func TestStoredContract(t *testing.T) {
+	e := newEngine(t, Options{})
+	p, basePath := testProgram(t, "qwen3-tiny", 53, pseudo)
+	labels := []string{"billing", "technical", "other"}
+	p.Meta.Extra = map[string]json.RawMessage{program.ContractKey: json.RawMessage(`{"kind":"labels","labels":["billing","technical","other"]}`)}
+	f := load(t, e, p, basePath)
+	if c := f.Contract(); c == nil || c.Kind != schema.KindLabels || !slices.Equal(c.Labels, labels) {
+		t.Fatalf("Contract() = %+v, want the stored labels %v", c, labels)
+	}
+	r, err := f.Call(context.Background(), "charged twice", CallOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := r.Probs[r.Output]; !ok || len(r.Probs) != len(labels) {
+		t.Errorf("call without options = %+v, want one of %v scored", r, labels)
+	}
+
+	bad, _ := testProgram(t, "qwen3-tiny", 59, pseudo)
+	bad.Meta.Extra = map[string]json.RawMessage{program.ContractKey: json.RawMessage(`{"kind":"labels"}`)}
+	if _, err := e.Load(context.Background(), bad, basePath); !errors.Is(err, schema.ErrEmptyLabels) || !strings.Contains(err.Error(), program.ContractKey) {
+		t.Errorf("Load with an empty stored label set: err = %v, want schema.ErrEmptyLabels naming %s", err, program.ContractKey)
 	}
 }

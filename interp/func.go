@@ -52,10 +52,6 @@ type CallOptions struct {
 	Contract *schema.Contract
 }
 
-// ContractKey is the meta.json field holding a program's output contract, a
-// paw extension that other readers ignore.
-const ContractKey = "paw_contract"
-
 // ErrNoValidOutput reports a constrained call that found no valid output.
 var ErrNoValidOutput = errors.New("interp: no output satisfying the contract")
 
@@ -134,16 +130,16 @@ func (e *Engine) LoadBase(ctx context.Context, basePath string) (*Func, error) {
 
 // programContract reads the contract stored in meta.json, if any.
 func programContract(prog *program.Program) (*schema.Contract, error) {
-	raw, ok := prog.Meta.Extra[ContractKey]
-	if !ok {
+	raw := prog.Meta.Contract()
+	if raw == nil {
 		return nil, nil
 	}
 	var c schema.Contract
 	if err := json.Unmarshal(raw, &c); err != nil {
-		return nil, fmt.Errorf("program %s: meta.json %s: %w", prog.Meta.ProgramID, ContractKey, err)
+		return nil, fmt.Errorf("program %s: meta.json %s: %w", prog.Meta.ProgramID, program.ContractKey, err)
 	}
 	if _, err := c.Grammar(); err != nil {
-		return nil, fmt.Errorf("program %s: meta.json %s: %w", prog.Meta.ProgramID, ContractKey, err)
+		return nil, fmt.Errorf("program %s: meta.json %s: %w", prog.Meta.ProgramID, program.ContractKey, err)
 	}
 	return &c, nil
 }

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/paw-dev/paw/internal/fixture"
+	"github.com/paw-dev/paw/internal/fixture/fixturetest"
 	"github.com/paw-dev/paw/internal/llama"
 	"github.com/paw-dev/paw/program"
 	"github.com/paw-dev/paw/schema"
@@ -28,7 +29,7 @@ func testProgram(t testing.TB, preset string, seed uint64, pseudo string) (*prog
 	if err != nil {
 		t.Fatal(err)
 	}
-	basePath := fixture.Cached(t, preset, cfg)
+	basePath := fixturetest.Cached(t, preset, cfg)
 	return programFor(t, cfg, seed, pseudo), basePath
 }
 
@@ -339,9 +340,6 @@ func TestCallOptionsChecked(t *testing.T) {
 		if _, err := f.Call(context.Background(), "x", o); !errors.Is(err, ErrOptions) {
 			t.Errorf("%+v: err = %v, want ErrOptions", o, err)
 		}
-		if _, err := Complete(context.Background(), basePath, "x", CompleteOptions{MaxTokens: o.MaxTokens, Temperature: o.Temperature}); !errors.Is(err, ErrOptions) {
-			t.Errorf("Complete %+v: err = %v, want ErrOptions", o, err)
-		}
 	}
 	if r, err := f.Call(context.Background(), "x", CallOptions{}); err != nil || r.Tokens == 0 {
 		t.Errorf("zero options: %+v, %v", r, err)
@@ -396,7 +394,7 @@ func TestBaseMismatch(t *testing.T) {
 	p, _ := testProgram(t, "qwen3-tiny", 1, pseudo)
 	gcfg, _ := fixture.Preset("gpt2-tiny")
 	e := newEngine(t, Options{})
-	_, err := e.Load(context.Background(), p, fixture.Cached(t, "gpt2-tiny", gcfg))
+	_, err := e.Load(context.Background(), p, fixturetest.Cached(t, "gpt2-tiny", gcfg))
 	if !errors.Is(err, ErrBaseMismatch) {
 		t.Errorf("qwen3 program on gpt2: err = %v, want ErrBaseMismatch", err)
 	}

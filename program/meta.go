@@ -35,6 +35,16 @@ const (
 	keyLoRAAlpha        = "lora_alpha"
 )
 
+// ContractKey is the meta.json field holding a program's output contract (a
+// schema.Contract as JSON), a paw extension that other readers ignore. It
+// stays raw in Extra: decoding it is the engine's job (interp), and readers
+// that only show a bundle (paw info) need not link the engine.
+const ContractKey = "paw_contract"
+
+// Contract returns the raw JSON of the stored output contract, or nil if the
+// program has none.
+func (m Meta) Contract() json.RawMessage { return m.Extra[ContractKey] }
+
 // UnmarshalJSON decodes a meta.json object. Typed fields must have their
 // JSON type (a null counts as absent); lora_rank must be an integer.
 func (m *Meta) UnmarshalJSON(b []byte) error {

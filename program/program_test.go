@@ -203,6 +203,21 @@ func TestMetaJSON(t *testing.T) {
 	}
 }
 
+// TestMetaContract: the stored contract comes back raw from meta.json, and
+// a meta without one has none.
+func TestMetaContract(t *testing.T) {
+	var m Meta
+	if err := json.Unmarshal([]byte(`{"spec":"s","paw_contract":{"kind":"labels","labels":["a","b"]}}`), &m); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := string(m.Contract()), `{"kind":"labels","labels":["a","b"]}`; got != want {
+		t.Errorf("Contract() = %s, want %s", got, want)
+	}
+	if c := (Meta{Spec: "s"}).Contract(); c != nil {
+		t.Errorf("no stored contract: Contract() = %s, want nil", c)
+	}
+}
+
 func TestTemplate(t *testing.T) {
 	tests := []struct {
 		name, interp, pseudo, want string

@@ -16,7 +16,8 @@ const (
 )
 
 // Default runtime ids (meta.json "runtime_id"): the base GGUF each
-// interpreter runs on in the official SDK.
+// interpreter runs on in the official SDK. They are the ids of the official
+// runtimes, whose files hub pins; this is their one definition.
 const (
 	DefaultRuntimeQwen3 = "qwen3-0.6b-q6_k"
 	DefaultRuntimeGPT2  = "gpt2-q8_0"

@@ -8,6 +8,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/paw-dev/paw/internal/fixture"
+	"github.com/paw-dev/paw/internal/fixture/fixturetest"
 	"github.com/paw-dev/paw/internal/llama"
 	"github.com/paw-dev/paw/schema"
 )
@@ -61,7 +62,7 @@ func TestLlamaGrammar(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m, err := llama.LoadModel(fixture.Cached(t, "qwen3-tiny", cfg), llama.ModelParams{})
+	m, err := llama.LoadModel(fixturetest.Cached(t, "qwen3-tiny", cfg), llama.ModelParams{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -169,7 +170,7 @@ func sample(t *testing.T, c *llama.Context, s *llama.Sampler, prompt []llama.Tok
 // BenchmarkSampleGrammar compares one Sample call with and without a grammar.
 func BenchmarkSampleGrammar(b *testing.B) {
 	cfg, _ := fixture.Preset("qwen3-tiny")
-	m, err := llama.LoadModel(fixture.Cached(b, "qwen3-tiny", cfg), llama.ModelParams{})
+	m, err := llama.LoadModel(fixturetest.Cached(b, "qwen3-tiny", cfg), llama.ModelParams{})
 	if err != nil {
 		b.Fatal(err)
 	}

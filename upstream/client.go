@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/paw-dev/paw/api"
+	"github.com/paw-dev/paw/internal/retry"
 )
 
 // Defaults for zero Client fields.
@@ -150,14 +151,14 @@ func (c *Client) post(ctx context.Context, req chatRequest) (Completion, error) 
 		switch {
 		case errors.As(err, &ae) && ae.Temporary():
 			retryAfter = ae.RetryAfter
-		case errors.As(err, &ae) || !api.TransientNetError(err):
+		case errors.As(err, &ae) || !retry.TransientNetError(err):
 			return comp, err
 		}
-		wait, ok := api.Backoff(attempt, retryAfter, orDefault(c.RetryDelay, DefaultRetryDelay), orDefault(c.MaxRetryDelay, DefaultMaxRetryDelay))
+		wait, ok := retry.Backoff(attempt, retryAfter, orDefault(c.RetryDelay, DefaultRetryDelay), orDefault(c.MaxRetryDelay, DefaultMaxRetryDelay))
 		if !ok {
 			return comp, err
 		}
-		if err := api.Sleep(ctx, wait); err != nil {
+		if err := retry.Sleep(ctx, wait); err != nil {
 			return comp, err
 		}
 	}

@@ -11,8 +11,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/paw-dev/paw"
+	"github.com/paw-dev/paw/internal/basemodel"
 	"github.com/paw-dev/paw/internal/config"
-	"github.com/paw-dev/paw/interp"
 )
 
 // programBench is `paw bench --program` output: one program on this machine.
@@ -32,7 +32,7 @@ type programBench struct {
 func newBenchCmd(cfg *config.Config) *cobra.Command {
 	var (
 		model, ref, input, inputsFile string
-		o                             interp.BenchOptions
+		o                             basemodel.BenchOptions
 		asJSON, noDrafts, flash       bool
 		calls, concurrency, maxTokens int
 		labels                        []string
@@ -54,7 +54,7 @@ func newBenchCmd(cfg *config.Config) *cobra.Command {
 				if model == "" {
 					return errors.New("give --model FILE.gguf (engine speed) or --program REF (a program's calls)")
 				}
-				r, err := interp.BenchModel(cmd.Context(), model, o)
+				r, err := basemodel.BenchModel(cmd.Context(), model, o)
 				if err != nil {
 					return err
 				}

@@ -5,14 +5,14 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/paw-dev/paw/internal/basemodel"
 	"github.com/paw-dev/paw/internal/config"
-	"github.com/paw-dev/paw/interp"
 )
 
 func newGenerateCmd(cfg *config.Config) *cobra.Command {
 	var (
 		model, prompt string
-		o             interp.CompleteOptions
+		o             basemodel.CompleteOptions
 		asJSON        bool
 	)
 	cmd := &cobra.Command{
@@ -26,7 +26,7 @@ func newGenerateCmd(cfg *config.Config) *cobra.Command {
 			if err := checkSampling(o.MaxTokens, o.Temperature); err != nil {
 				return err
 			}
-			c, err := interp.Complete(cmd.Context(), model, prompt, o)
+			c, err := basemodel.Complete(cmd.Context(), model, prompt, o)
 			if err != nil {
 				return err
 			}

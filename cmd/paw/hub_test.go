@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/paw-dev/paw/internal/fixture"
+	"github.com/paw-dev/paw/internal/fixture/fixturetest"
 	"github.com/paw-dev/paw/program"
 )
 
@@ -20,7 +21,7 @@ import (
 // says what to pull.
 func TestCompileThenRun(t *testing.T) {
 	cfg, _ := fixture.Preset("qwen3-tiny")
-	base := fixture.Cached(t, "qwen3-tiny", cfg)
+	base := fixturetest.Cached(t, "qwen3-tiny", cfg)
 	dir := t.TempDir()
 	adapter := filepath.Join(dir, "adapter.gguf")
 	if err := fixture.WriteAdapter(adapter, cfg, fixture.OfficialAdapter(6)); err != nil {

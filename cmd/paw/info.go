@@ -12,7 +12,6 @@ import (
 
 	"github.com/paw-dev/paw/gguf"
 	"github.com/paw-dev/paw/internal/config"
-	"github.com/paw-dev/paw/interp"
 	"github.com/paw-dev/paw/program"
 	"github.com/paw-dev/paw/schema"
 )
@@ -150,7 +149,7 @@ func programInfo(cmd *cobra.Command, cfg *config.Config, ref string, asJSON bool
 	}
 	info := progInfo{Path: path, Meta: p.Meta, Template: p.Template.String(), PseudoProgram: p.PseudoProgram,
 		AdapterSHA256: p.AdapterSHA256, AdapterBytes: len(p.Adapter), Adapter: p.LoRA}
-	info.Contract = p.Meta.Extra[interp.ContractKey]
+	info.Contract = p.Meta.Contract()
 	if info.Contract == nil {
 		for _, text := range []string{p.PseudoProgram, p.Meta.Spec, p.Template.String()} {
 			if labels, ok := schema.ProposeLabels(text); ok {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/paw-dev/paw/hub"
 	"github.com/paw-dev/paw/internal/fixture"
+	"github.com/paw-dev/paw/internal/fixture/fixturetest"
 	"github.com/paw-dev/paw/internal/kvcache"
 	"github.com/paw-dev/paw/program"
 )
@@ -20,7 +21,7 @@ func TestLsRmKV(t *testing.T) {
 	t.Setenv("PAW_CACHE_DIR", t.TempDir())
 	t.Setenv("PAW_OFFLINE", "1")
 	cfg, _ := fixture.Preset("gpt2-tiny")
-	base := fixture.Cached(t, "gpt2-tiny", cfg)
+	base := fixturetest.Cached(t, "gpt2-tiny", cfg)
 	dir := t.TempDir()
 	// bundle writes a program with its own adapter and returns its file and id.
 	bundle := func(seed uint64) (string, string) {

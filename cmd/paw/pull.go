@@ -7,6 +7,7 @@ import (
 
 	"github.com/paw-dev/paw/hub"
 	"github.com/paw-dev/paw/internal/config"
+	"github.com/paw-dev/paw/program"
 )
 
 // newHubClient configures a hub.Client from the environment; progress goes
@@ -24,7 +25,7 @@ func newPullCmd(cfg *config.Config) *cobra.Command {
 		Short: "Download programs (ids, user/name[@vN] slugs) or runtime base models into the cache",
 		Long: "Download programs or base models into the cache (PAW_CACHE_DIR).\n\n" +
 			"REF is a program id, a slug (user/name, name = programasweights/name, optional @vN),\n" +
-			"or a runtime id (" + hub.RuntimeQwen3 + ", " + hub.RuntimeGPT2 + ", or runtime:ID for any other).\n" +
+			"or a runtime id (" + program.DefaultRuntimeQwen3 + ", " + program.DefaultRuntimeGPT2 + ", or runtime:ID for any other).\n" +
 			"Each installed path is printed on stdout.",
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/paw-dev/paw"
 	"github.com/paw-dev/paw/internal/fixture"
+	"github.com/paw-dev/paw/internal/fixture/fixturetest"
 )
 
 // runPaw runs the CLI in-process and returns its stdout.
@@ -35,7 +36,7 @@ func TestPackRunInfo(t *testing.T) {
 	t.Setenv("PAW_CACHE_DIR", t.TempDir())
 	t.Setenv("PAW_OFFLINE", "1")
 	cfg, _ := fixture.Preset("gpt2-tiny")
-	base := fixture.Cached(t, "gpt2-tiny", cfg)
+	base := fixturetest.Cached(t, "gpt2-tiny", cfg)
 	dir := t.TempDir()
 	adapter := filepath.Join(dir, "adapter.gguf")
 	if err := fixture.WriteAdapter(adapter, cfg, fixture.OfficialAdapter(4)); err != nil {
@@ -149,7 +150,7 @@ func TestRunLabels(t *testing.T) {
 	t.Setenv("PAW_CACHE_DIR", t.TempDir())
 	t.Setenv("PAW_OFFLINE", "1")
 	cfg, _ := fixture.Preset("qwen3-tiny")
-	base := fixture.Cached(t, "qwen3-tiny", cfg)
+	base := fixturetest.Cached(t, "qwen3-tiny", cfg)
 	dir := t.TempDir()
 	adapter := filepath.Join(dir, "adapter.gguf")
 	if err := fixture.WriteAdapter(adapter, cfg, fixture.OfficialAdapter(5)); err != nil {

@@ -18,6 +18,7 @@ import (
 
 	"github.com/paw-dev/paw/api"
 	"github.com/paw-dev/paw/compile"
+	"github.com/paw-dev/paw/internal/retry"
 )
 
 // Defaults for zero Compiler fields.
@@ -124,7 +125,7 @@ func (c *Compiler) Wait(ctx context.Context, jobID string) (*compile.Result, err
 		if job.Done() {
 			return jobResult(job)
 		}
-		if err := api.Sleep(ctx, every); err != nil {
+		if err := retry.Sleep(ctx, every); err != nil {
 			return nil, err
 		}
 	}
@@ -214,7 +215,7 @@ func (c *Compiler) do(ctx context.Context, method, path string, body []byte, out
 		if !ok {
 			return err
 		}
-		if err := api.Sleep(ctx, wait); err != nil {
+		if err := retry.Sleep(ctx, wait); err != nil {
 			return err
 		}
 	}
@@ -277,7 +278,7 @@ func temporary(ctx context.Context, err error) bool {
 	if errors.As(err, &ae) {
 		return ae.Temporary()
 	}
-	return api.TransientNetError(err)
+	return retry.TransientNetError(err)
 }
 
 func (c *Compiler) backoff(attempt int, err error) (time.Duration, bool) {
@@ -294,5 +295,5 @@ func (c *Compiler) backoff(attempt int, err error) (time.Duration, bool) {
 	if errors.As(err, &ae) {
 		retryAfter = ae.RetryAfter
 	}
-	return api.Backoff(attempt, retryAfter, d, maxWait)
+	return retry.Backoff(attempt, retryAfter, d, maxWait)
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/paw-dev/paw/gguf"
 	"github.com/paw-dev/paw/internal/fixture"
+	"github.com/paw-dev/paw/internal/fixture/fixturetest"
 	"github.com/paw-dev/paw/internal/llama"
 )
 
@@ -25,7 +26,7 @@ func BenchmarkDecode(b *testing.B) {
 		b.Fatal(err)
 	}
 	cfg.Type = gguf.TypeQ4_0
-	m := load(b, fixture.Cached(b, "qwen3-0.6b-Q4_0", cfg))
+	m := load(b, fixturetest.Cached(b, "qwen3-0.6b-Q4_0", cfg))
 	ap := filepath.Join(b.TempDir(), "a.gguf")
 	if err := fixture.WriteAdapter(ap, cfg, fixture.OfficialAdapter(1)); err != nil {
 		b.Fatal(err)

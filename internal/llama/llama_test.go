@@ -17,6 +17,7 @@ import (
 
 	"github.com/paw-dev/paw/gguf"
 	"github.com/paw-dev/paw/internal/fixture"
+	"github.com/paw-dev/paw/internal/fixture/fixturetest"
 	"github.com/paw-dev/paw/internal/llama"
 )
 
@@ -27,7 +28,7 @@ func tinyQwen3(t testing.TB) *llama.Model {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return load(t, fixture.Cached(t, "qwen3-tiny", cfg))
+	return load(t, fixturetest.Cached(t, "qwen3-tiny", cfg))
 }
 
 func load(t testing.TB, path string) *llama.Model {
@@ -380,7 +381,7 @@ func TestSeqStateRoundTrip(t *testing.T) {
 // unless the binding forces a rebuild (see Context.Decode).
 func TestAdapterSwitch(t *testing.T) {
 	cfg, _ := fixture.Preset("qwen3-tiny")
-	m := load(t, fixture.Cached(t, "qwen3-tiny", cfg))
+	m := load(t, fixturetest.Cached(t, "qwen3-tiny", cfg))
 	dir := t.TempDir()
 	adapters := make([]*llama.Adapter, 2)
 	for i := range adapters {
@@ -436,7 +437,7 @@ func TestAdapterSwitch(t *testing.T) {
 func TestAdapterWrongModel(t *testing.T) {
 	qcfg, _ := fixture.Preset("qwen3-tiny")
 	gcfg, _ := fixture.Preset("gpt2-tiny")
-	m := load(t, fixture.Cached(t, "gpt2-tiny", gcfg))
+	m := load(t, fixturetest.Cached(t, "gpt2-tiny", gcfg))
 	path := filepath.Join(t.TempDir(), "qwen3-adapter.gguf")
 	if err := fixture.WriteAdapter(path, qcfg, fixture.Adapter{Rank: 64, Alpha: 16, Type: gguf.TypeQ4_0, Seed: 1, Scale: 0.5}); err != nil {
 		t.Fatal(err)
@@ -448,7 +449,7 @@ func TestAdapterWrongModel(t *testing.T) {
 
 func TestGPT2Generates(t *testing.T) {
 	cfg, _ := fixture.Preset("gpt2-tiny")
-	m := load(t, fixture.Cached(t, "gpt2-tiny", cfg))
+	m := load(t, fixturetest.Cached(t, "gpt2-tiny", cfg))
 	if m.Arch() != "gpt2" {
 		t.Fatalf("arch %q", m.Arch())
 	}
@@ -617,7 +618,7 @@ func TestDecodeAbort(t *testing.T) {
 	cfg, _ := fixture.Preset("qwen3-tiny")
 	cfg.Layers, cfg.Embd, cfg.FFN, cfg.HeadDim = 8, 512, 1536, 64
 	cfg.Heads, cfg.HeadsKV = 8, 4
-	m := load(t, fixture.Cached(t, "qwen3-abort", cfg))
+	m := load(t, fixturetest.Cached(t, "qwen3-abort", cfg))
 	c := newContext(t, m, llama.ContextParams{NCtx: 2048, NBatch: 2048})
 	b := llama.NewBatch(2048, 1)
 	defer b.Close()

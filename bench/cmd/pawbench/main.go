@@ -23,7 +23,7 @@ import (
 	"strings"
 	"text/tabwriter"
 
-	"github.com/paw-dev/paw/interp"
+	"github.com/paw-dev/paw/internal/basemodel"
 )
 
 type opts struct {
@@ -34,12 +34,12 @@ type opts struct {
 
 // Result is one engine on one model.
 type Result struct {
-	Engine  string             `json:"engine"`
-	Variant string             `json:"variant,omitempty"` // peer: the libggml-cpu-*.so it loaded
-	UBatch  int                `json:"n_ubatch"`
-	Flash   bool               `json:"flash_attn"`
-	R       interp.BenchResult `json:"result"`
-	Err     string             `json:"error,omitempty"`
+	Engine  string                `json:"engine"`
+	Variant string                `json:"variant,omitempty"` // peer: the libggml-cpu-*.so it loaded
+	UBatch  int                   `json:"n_ubatch"`
+	Flash   bool                  `json:"flash_attn"`
+	R       basemodel.BenchResult `json:"result"`
+	Err     string                `json:"error,omitempty"`
 }
 
 // Row is one model with both engines.
@@ -189,19 +189,19 @@ func runEngine(engine, model, peerLib string, o opts) Result {
 	if r.UBatch == 0 {
 		r.UBatch = o.pp
 	}
-	bo := interp.BenchOptions{PromptTokens: o.pp, GenTokens: o.tg, PrefixTokens: o.prefix, Reps: o.reps,
+	bo := basemodel.BenchOptions{PromptTokens: o.pp, GenTokens: o.tg, PrefixTokens: o.prefix, Reps: o.reps,
 		Threads: o.threads, UBatch: o.ubatch, FlashAttn: o.flash}
 	var err error
 	switch engine {
 	case "paw":
-		r.R, err = interp.BenchModel(context.Background(), model, bo) // exactly `paw bench`
+		r.R, err = basemodel.BenchModel(context.Background(), model, bo) // exactly `paw bench`
 	case "peer":
 		err = peerInit(peerLib)
 		if err == nil {
 			var e *peerEngine
 			if e, err = newPeerEngine(model, o); err == nil {
 				defer e.Close()
-				r.R, err = interp.Bench(context.Background(), e, bo)
+				r.R, err = basemodel.Bench(context.Background(), e, bo)
 				r.R.Model = model
 			}
 		}

@@ -1,4 +1,7 @@
-package api
+// Package retry is the retry policy of paw's HTTP clients (hub,
+// compile/hosted): which network failures are transient, how long to wait
+// before the next attempt, and a wait that ends with its context.
+package retry
 
 import (
 	"context"
@@ -8,8 +11,6 @@ import (
 	"net"
 	"time"
 )
-
-// Retry policy shared by the clients of the PAW service (hub, compile/hosted).
 
 // TransientNetError reports whether err is a network failure that may pass
 // on its own — a refused or reset connection, a timeout, a body cut short —
