@@ -25,12 +25,12 @@ const (
 
 // Errors returned by the engine.
 var (
-	ErrClosed = errors.New("interp: engine or function closed")
+	ErrClosed       = errors.New("interp: engine or function closed")
+	ErrInputTooLong = errors.New("interp: input does not fit the model's context")
+	ErrBaseMismatch = errors.New("interp: program does not fit this base model")
+	ErrOptions      = errors.New("interp: invalid call options")
 	// ErrFuncClosed reports a call to a closed function; it matches ErrClosed.
-	ErrFuncClosed   error = funcClosed{}
-	ErrInputTooLong       = errors.New("interp: input does not fit the model's context")
-	ErrBaseMismatch       = errors.New("interp: program does not fit this base model")
-	ErrOptions            = errors.New("interp: invalid call options")
+	ErrFuncClosed error = funcClosed{}
 )
 
 // funcClosed is ErrFuncClosed's type: errors.Is matches it with ErrClosed too,

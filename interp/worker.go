@@ -193,7 +193,10 @@ func (w *worker) forget(fn *Func) {
 		w.finish(fn, c, ErrFuncClosed)
 	}
 	if w.cur == fn.adapter {
-		w.curSet = false // never reuse a pointer that may be freed and reallocated
+		// The adapter may be freed next: no pointer to it stays in the
+		// context, and none is reused if its memory is reallocated.
+		w.b.lctx.ClearAdapters()
+		w.cur, w.curSet = nil, true
 	}
 	w.retire(fn)
 	fn.state = nil
