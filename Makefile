@@ -53,7 +53,7 @@ bench-llama: tools
 # once oversubscribes the CPU and collapses throughput (see README).
 # The race run takes every test of every package, so no concurrency test can
 # miss it by its name or package: the detector slows Go code, not llama.cpp,
-# and the whole run measured about a minute on 2 cores.
+# and the whole run measured about 90 s on 2 cores.
 test: tools lint
 	$(GO) test -p 1 $(TESTFLAGS) $(PKGS)
 ifeq ($(PKGS),./...)
