@@ -31,12 +31,16 @@ type adapterRef struct {
 	refs int
 }
 
+// loadModel loads a base model file; tests pause it to see that a load
+// blocks nothing else.
+var loadModel = llama.LoadModel
+
 func newBase(e *Engine, path string) (*base, error) {
 	id, err := modelIdentity(path)
 	if err != nil {
 		return nil, fmt.Errorf("base model %s: %w", path, err)
 	}
-	m, err := llama.LoadModel(path, llama.ModelParams{})
+	m, err := loadModel(path, llama.ModelParams{})
 	if err != nil {
 		return nil, err
 	}
@@ -62,8 +66,20 @@ func newBase(e *Engine, path string) (*base, error) {
 }
 
 func (b *base) close() error {
+	b.stopWorker()
+	return b.free()
+}
+
+// stopWorker stops the worker, which fails the calls it holds with ErrClosed;
+// later submits fail too.
+func (b *base) stopWorker() {
 	b.stop()
 	<-b.done
+}
+
+// free frees the adapters, context and model: the worker is stopped and no
+// Load or Call uses them.
+func (b *base) free() error {
 	b.mu.Lock()
 	for _, r := range b.adapters {
 		r.a.Close()

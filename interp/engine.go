@@ -1,6 +1,7 @@
 package interp
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -28,7 +29,16 @@ var (
 	ErrInputTooLong = errors.New("interp: input does not fit the model's context")
 	ErrBaseMismatch = errors.New("interp: program does not fit this base model")
 	ErrOptions      = errors.New("interp: invalid call options")
+	// ErrFuncClosed reports a call to a closed function; it matches ErrClosed.
+	ErrFuncClosed error = funcClosed{}
 )
+
+// funcClosed is ErrFuncClosed's type: errors.Is matches it with ErrClosed too,
+// so callers that test for ErrClosed keep working.
+type funcClosed struct{}
+
+func (funcClosed) Error() string        { return "interp: function closed" }
+func (funcClosed) Is(target error) bool { return target == ErrClosed }
 
 // Options configures an Engine. The zero value works: every core, no
 // persistent cache, and the defaults above.
@@ -72,9 +82,13 @@ type Engine struct {
 	tmp  string // CacheDir when none was given
 
 	mu     sync.Mutex
-	bases  map[string]*base
+	bases  map[string]*baseLoad // by absolute path, loading or loaded
 	closed bool
 	stats  Stats
+	// inUse counts Load, LoadBase and Call in flight: they use the models
+	// (tokenizer, chat template, adapter loading) outside any worker, so
+	// Close frees the models only once they have left.
+	inUse sync.WaitGroup
 
 	// compute serialises decodes across base models: they share the cores, and
 	// running two at once would oversubscribe them.
@@ -95,7 +109,7 @@ func New(opts Options) (*Engine, error) {
 	if opts.PrefixStates <= 0 {
 		opts.PrefixStates = DefaultPrefixStates
 	}
-	e := &Engine{opts: opts, bases: map[string]*base{}}
+	e := &Engine{opts: opts, bases: map[string]*baseLoad{}}
 	if opts.CacheDir == "" {
 		dir, err := os.MkdirTemp("", "paw-interp-")
 		if err != nil {
@@ -106,7 +120,9 @@ func New(opts Options) (*Engine, error) {
 	return e, nil
 }
 
-// Close stops every worker and frees the models. Functions must not be used after.
+// Close stops every worker and frees the models. New work fails with
+// ErrClosed; Close waits for the calls and loads in flight to return (each
+// with ErrClosed or its result) before it frees what they use.
 func (e *Engine) Close() error {
 	e.mu.Lock()
 	if e.closed {
@@ -114,12 +130,22 @@ func (e *Engine) Close() error {
 		return nil
 	}
 	e.closed = true
-	bases := e.bases
-	e.bases = nil
+	var bases []*base
+	for _, l := range e.bases {
+		if l.b != nil {
+			bases = append(bases, l.b)
+		}
+	}
 	e.mu.Unlock()
+	// Stopped workers answer every waiting call and Load, so the wait ends;
+	// a base still loading is freed by its loader, which sees closed.
+	for _, b := range bases {
+		b.stopWorker()
+	}
+	e.inUse.Wait()
 	var errs []error
 	for _, b := range bases {
-		errs = append(errs, b.close())
+		errs = append(errs, b.free())
 	}
 	if e.tmp != "" {
 		errs = append(errs, os.RemoveAll(e.tmp))
@@ -127,26 +153,71 @@ func (e *Engine) Close() error {
 	return errors.Join(errs...)
 }
 
+// enter marks work that uses the models as in flight, failing once the engine
+// is closed; leave ends it.
+func (e *Engine) enter() error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.closed {
+		return ErrClosed
+	}
+	e.inUse.Add(1) // before Close's Wait: closed is set under mu
+	return nil
+}
+
+func (e *Engine) leave() { e.inUse.Done() }
+
+// baseLoad is a base model being loaded or loaded: done closes once b or err
+// is set, so concurrent Loads of one model share one load.
+type baseLoad struct {
+	done chan struct{}
+	b    *base
+	err  error
+}
+
 // base returns the shared state of the base model at path, loading it once.
-func (e *Engine) base(path string) (*base, error) {
+// The load runs outside e.mu: loading one model blocks neither another
+// model's work nor Stats. The caller holds e.enter.
+func (e *Engine) base(ctx context.Context, path string) (*base, error) {
 	abs, err := filepath.Abs(path)
 	if err != nil {
 		return nil, fmt.Errorf("base model %s: %w", path, err)
 	}
 	e.mu.Lock()
-	defer e.mu.Unlock()
-	if e.closed {
-		return nil, ErrClosed
+	l, loading := e.bases[abs]
+	if !loading {
+		l = &baseLoad{done: make(chan struct{})}
+		e.bases[abs] = l
 	}
-	if b, ok := e.bases[abs]; ok {
-		return b, nil
+	e.mu.Unlock()
+	if loading {
+		select {
+		case <-l.done:
+			return l.b, l.err
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
 	}
 	b, err := newBase(e, abs)
-	if err != nil {
-		return nil, err
+	e.mu.Lock()
+	orphan := err == nil && e.closed // Close did not see it: free it here
+	switch {
+	case orphan:
+		l.err = ErrClosed
+	case err != nil:
+		l.err = err
+	default:
+		l.b = b
 	}
-	e.bases[abs] = b
-	return b, nil
+	if l.err != nil {
+		delete(e.bases, abs) // a later Load tries again
+	}
+	close(l.done)
+	e.mu.Unlock()
+	if orphan {
+		return nil, errors.Join(ErrClosed, b.close())
+	}
+	return l.b, l.err
 }
 
 // modelIdentity fingerprints a model file for prefix-cache keys: its size,

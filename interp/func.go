@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/paw-dev/paw/gguf"
@@ -32,6 +33,7 @@ type Func struct {
 	state  []byte
 	onDisk bool // state is saved in the cache directory too
 	hist   *history
+	closed bool // set by the worker on Close: calls fail from then on
 
 	closeOnce sync.Once
 }
@@ -88,7 +90,15 @@ func (e *Engine) Load(ctx context.Context, prog *program.Program, basePath strin
 	if err := checkBase(prog, basePath); err != nil {
 		return nil, err
 	}
-	b, err := e.base(basePath)
+	if err := e.enter(); err != nil {
+		return nil, err
+	}
+	defer e.leave()
+	b, err := e.base(ctx, basePath)
+	if err != nil {
+		return nil, err
+	}
+	contract, err := programContract(prog)
 	if err != nil {
 		return nil, err
 	}
@@ -96,14 +106,8 @@ func (e *Engine) Load(ctx context.Context, prog *program.Program, basePath strin
 	if err != nil {
 		return nil, fmt.Errorf("program %s: %w", prog.Meta.ProgramID, err)
 	}
-	contract, err := programContract(prog)
-	if err != nil {
-		b.releaseAdapter(prog.AdapterSHA256)
-		return nil, err
-	}
 	f, err := b.newFunc(ctx, prog.Meta.ProgramID, prog.Template.Prefix, prog.Template.Suffix, a, prog.AdapterSHA256)
 	if err != nil {
-		b.releaseAdapter(prog.AdapterSHA256)
 		return nil, err
 	}
 	f.contract = contract
@@ -113,7 +117,11 @@ func (e *Engine) Load(ctx context.Context, prog *program.Program, basePath strin
 // LoadBase prepares base mode: no program, the interpreter's own chat template
 // around the input (none for models without one, such as GPT-2).
 func (e *Engine) LoadBase(ctx context.Context, basePath string) (*Func, error) {
-	b, err := e.base(basePath)
+	if err := e.enter(); err != nil {
+		return nil, err
+	}
+	defer e.leave()
+	b, err := e.base(ctx, basePath)
 	if err != nil {
 		return nil, err
 	}
@@ -159,7 +167,15 @@ func checkBase(prog *program.Program, basePath string) error {
 	return nil
 }
 
-func (b *base) newFunc(ctx context.Context, name, prefix, suffix string, a *llama.Adapter, sha string) (*Func, error) {
+// newFunc makes a Func with its prefix ready. It takes over the caller's
+// reference to adapter a: the Func keeps it, or it is released on failure.
+func (b *base) newFunc(ctx context.Context, name, prefix, suffix string, a *llama.Adapter, sha string) (_ *Func, err error) {
+	handedOver := false // to the worker, which then releases a
+	defer func() {
+		if err != nil && !handedOver && a != nil {
+			b.releaseAdapter(sha)
+		}
+	}()
 	toks, err := b.tok.template(prefix)
 	if err != nil {
 		return nil, err
@@ -172,8 +188,13 @@ func (b *base) newFunc(ctx context.Context, name, prefix, suffix string, a *llam
 	}
 	f := &Func{b: b, name: name, adapter: a, adapterSHA: sha, prefix: toks, suffix: suffix,
 		key: prefixKey(b.e.opts.FlashAttn, b.id, sha, toks), hist: newHistory()}
-	done := make(chan error, 1)
-	if err := b.submit(ctx, job{prepare: f, done: done}); err != nil {
+	// Unbuffered: the worker's answer passes only while this Load waits, and
+	// a Load that left hands the half-made Func to the worker, which undoes
+	// it once its prefix job ends (see handle). So exactly one side owns it,
+	// the adapter is never released while the worker decodes with it, and
+	// Load returns as soon as ctx ends.
+	done := make(chan error)
+	if err := b.submit(ctx, job{prepare: f, ctx: ctx, done: done}); err != nil {
 		return nil, err
 	}
 	select {
@@ -183,6 +204,7 @@ func (b *base) newFunc(ctx context.Context, name, prefix, suffix string, a *llam
 		}
 		return f, nil
 	case <-ctx.Done():
+		handedOver = true
 		return nil, ctx.Err()
 	}
 }
@@ -203,12 +225,17 @@ func (f *Func) PrefixStateBytes() int {
 	return n
 }
 
-// Call runs the function on one input.
+// Call runs the function on one input. It fails with ErrFuncClosed once the
+// function is closed, and with ErrClosed once the engine is.
 func (f *Func) Call(ctx context.Context, input string, o CallOptions) (Result, error) {
 	start := time.Now()
 	if err := checkSampling(o.MaxTokens, o.Temperature); err != nil {
 		return Result{}, err
 	}
+	if err := f.b.e.enter(); err != nil {
+		return Result{}, err
+	}
+	defer f.b.e.leave()
 	toks, nIn, err := f.b.tok.call(input, f.suffix)
 	if err != nil {
 		return Result{}, err
@@ -262,18 +289,32 @@ func (f *Func) Call(ctx context.Context, input string, o CallOptions) (Result, e
 	return res.r, nil
 }
 
-// Batch runs the function on several inputs at once (decoded together) and
-// returns the results in input order, stopping at the first error.
+// Batch runs the function on several inputs at once (decoded together, at
+// most the engine's MaxBatch calls at a time) and returns the results in
+// input order. It stops at the first error: the calls running are cancelled
+// and later inputs are not run; it returns the failed input with the lowest
+// index (the cancelled ones aside) and the results finished so far.
 func (f *Func) Batch(ctx context.Context, inputs []string, o CallOptions) ([]Result, error) {
+	stop, cancel := context.WithCancel(ctx)
+	defer cancel()
 	out := make([]Result, len(inputs))
 	errs := make([]error, len(inputs))
+	var next atomic.Int64
 	var wg sync.WaitGroup
-	for i, in := range inputs {
-		wg.Go(func() { out[i], errs[i] = f.Call(ctx, in, o) })
+	for range min(f.b.e.opts.MaxBatch, len(inputs)) {
+		wg.Go(func() {
+			for i := int(next.Add(1) - 1); i < len(inputs) && stop.Err() == nil; i = int(next.Add(1) - 1) {
+				if out[i], errs[i] = f.Call(stop, inputs[i], o); errs[i] != nil {
+					cancel()
+				}
+			}
+		})
 	}
 	wg.Wait()
 	for i, err := range errs {
-		if err != nil {
+		// Calls cancelled by Batch itself fail with context.Canceled while
+		// ctx is still live: the error that stopped them is reported instead.
+		if err != nil && (ctx.Err() != nil || !errors.Is(err, context.Canceled)) {
 			return out, fmt.Errorf("input %d: %w", i, err)
 		}
 	}

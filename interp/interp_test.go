@@ -482,8 +482,7 @@ func TestLongPromptBesideShortCalls(t *testing.T) {
 // the one at the cache's start.
 func residentPrograms(t *testing.T, f *Func) (names []string, first string) {
 	t.Helper()
-	done := make(chan error, 1)
-	err := f.b.submit(context.Background(), job{inspect: func(w *worker) {
+	inspect(t, f.b, func(w *worker) {
 		for _, s := range w.slots {
 			if s.fn != nil {
 				names = append(names, s.fn.name)
@@ -492,11 +491,7 @@ func residentPrograms(t *testing.T, f *Func) (names []string, first string) {
 		if w.first != nil {
 			first = w.first.name
 		}
-	}, done: done})
-	if err != nil {
-		t.Fatal(err)
-	}
-	<-done
+	})
 	return names, first
 }
 
@@ -547,15 +542,13 @@ func TestPrefixStatesBounded(t *testing.T) {
 		fns = append(fns, f)
 	}
 	inMemory := func() (n int) {
-		done := make(chan error, 1)
-		fns[0].b.submit(context.Background(), job{inspect: func(*worker) {
+		inspect(t, fns[0].b, func(*worker) {
 			for _, f := range fns {
 				if f.state != nil {
 					n++
 				}
 			}
-		}, done: done})
-		<-done
+		})
 		return n
 	}
 	first := map[int]string{}

@@ -15,9 +15,10 @@ import (
 // llama.cpp context: every decode, KV-cache edit and prefix state runs there.
 type job struct {
 	call    *request
-	prepare *Func         // evaluate or restore the prefix
-	forget  *Func         // drop the prefix from the cache
-	inspect func(*worker) // read worker-owned state
+	prepare *Func           // evaluate or restore the prefix
+	ctx     context.Context // prepare: the Load's
+	forget  *Func           // drop the prefix from the cache
+	inspect func(*worker)   // read worker-owned state
 	done    chan error
 }
 
@@ -146,40 +147,61 @@ func (w *worker) handle(j job) {
 	switch {
 	case j.call != nil:
 		fn := j.call.fn
+		if fn.closed {
+			// Its adapter may be freed: never decode for it.
+			j.call.res <- result{err: ErrFuncClosed}
+			return
+		}
 		if !slices.Contains(w.ring, fn) {
 			w.ring = append(w.ring, fn)
 		}
 		w.pending[fn] = append(w.pending[fn], j.call)
 	case j.prepare != nil:
-		_, err := w.ensurePrefix(j.prepare)
-		j.done <- err
-	case j.forget != nil:
-		fn := j.forget
-		for i := range w.slots {
-			if w.slots[i].fn == fn {
-				w.drop(&w.slots[i])
+		fn := j.prepare
+		_, err := w.ensurePrefix(j.ctx, fn)
+		select {
+		case j.done <- err: // Load took it: the Func (or the error) is its own
+		case <-j.ctx.Done():
+			// Load left: undo it here, where nothing decodes with the adapter.
+			w.forget(fn)
+			if fn.adapter != nil {
+				w.b.releaseAdapter(fn.adapterSHA)
 			}
 		}
-		for _, r := range w.pending[fn] {
-			r.res <- result{err: ErrClosed}
-		}
-		delete(w.pending, fn)
-		// Running calls end too: the caller frees the adapter once this returns.
-		for _, c := range slices.Clone(w.active[fn]) {
-			w.finish(fn, c, ErrClosed)
-		}
-		if w.cur == fn.adapter {
-			w.curSet = false // never reuse a pointer that may be freed and reallocated
-		}
-		w.retire(fn)
-		kvPins.Unpin(fn)
-		fn.state = nil
-		w.held = slices.DeleteFunc(w.held, func(f *Func) bool { return f == fn })
+	case j.forget != nil:
+		w.forget(j.forget)
 		j.done <- nil
 	case j.inspect != nil:
 		j.inspect(w)
 		j.done <- nil
 	}
+}
+
+// forget drops every trace of fn: its prefix, state and calls, which fail
+// with ErrFuncClosed. Its caller frees the adapter once this returns.
+func (w *worker) forget(fn *Func) {
+	fn.closed = true
+	for i := range w.slots {
+		if w.slots[i].fn == fn {
+			w.drop(&w.slots[i])
+		}
+	}
+	for _, r := range w.pending[fn] {
+		r.res <- result{err: ErrFuncClosed}
+	}
+	for _, c := range slices.Clone(w.active[fn]) {
+		w.finish(fn, c, ErrFuncClosed)
+	}
+	if w.cur == fn.adapter {
+		// The adapter may be freed next: no pointer to it stays in the
+		// context, and none is reused if its memory is reallocated.
+		w.b.lctx.ClearAdapters()
+		w.cur, w.curSet = nil, true
+	}
+	w.retire(fn)
+	kvPins.Unpin(fn)
+	fn.state = nil
+	w.held = slices.DeleteFunc(w.held, func(f *Func) bool { return f == fn })
 }
 
 // step runs one decode for the next program in turn.
@@ -200,7 +222,13 @@ func (w *worker) step(ctx context.Context) {
 		}
 		return
 	}
-	w.setAdapter(fn.adapter)
+	if err := w.setAdapter(fn.adapter); err != nil {
+		// Decoding without it would answer with the base model's output.
+		for _, c := range slices.Clone(calls) {
+			w.finish(fn, c, err)
+		}
+		return
+	}
 	w.batch.Clear()
 	room := w.batch.Cap()
 	// Calls left out of a full batch must not read the last step's logits.
@@ -263,8 +291,12 @@ func (w *worker) step(ctx context.Context) {
 	err := w.decode(ctx)
 	slog.Debug("decode", "program", fn.name, "tokens", w.batch.Len(), "calls", len(calls), "ms", time.Since(t0).Milliseconds())
 	if err != nil {
+		err = fmt.Errorf("decode: %w", err)
+		if ctx.Err() != nil {
+			err = ErrClosed // the engine's Close aborted it
+		}
 		for _, c := range slices.Clone(w.active[fn]) {
-			w.finish(fn, c, fmt.Errorf("decode: %w", err))
+			w.finish(fn, c, err)
 		}
 		return
 	}
@@ -590,7 +622,7 @@ func (w *worker) admit(fn *Func) {
 			r.res <- result{err: fmt.Errorf("%w: call needs %d KV cells, the cache has %d (raise the engine's KV cells or lower max tokens)", ErrInputTooLong, need, w.b.lctx.NCtx())}
 			continue
 		}
-		src, err := w.ensurePrefix(fn)
+		src, err := w.ensurePrefix(context.Background(), fn)
 		if err != nil {
 			w.pending[fn] = w.pending[fn][1:]
 			r.res <- result{err: fmt.Errorf("prefix: %w", err)}
@@ -663,7 +695,8 @@ func (w *worker) evictIdle(keep *Func) bool {
 
 // ensurePrefix makes fn's prefix resident in a slot and returns its sequence
 // (-1 for an empty prefix): from memory, from the cache file, or evaluated.
-func (w *worker) ensurePrefix(fn *Func) (int, error) {
+// ctx aborts an evaluation.
+func (w *worker) ensurePrefix(ctx context.Context, fn *Func) (int, error) {
 	if len(fn.prefix) == 0 {
 		return -1, nil
 	}
@@ -702,7 +735,7 @@ func (w *worker) ensurePrefix(fn *Func) (int, error) {
 		}
 	}
 	if fn.state == nil {
-		state, err := w.evalPrefix(fn, s.seq)
+		state, err := w.evalPrefix(ctx, fn, s.seq)
 		if err != nil {
 			w.b.lctx.SeqRemove(s.seq, -1, -1)
 			return 0, err
@@ -738,33 +771,38 @@ func (w *worker) hold(fn *Func) {
 }
 
 // evalPrefix decodes fn's prefix into seq with its adapter and saves the state.
-func (w *worker) evalPrefix(fn *Func, seq int) ([]byte, error) {
-	w.setAdapter(fn.adapter)
+func (w *worker) evalPrefix(ctx context.Context, fn *Func, seq int) ([]byte, error) {
+	if err := w.setAdapter(fn.adapter); err != nil {
+		return nil, err
+	}
 	for i := 0; i < len(fn.prefix); i += w.batch.Cap() {
 		end := min(i+w.batch.Cap(), len(fn.prefix))
 		w.batch.Clear()
 		if err := w.batch.AddSeq(fn.prefix[i:end], i, seq, false); err != nil {
 			return nil, err
 		}
-		if err := w.decode(context.Background()); err != nil {
+		if err := w.decode(ctx); err != nil {
 			return nil, err
 		}
 	}
 	return w.b.lctx.SeqState(seq)
 }
 
-func (w *worker) setAdapter(a *llama.Adapter) {
+// setAdapter switches the context to adapter a (nil: none).
+func (w *worker) setAdapter(a *llama.Adapter) error {
 	if w.curSet && w.cur == a {
-		return
+		return nil
 	}
 	w.b.lctx.ClearAdapters()
 	if a != nil {
 		// Scale 1.0: llama.cpp applies alpha/rank itself, as the official runtime does.
 		if err := w.b.lctx.SetAdapter(a, 1); err != nil {
-			slog.Error("set adapter", "err", err)
+			w.curSet = false
+			return fmt.Errorf("set adapter: %w", err)
 		}
 	}
 	w.cur, w.curSet = a, true
+	return nil
 }
 
 func (w *worker) failAll(err error) {
