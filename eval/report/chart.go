@@ -121,8 +121,8 @@ func heatmap(labels []string, confusion [][]int) chart {
 		c.Texts = append(c.Texts, text{X: x, Y: top - 8, Text: clip(labelText(labels[j]), 16), Anchor: "start", Class: "label", Rotate: -40, Title: labelText(labels[j])})
 	}
 	c.Texts = append(c.Texts,
-		text{X: left + cell*float64(n)/2, Y: 14, Text: "answered →", Anchor: "middle", Class: "axis-title"},
-		text{X: 14, Y: top + cell*float64(n)/2, Text: "expected →", Anchor: "middle", Class: "axis-title", Rotate: -90})
+		text{X: left + cell*float64(n)/2, Y: 14, Text: "answered", Anchor: "middle", Class: "axis-title"},
+		text{X: 14, Y: top + cell*float64(n)/2, Text: "expected", Anchor: "middle", Class: "axis-title", Rotate: -90})
 	return c
 }
 
@@ -165,14 +165,14 @@ func reliability(cal *eval.Calibration) chart {
 		if hi > lo {
 			c.Rects = append(c.Rects, rect{X: x, Y: p.y(hi), W: w, H: (hi - lo) * p.innerH(), Class: "gap"})
 		}
-		c.Rects = append(c.Rects, rect{X: x, Y: p.y(b.Accuracy), W: w, H: b.Accuracy * p.innerH(), Class: "bar",
+		c.Rects = append(c.Rects, rect{X: x, Y: p.y(b.Accuracy), W: w, H: b.Accuracy * p.innerH(), Class: "bar soft",
 			Title: fmt.Sprintf("confidence %.2f–%.2f: %d calls, accuracy %s, mean confidence %.3f", b.Lo, b.Hi, b.N, pct(b.Accuracy), b.Confidence),
 			Value: strconv.FormatFloat(b.Accuracy, 'g', -1, 64)})
-		// A path, so it is drawn over the bar (lines go under).
+		// Paths are drawn over the bars (lines go under).
 		c.Paths = append(c.Paths, path{D: fmt.Sprintf("M%s %s H%s", n1(x), n1(p.y(b.Confidence)), n1(x+w)), Class: "confidence"})
 		c.Texts = append(c.Texts, text{X: x + w/2, Y: p.y(hi) - 4, Text: strconv.Itoa(b.N), Anchor: "middle", Class: "count"})
 	}
-	c.Lines = append(c.Lines, line{X1: p.x(0), Y1: p.y(0), X2: p.x(1), Y2: p.y(1), Class: "diagonal"})
+	c.Paths = append(c.Paths, path{D: fmt.Sprintf("M%s %s L%s %s", n1(p.x(0)), n1(p.y(0)), n1(p.x(1)), n1(p.y(1))), Class: "diagonal"})
 	return c
 }
 
