@@ -215,9 +215,10 @@ func thresholdCurve(cal *eval.Calibration) chart {
 	return c
 }
 
-// latencyHistogram bins the answered calls' latencies of the program and,
-// when given, the baseline into shared bins: logarithmic when the spread
-// is wide (a local program against a hosted model), linear otherwise.
+// latencyHistogram bins the answered calls' latencies of the program (at
+// least one) and, when given, the baseline into shared bins: logarithmic
+// when the spread is wide (a local program against a hosted model), linear
+// otherwise.
 func latencyHistogram(series [][]float64) chart {
 	p := plot{W: 980, H: 300, Left: 52, Right: 14, Top: 16, Bottom: 44}
 	c := chart{W: p.W, H: p.H, Label: "latency histogram"}
@@ -226,9 +227,6 @@ func latencyHistogram(series [][]float64) chart {
 		for _, v := range s {
 			lo, hi = math.Min(lo, v), math.Max(hi, v)
 		}
-	}
-	if math.IsInf(lo, 1) {
-		return c
 	}
 	sc := newLatencyScale(lo, hi)
 	counts := make([][]int, len(series))

@@ -94,14 +94,14 @@ func WriteFile(path string, p Page) error {
 // view is the template's data: the page plus what is derived from it.
 type view struct {
 	Page
-	Generated   string
+	When        string // Generated, formatted
 	Heatmap     *chart
 	BaseHeatmap *chart
 	PerLabel    []labelRow
 	PerTag      []tagRow
 	Reliability *chart
 	Curve       *chart
-	Latency     chart
+	Latency     *chart // nil when no call answered
 	Compare     *comparison
 	Flips       []eval.Flip
 	FlipsMore   int
@@ -122,7 +122,7 @@ func newView(p Page) (*view, error) {
 	r := p.Report
 	v := &view{Page: p, PerLabel: labelRows(r), PerTag: tagRows(r)}
 	if !p.Generated.IsZero() {
-		v.Generated = p.Generated.UTC().Format("2006-01-02 15:04 UTC")
+		v.When = p.Generated.UTC().Format("2006-01-02 15:04 UTC")
 	}
 	if len(r.Labels) > 0 {
 		h := heatmap(r.Labels, r.Confusion)
@@ -145,7 +145,10 @@ func newView(p Page) (*view, error) {
 			v.BaseHeatmap = &h
 		}
 	}
-	v.Latency = latencyHistogram(series)
+	if len(series[0]) > 0 {
+		h := latencyHistogram(series)
+		v.Latency = &h
+	}
 	if d := p.Drift; d != nil {
 		v.Flips, v.FlipsMore = capRows(d.Flips)
 		v.Shift = shiftRows(d)

@@ -282,6 +282,10 @@ func TestMinimal(t *testing.T) {
 			t.Errorf("page has %s", absent)
 		}
 	}
+	failed := eval.Score([]eval.Result{{Case: eval.Case{Input: "x"}, Calls: []eval.Call{{Error: "boom"}}}}, eval.Options{})
+	if page := render(t, report.Page{Report: failed}); !strings.Contains(page, "No call answered.") || len(svgs(page, "latency histogram")) != 0 {
+		t.Error("a run without answers should say so instead of drawing a latency histogram")
+	}
 }
 
 // TestWriteErrors: a page that cannot be rendered writes nothing, and
