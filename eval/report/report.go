@@ -8,6 +8,7 @@ package report
 
 import (
 	"bytes"
+	"cmp"
 	_ "embed"
 	"errors"
 	"fmt"
@@ -114,11 +115,9 @@ func newView(p Page) (*view, error) {
 	if p.Report == nil {
 		return nil, ErrNoReport
 	}
-	setDefault(&p.Title, "paw test report")
-	setDefault(&p.Name, "program")
-	setDefault(&p.BaselineName, "hosted model")
-	setDefault(&p.OldName, "old")
-	setDefault(&p.NewName, "new")
+	p.Title, p.Name = cmp.Or(p.Title, "paw test report"), cmp.Or(p.Name, "program")
+	p.BaselineName = cmp.Or(p.BaselineName, "hosted model")
+	p.OldName, p.NewName = cmp.Or(p.OldName, "old"), cmp.Or(p.NewName, "new")
 	r := p.Report
 	v := &view{Page: p, PerLabel: labelRows(r), PerTag: tagRows(r)}
 	if !p.Generated.IsZero() {
@@ -134,11 +133,11 @@ func newView(p Page) (*view, error) {
 	}
 	series := [][]float64{latencies(r)}
 	if b := p.Baseline; b != nil {
-		cmp, err := compare(p)
+		c, err := compare(p)
 		if err != nil {
 			return nil, err
 		}
-		v.Compare = cmp
+		v.Compare = c
 		series = append(series, latencies(b))
 		if len(b.Labels) > 0 {
 			h := heatmap(b.Labels, b.Confusion)
@@ -155,12 +154,6 @@ func newView(p Page) (*view, error) {
 	}
 	v.Failing, v.FailingMore = capRows(r.Failing)
 	return v, nil
-}
-
-func setDefault(s *string, def string) {
-	if *s == "" {
-		*s = def
-	}
 }
 
 func capRows[T any](rows []T) ([]T, int) {

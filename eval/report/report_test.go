@@ -288,6 +288,36 @@ func TestMinimal(t *testing.T) {
 	}
 }
 
+// TestLongTables: the failing cases and flips tables stop at MaxRows and
+// say how many more there are.
+func TestLongTables(t *testing.T) {
+	n := report.MaxRows + 3
+	mk := func(out string) *eval.Report {
+		rs := make([]eval.Result, n)
+		for i := range rs {
+			rs[i] = eval.Result{Case: eval.Case{Input: strconv.Itoa(i), Expected: "a long expected answer\nover two lines", HasExpected: true},
+				Calls: []eval.Call{{Output: out, Valid: true}}}
+		}
+		return eval.Score(rs, eval.Options{})
+	}
+	old, next := mk("x"), mk("y")
+	d, err := eval.Compare(old, next)
+	if err != nil {
+		t.Fatal(err)
+	}
+	page := render(t, report.Page{Report: next, Drift: d})
+	for _, id := range []string{"failing", "flips"} {
+		if got := strings.Count(section(t, page, id), "<tr>") - 1; got != report.MaxRows {
+			t.Errorf("%s: %d rows, want %d", id, got, report.MaxRows)
+		}
+	}
+	for _, want := range []string{"… and 3 more in the JSON report.", "… and 3 more flips in the JSON report."} {
+		if !strings.Contains(page, want) {
+			t.Errorf("page lacks %q", want)
+		}
+	}
+}
+
 // TestWriteErrors: a page that cannot be rendered writes nothing, and
 // WriteFile leaves the file it would replace as it was.
 func TestWriteErrors(t *testing.T) {
