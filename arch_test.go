@@ -20,6 +20,7 @@ var allowed = map[string][]string{
 	"compile":          {"program"},
 	"compile/hosted":   {"api", "compile", "internal/retry", "program"},
 	"eval":             {"program", "schema"},
+	"eval/report":      {"eval", "internal/fsutil"},
 	"upstream":         {"api", "eval", "internal/fsutil", "internal/retry"}, // upstream.Runner returns eval.Answer
 	"internal/llama":   {},
 	"internal/config":  {"internal/fsutil"},
