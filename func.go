@@ -14,30 +14,48 @@ type Function struct {
 	prog *program.Program // nil in base mode
 }
 
-// Result is one call's output with its token counts and timings.
+// Result is one call's output: Output, the Program that produced it,
+// PromptTokens and Tokens (generated), FinishReason (one of the Finish
+// constants), Probs (each label's probability, for labels contracts),
+// LogprobMean and LogprobMin (the output tokens' log-probabilities), and the
+// Latency and FirstToken timings.
 type Result = interp.Result
 
-// Option tunes one call.
-type Option func(*interp.CallOptions)
+// Result.FinishReason values.
+const (
+	FinishStop    = interp.FinishStop    // the model ended its output
+	FinishLength  = interp.FinishLength  // WithMaxTokens reached
+	FinishContext = interp.FinishContext // the model's context is full
+	FinishString  = interp.FinishString  // a WithStop string was reached
+)
 
-// WithMaxTokens bounds the output length (default interp.DefaultMaxTokens).
-func WithMaxTokens(n int) Option { return func(o *interp.CallOptions) { o.MaxTokens = n } }
+// Option tunes one call. The zero Option changes nothing.
+type Option struct {
+	apply func(*interp.CallOptions)
+}
+
+// WithMaxTokens bounds the output length (default DefaultMaxTokens).
+func WithMaxTokens(n int) Option {
+	return Option{func(o *interp.CallOptions) { o.MaxTokens = n }}
+}
 
 // WithTemperature samples instead of greedy decoding; the same seed gives the
 // same output.
 func WithTemperature(t float32, seed uint32) Option {
-	return func(o *interp.CallOptions) { o.Temperature, o.Seed = t, seed }
+	return Option{func(o *interp.CallOptions) { o.Temperature, o.Seed = t, seed }}
 }
 
 // WithStop ends the output before the first of these strings.
 func WithStop(s ...string) Option {
-	return func(o *interp.CallOptions) { o.Stop = append(o.Stop, s...) }
+	return Option{func(o *interp.CallOptions) { o.Stop = append(o.Stop, s...) }}
 }
 
 func callOptions(opts []Option) interp.CallOptions {
 	var o interp.CallOptions
 	for _, opt := range opts {
-		opt(&o)
+		if opt.apply != nil {
+			opt.apply(&o)
+		}
 	}
 	return o
 }

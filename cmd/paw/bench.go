@@ -90,8 +90,8 @@ func newBenchCmd(cfg *config.Config) *cobra.Command {
 				opts = append(opts, paw.WithContract(*contract))
 			}
 			ctx := cmd.Context()
-			eng, err := paw.Open(ctx, paw.Options{CacheDir: cfg.CacheDir, Model: model, Offline: cfg.Offline,
-				Threads: o.Threads, NoDrafts: noDrafts, FlashAttn: flash, Hub: newHubClient(cmd, cfg)})
+			eng, err := paw.Open(ctx, paw.Options{Model: model, Threads: o.Threads, NoDrafts: noDrafts, FlashAttn: flash,
+				Hub: newHubClient(cmd, cfg)})
 			if err != nil {
 				return err
 			}

@@ -85,8 +85,8 @@ func newRunCmd(cfg *config.Config) *cobra.Command {
 				threads = cfg.Threads
 			}
 			ctx := cmd.Context()
-			eng, err := paw.Open(ctx, paw.Options{CacheDir: cfg.CacheDir, Model: model, Offline: cfg.Offline,
-				Threads: threads, NoDrafts: noDrafts, FlashAttn: flash, Hub: newHubClient(cmd, cfg)})
+			eng, err := paw.Open(ctx, paw.Options{Model: model, Threads: threads, NoDrafts: noDrafts, FlashAttn: flash,
+				Hub: newHubClient(cmd, cfg)})
 			if err != nil {
 				return err
 			}
