@@ -22,10 +22,12 @@ func newLsCmd(cfg *config.Config) *cobra.Command {
 				return err
 			}
 			if asJSON {
-				if items == nil {
-					return writeJSON(cmd.OutOrStdout(), []any{})
+				for _, it := range items {
+					if err := writeJSON(cmd.OutOrStdout(), it); err != nil {
+						return err
+					}
 				}
-				return writeJSON(cmd.OutOrStdout(), items)
+				return nil
 			}
 			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
 			fmt.Fprintln(tw, "KIND\tID\tSIZE\tSLUGS\tSPEC")
@@ -40,6 +42,6 @@ func newLsCmd(cfg *config.Config) *cobra.Command {
 			return tw.Flush()
 		},
 	}
-	cmd.Flags().BoolVar(&asJSON, "json", false, "print a JSON list")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print one JSON line per cached item")
 	return cmd
 }
