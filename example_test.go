@@ -2,6 +2,7 @@ package paw_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log"
 
@@ -75,4 +76,34 @@ func ExampleJSON() {
 		log.Fatal(err)
 	}
 	fmt.Println(t.Team, t.Priority)
+}
+
+// Errors match the root package's own values with errors.Is and errors.As:
+// a caller needs no other package.
+func ExampleFunction_Call_errors() {
+	ctx := context.Background()
+	eng, err := paw.Open(ctx, paw.Options{Offline: true})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer eng.Close()
+	fn, err := eng.Function(ctx, "email-triage")
+	var missing *paw.MissingError
+	if errors.As(err, &missing) {
+		fmt.Printf("%s %s is not cached yet\n", missing.Kind, missing.Ref)
+		return
+	} else if err != nil {
+		log.Fatal(err)
+	}
+	res, err := fn.Call(ctx, "Server down since 3am", paw.WithMaxTokens(16))
+	switch {
+	case errors.Is(err, paw.ErrInputTooLong):
+		fmt.Println("input too long for the model's context")
+	case errors.Is(err, paw.ErrClosed):
+		fmt.Println("function closed")
+	case err != nil:
+		log.Fatal(err)
+	default:
+		fmt.Println(res.Output, res.FinishReason == paw.FinishStop)
+	}
 }

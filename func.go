@@ -14,30 +14,48 @@ type Function struct {
 	prog *program.Program // nil in base mode
 }
 
-// Result is one call's output with its token counts and timings.
+// Result is one call's output: Output, the Program that produced it,
+// PromptTokens and Tokens (generated), FinishReason (one of the Finish
+// constants), Probs (each label's probability, for labels contracts),
+// LogprobMean and LogprobMin (the output tokens' log-probabilities), and the
+// Latency and FirstToken timings.
 type Result = interp.Result
 
-// Option tunes one call.
-type Option func(*interp.CallOptions)
+// Result.FinishReason values.
+const (
+	FinishStop    = interp.FinishStop    // the model ended its output
+	FinishLength  = interp.FinishLength  // WithMaxTokens reached
+	FinishContext = interp.FinishContext // the model's context is full
+	FinishString  = interp.FinishString  // a WithStop string was reached
+)
 
-// WithMaxTokens bounds the output length (default interp.DefaultMaxTokens).
-func WithMaxTokens(n int) Option { return func(o *interp.CallOptions) { o.MaxTokens = n } }
+// Option tunes one call. The zero Option changes nothing.
+type Option struct {
+	apply func(*interp.CallOptions)
+}
+
+// WithMaxTokens bounds the output length (default DefaultMaxTokens).
+func WithMaxTokens(n int) Option {
+	return Option{func(o *interp.CallOptions) { o.MaxTokens = n }}
+}
 
 // WithTemperature samples instead of greedy decoding; the same seed gives the
 // same output.
 func WithTemperature(t float32, seed uint32) Option {
-	return func(o *interp.CallOptions) { o.Temperature, o.Seed = t, seed }
+	return Option{func(o *interp.CallOptions) { o.Temperature, o.Seed = t, seed }}
 }
 
 // WithStop ends the output before the first of these strings.
 func WithStop(s ...string) Option {
-	return func(o *interp.CallOptions) { o.Stop = append(o.Stop, s...) }
+	return Option{func(o *interp.CallOptions) { o.Stop = append(o.Stop, s...) }}
 }
 
 func callOptions(opts []Option) interp.CallOptions {
 	var o interp.CallOptions
 	for _, opt := range opts {
-		opt(&o)
+		if opt.apply != nil {
+			opt.apply(&o)
+		}
 	}
 	return o
 }
@@ -47,8 +65,10 @@ func (f *Function) Call(ctx context.Context, input string, opts ...Option) (Resu
 	return f.f.Call(ctx, input, callOptions(opts))
 }
 
-// Batch runs the function on several inputs, decoded together; results are
-// in input order.
+// Batch runs the function on several inputs, decoded together, with at most
+// Options.MaxBatch calls in flight; results are in input order. It stops at
+// the first error: the calls still running are cancelled, and the error
+// names the input.
 func (f *Function) Batch(ctx context.Context, inputs []string, opts ...Option) ([]Result, error) {
 	return f.f.Batch(ctx, inputs, callOptions(opts))
 }
@@ -59,5 +79,6 @@ func (f *Function) Program() *program.Program { return f.prog }
 // Name is the program id, or "base:ARCH" in base mode.
 func (f *Function) Name() string { return f.f.Name() }
 
-// Close releases the function's adapter and prefix cache.
+// Close releases the function's adapter and prefix cache. Calls in flight
+// and later calls fail with ErrFuncClosed.
 func (f *Function) Close() error { return f.f.Close() }

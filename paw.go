@@ -13,7 +13,6 @@ package paw
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -23,32 +22,43 @@ import (
 	"github.com/paw-dev/paw/program"
 )
 
+// Defaults for zero Options fields and options left out of a call.
+const (
+	DefaultMaxBatch  = interp.DefaultMaxBatch
+	DefaultKVCells   = interp.DefaultKVCells
+	DefaultMaxTokens = interp.DefaultMaxTokens
+)
+
 // Options configures Open. The zero value uses the default cache directory,
 // the network when needed, and every core.
 type Options struct {
 	// CacheDir holds programs, base models and prefix caches; "" means the
-	// user's cache directory (os.UserCacheDir()/paw).
+	// user's cache directory (os.UserCacheDir()/paw), or Hub.Dir when Hub is set.
 	CacheDir string
 	// Model is a base model GGUF to run every program on instead of the one
 	// its runtime names (a local build, or a test fixture).
 	Model   string
 	Offline bool // never touch the network; fail with what is missing
 	Threads int  // compute threads; 0 = one per core
-	// MaxBatch and KVCells size each base model's shared context (see interp.Options).
+	// MaxBatch bounds the calls decoded together per base model (0 =
+	// DefaultMaxBatch); KVCells sizes each base model's KV cache, shared by
+	// all its calls (0 = DefaultKVCells).
 	MaxBatch int
 	KVCells  int
 	// NoDrafts decodes one token per step per call, without speculative
-	// drafts (see interp.Options.NoDrafts).
+	// drafts: a call running alone is then bit-identical to a step-by-step
+	// decode, even on near-ties.
 	NoDrafts bool
 	// FlashAttn uses flash attention, which measured faster for programs
-	// with long outputs and slower for label-style calls (see
-	// interp.Options.FlashAttn).
+	// with long outputs and slower for label-style calls.
 	FlashAttn bool
-	// Hub fetches programs and base models; nil means a hub.Client on CacheDir.
+	// Hub fetches programs and base models; nil means a hub.Client on
+	// CacheDir, offline if Offline is set. A Hub brings its own Dir and
+	// Offline, so setting CacheDir or Offline with it is an error.
 	Hub *hub.Client
 	// KVCacheMax bounds the bytes of prefix states and adapters kept under
 	// CacheDir/kv, evicting the least recently used (0 = 2 GiB, negative = no
-	// bound; see interp.Options.KVCacheMax).
+	// bound); files of loaded functions are never evicted.
 	KVCacheMax int64
 }
 
@@ -60,19 +70,29 @@ type Engine struct {
 }
 
 // Open returns an engine. Nothing is loaded until a function is asked for.
+// Options.Hub excludes Options.CacheDir and Options.Offline (they configure
+// the hub Open would make): that is an error matching ErrEngineOptions.
 func Open(ctx context.Context, o Options) (*Engine, error) {
-	if o.CacheDir == "" {
-		dir, err := os.UserCacheDir()
-		if err != nil {
-			return nil, fmt.Errorf("paw: cache dir: %w (set Options.CacheDir or PAW_CACHE_DIR)", err)
-		}
-		o.CacheDir = filepath.Join(dir, "paw")
-	}
+	dir := o.CacheDir
 	h := o.Hub
-	if h == nil {
-		h = &hub.Client{Dir: o.CacheDir, Offline: o.Offline}
+	if h != nil {
+		if o.CacheDir != "" || o.Offline {
+			return nil, fmt.Errorf("%w: Options.Hub is set together with Options.CacheDir or Options.Offline, "+
+				"which only configure the hub Open makes when Options.Hub is nil; set Dir and Offline on the hub.Client instead", ErrEngineOptions)
+		}
+		dir = h.Dir
 	}
-	eng, err := interp.New(interp.Options{Threads: o.Threads, CacheDir: filepath.Join(o.CacheDir, hub.KVDir), KVCacheMax: o.KVCacheMax,
+	if dir == "" {
+		d, err := os.UserCacheDir()
+		if err != nil {
+			return nil, fmt.Errorf("paw: no cache directory: %w (set Options.CacheDir, or Dir on Options.Hub)", err)
+		}
+		dir = filepath.Join(d, "paw")
+	}
+	if h == nil {
+		h = &hub.Client{Dir: dir, Offline: o.Offline}
+	}
+	eng, err := interp.New(interp.Options{Threads: o.Threads, CacheDir: filepath.Join(dir, hub.KVDir), KVCacheMax: o.KVCacheMax,
 		MaxBatch: o.MaxBatch, KVCells: o.KVCells, NoDrafts: o.NoDrafts, FlashAttn: o.FlashAttn})
 	if err != nil {
 		return nil, err
@@ -141,7 +161,7 @@ func (e *Engine) baseModel(ctx context.Context, runtimeID, interpreter string) (
 		runtimeID = program.DefaultRuntimeID(interpreter)
 	}
 	if runtimeID == "" {
-		return "", errors.New("paw: program names no runtime or known interpreter; pass a base model (Options.Model, --model)")
+		return "", fmt.Errorf("%w; Options.Model must name its base model", ErrNoRuntime)
 	}
 	return e.hub.PullRuntime(ctx, runtimeID)
 }

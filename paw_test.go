@@ -3,15 +3,16 @@ package paw_test
 import (
 	"context"
 	"errors"
+	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/paw-dev/paw"
 	"github.com/paw-dev/paw/hub"
 	"github.com/paw-dev/paw/internal/fixture"
 	"github.com/paw-dev/paw/internal/fixture/fixturetest"
-	"github.com/paw-dev/paw/interp"
 	"github.com/paw-dev/paw/program"
 )
 
@@ -40,8 +41,15 @@ func packFixture(t *testing.T) (pawPath, basePath string) {
 // fixture program from its .paw path; both close with the test.
 func openFixture(t *testing.T) (*paw.Engine, *paw.Function) {
 	t.Helper()
+	return openFixtureWith(t, paw.Options{CacheDir: t.TempDir(), Offline: true})
+}
+
+// openFixtureWith is openFixture with o (its Model set to the fixture base).
+func openFixtureWith(t *testing.T, o paw.Options) (*paw.Engine, *paw.Function) {
+	t.Helper()
 	pawPath, basePath := packFixture(t)
-	eng, err := paw.Open(context.Background(), paw.Options{CacheDir: t.TempDir(), Model: basePath, Offline: true})
+	o.Model = basePath
+	eng, err := paw.Open(context.Background(), o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -89,8 +97,8 @@ func TestOfflineMissingRuntime(t *testing.T) {
 	}
 	defer eng.Close()
 	_, err = eng.Function(ctx, pawPath)
-	var missing *hub.MissingError
-	if !errors.As(err, &missing) || !errors.Is(err, hub.ErrOffline) {
+	var missing *paw.MissingError
+	if !errors.As(err, &missing) || !errors.Is(err, paw.ErrOffline) || !errors.Is(err, paw.ErrNotCached) {
 		t.Fatalf("err = %v, want a hub.MissingError saying what to pull", err)
 	}
 	// Base mode: an interpreter's runtime is missing the same way; an unknown
@@ -136,7 +144,7 @@ func TestTyped(t *testing.T) {
 	for i := range 5 {
 		tk, err := j.Call(ctx, "I was charged twice", paw.WithMaxTokens(64), paw.WithTemperature(0.8, uint32(i)))
 		if err != nil {
-			if errors.Is(err, interp.ErrNoValidOutput) {
+			if errors.Is(err, paw.ErrNoValidOutput) {
 				continue // random weights may not close the object in 64 tokens
 			}
 			t.Fatal(err)
@@ -149,4 +157,72 @@ func TestTyped(t *testing.T) {
 	if ok == 0 {
 		t.Error("no JSON call produced a value")
 	}
+}
+
+// TestCallErrors matches call errors with the root package's sentinels only.
+func TestCallErrors(t *testing.T) {
+	ctx := context.Background()
+	_, fn := openFixture(t)
+	if _, err := fn.Call(ctx, "x", paw.WithTemperature(-1, 0)); !errors.Is(err, paw.ErrOptions) {
+		t.Errorf("negative temperature: %v, want paw.ErrOptions", err)
+	}
+	long := strings.Repeat("the ticket is long ", 2000) // past the fixture's 2048-token context
+	if _, err := fn.Call(ctx, long, paw.WithMaxTokens(2)); !errors.Is(err, paw.ErrInputTooLong) {
+		t.Errorf("long input: %v, want paw.ErrInputTooLong", err)
+	}
+	if _, err := fn.Call(ctx, "x", paw.Option{}, paw.WithMaxTokens(2)); err != nil {
+		t.Errorf("a zero Option: %v", err)
+	}
+}
+
+// TestOpenHub: a Hub excludes CacheDir and Offline (they would be ignored),
+// and the engine keeps its prefix caches under the Hub's Dir.
+func TestOpenHub(t *testing.T) {
+	ctx := context.Background()
+	for name, o := range map[string]paw.Options{
+		"cache dir": {Hub: &hub.Client{}, CacheDir: t.TempDir()},
+		"offline":   {Hub: &hub.Client{}, Offline: true},
+	} {
+		_, err := paw.Open(ctx, o)
+		if !errors.Is(err, paw.ErrEngineOptions) || !strings.Contains(err.Error(), "Options.Hub is set together with Options.CacheDir or Options.Offline") {
+			t.Errorf("%s: %v, want paw.ErrEngineOptions naming the fields", name, err)
+		}
+	}
+	dir := t.TempDir()
+	openFixtureWith(t, paw.Options{Hub: &hub.Client{Dir: dir, Offline: true}})
+	if entries, err := os.ReadDir(filepath.Join(dir, "kv")); err != nil || len(entries) == 0 {
+		t.Errorf("no prefix cache under the hub's dir: %v, %v", entries, err)
+	}
+}
+
+// TestLabelsConcurrent: two classifiers share one options slice with spare
+// capacity; each call must keep its own contract (and, under -race, no
+// call may write into the shared array).
+func TestLabelsConcurrent(t *testing.T) {
+	ctx := context.Background()
+	_, fn := openFixture(t)
+	opts := make([]paw.Option, 1, 4)
+	opts[0] = paw.WithMaxTokens(4)
+	sets := [][]priority{{"urgent", "normal", "low"}, {"billing", "technical"}}
+	var wg sync.WaitGroup
+	for _, set := range sets {
+		cls, err := paw.Labels(fn, set...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		wg.Go(func() {
+			for range 20 {
+				p, probs, err := cls.Call(ctx, "server down", opts...)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				if _, ok := probs[p]; !ok || len(probs) != len(set) {
+					t.Errorf("labels %v: answer %q with probabilities %v", set, p, probs)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 
 	"github.com/paw-dev/paw/interp"
 	"github.com/paw-dev/paw/schema"
@@ -11,7 +12,14 @@ import (
 
 // WithContract constrains one call's output (see package schema).
 func WithContract(c schema.Contract) Option {
-	return func(o *interp.CallOptions) { o.Contract = &c }
+	return Option{func(o *interp.CallOptions) { o.Contract = &c }}
+}
+
+// withContract returns opts with c last (it wins over any WithContract in
+// opts), in a new array: appending into the caller's spare capacity would
+// race with another goroutine passing the same slice.
+func withContract(opts []Option, c schema.Contract) []Option {
+	return append(slices.Clip(opts), WithContract(c))
 }
 
 // Classifier calls a function constrained to a fixed label set.
@@ -40,7 +48,7 @@ func Labels[T ~string](fn *Function, labels ...T) (*Classifier[T], error) {
 // Call returns the most probable label and every label's probability (they
 // sum to 1), scored exactly rather than sampled.
 func (c *Classifier[T]) Call(ctx context.Context, input string, opts ...Option) (T, map[T]float64, error) {
-	res, err := c.fn.Call(ctx, input, append(opts, WithContract(c.contract))...)
+	res, err := c.fn.Call(ctx, input, withContract(opts, c.contract)...)
 	if err != nil {
 		return "", nil, err
 	}
@@ -79,7 +87,7 @@ func JSON[T any](fn *Function) (*Structured[T], error) {
 // Call decodes JSON valid against T's schema and unmarshals it.
 func (s *Structured[T]) Call(ctx context.Context, input string, opts ...Option) (T, error) {
 	var v T
-	res, err := s.fn.Call(ctx, input, append(opts, WithContract(s.contract))...)
+	res, err := s.fn.Call(ctx, input, withContract(opts, s.contract)...)
 	if err != nil {
 		return v, err
 	}

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"slices"
 	"sync"
@@ -50,9 +49,12 @@ func newBenchCmd(cfg *config.Config) *cobra.Command {
 				o.Threads = cfg.Threads
 			}
 			o.FlashAttn = flash
+			if err := checkBenchMode(cmd, ref != ""); err != nil {
+				return err
+			}
 			if ref == "" {
 				if model == "" {
-					return errors.New("give --model FILE.gguf (engine speed) or --program REF (a program's calls)")
+					return usagef("give --model FILE.gguf (engine speed) or --program REF (a program's calls)")
 				}
 				r, err := basemodel.BenchModel(cmd.Context(), model, o)
 				if err != nil {
@@ -66,10 +68,10 @@ func newBenchCmd(cfg *config.Config) *cobra.Command {
 				return err
 			}
 			if calls < 1 || concurrency < 1 || maxTokens < 1 {
-				return errors.New("--calls, --concurrency and --max-tokens must be at least 1")
+				return usagef("--calls, --concurrency and --max-tokens must be at least 1")
 			}
-			if cmd.Flags().Changed("input") == (inputsFile != "") {
-				return errors.New("give --input TEXT or --inputs FILE")
+			if err := checkInputFlags(cmd, inputsFile); err != nil {
+				return err
 			}
 			inputs := []string{input}
 			if inputsFile != "" {
@@ -90,8 +92,8 @@ func newBenchCmd(cfg *config.Config) *cobra.Command {
 				opts = append(opts, paw.WithContract(*contract))
 			}
 			ctx := cmd.Context()
-			eng, err := paw.Open(ctx, paw.Options{CacheDir: cfg.CacheDir, Model: model, Offline: cfg.Offline,
-				Threads: o.Threads, NoDrafts: noDrafts, FlashAttn: flash, Hub: newHubClient(cmd, cfg), KVCacheMax: cfg.KVCacheMax})
+			eng, err := paw.Open(ctx, paw.Options{Model: model, Threads: o.Threads, NoDrafts: noDrafts, FlashAttn: flash,
+				Hub: newHubClient(cmd, cfg), KVCacheMax: cfg.KVCacheMax})
 			if err != nil {
 				return err
 			}
@@ -123,11 +125,32 @@ func newBenchCmd(cfg *config.Config) *cobra.Command {
 	f.IntVar(&calls, "calls", 20, "program: calls measured, one at a time and again concurrently")
 	f.IntVar(&concurrency, "concurrency", 8, "program: callers at once")
 	f.IntVar(&maxTokens, "max-tokens", 16, "program: most output tokens per call")
-	f.StringSliceVar(&labels, "labels", nil, "program: answer one of these labels (scored exactly)")
+	f.StringArrayVar(&labels, "labels", nil, "program: "+labelsUsage)
 	f.BoolVar(&noDrafts, "no-drafts", false, "program: decode without speculative drafts")
 	f.BoolVar(&flash, "flash-attn", false, "flash attention (measured faster for long outputs, slower for label-style calls)")
-	f.BoolVar(&asJSON, "json", false, "print one JSON object (engine: prompt_tps, gen_tps; program: p50_ms, serial_calls_per_s, ...)")
+	f.BoolVar(&asJSON, "json", false, "print one JSON line (engine: prompt_tps, gen_tps; program: p50_ms, serial_calls_per_s, ...)")
 	return cmd
+}
+
+// The flags of each bench mode: giving one in the other mode is a usage
+// error, since it would be ignored.
+var (
+	engineBenchFlags  = []string{"prompt-tokens", "gen-tokens", "prefix-tokens", "ubatch", "reps"}
+	programBenchFlags = []string{"input", "inputs", "calls", "concurrency", "max-tokens", "labels", "no-drafts"}
+)
+
+// checkBenchMode rejects the flags of the mode not chosen.
+func checkBenchMode(cmd *cobra.Command, program bool) error {
+	other, mode := programBenchFlags, "--model alone (engine speed)"
+	if program {
+		other, mode = engineBenchFlags, "--program"
+	}
+	for _, name := range other {
+		if cmd.Flags().Changed(name) {
+			return usagef("--%s does nothing with %s", name, mode)
+		}
+	}
+	return nil
 }
 
 // benchProgram loads ref and measures its calls: a warm-up over every input,

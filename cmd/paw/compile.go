@@ -1,7 +1,6 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 	"io"
 
@@ -36,12 +35,12 @@ func newCompileCmd(cfg *config.Config) *cobra.Command {
 			"it with 'paw compile cancel JOB'.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if async && pull {
+				return usagef("--pull needs the finished program: leave out --async, or use 'paw compile wait JOB --pull'")
+			}
 			c, err := newHostedCompiler(cfg)
 			if err != nil {
 				return err
-			}
-			if async && pull {
-				return errors.New("--pull needs the finished program: leave out --async, or use 'paw compile wait JOB --pull'")
 			}
 			if async {
 				job, err := c.Submit(cmd.Context(), req)
@@ -62,10 +61,10 @@ func newCompileCmd(cfg *config.Config) *cobra.Command {
 	f.StringVar(&req.Compiler, "compiler", "", "compiler name (default: the service's; see the service's compiler list)")
 	f.StringVar(&req.Slug, "slug", "", "publish under this slug (name or user/name)")
 	f.StringVar(&req.Name, "name", "", "display name")
-	f.StringSliceVar(&req.Tags, "tag", nil, "tag (repeatable)")
+	f.StringArrayVar(&req.Tags, "tag", nil, "tag (repeatable; commas are part of a tag)")
 	f.BoolVar(&req.Private, "private", false, "do not publish the program")
 	f.BoolVar(&async, "async", false, "submit a job and print its id instead of waiting (for slow fine-tuning compilers)")
-	cmd.PersistentFlags().BoolVar(&asJSON, "json", false, "print one JSON object")
+	cmd.PersistentFlags().BoolVar(&asJSON, "json", false, "print one JSON line")
 	cmd.PersistentFlags().BoolVar(&pull, "pull", false, "download the compiled program into the cache")
 	_ = cmd.MarkFlagRequired("spec")
 	cmd.AddCommand(newCompileJobCmd(cfg, "status", "Show a compile job's state", &asJSON),
@@ -74,9 +73,26 @@ func newCompileCmd(cfg *config.Config) *cobra.Command {
 	return cmd
 }
 
+// compileOutput is what `paw compile --json` and `paw compile wait --json` print.
+type compileOutput struct {
+	ProgramID        string             `json:"program_id"`
+	Slug             string             `json:"slug,omitempty"`
+	Version          int                `json:"version,omitempty"`
+	VersionAction    string             `json:"version_action,omitempty"`
+	Status           string             `json:"status,omitempty"`
+	Compiler         string             `json:"compiler,omitempty"`
+	CompilerSnapshot string             `json:"compiler_snapshot,omitempty"`
+	RuntimeID        string             `json:"runtime_id,omitempty"`
+	Timings          map[string]float64 `json:"timings,omitempty"`
+	Path             string             `json:"path,omitempty"` // with --pull: the program in the cache
+}
+
 // compiled reports a finished compilation: the program id on stdout (or the
 // result with --json), and with pull the program downloaded into the cache.
 func compiled(cmd *cobra.Command, cfg *config.Config, res *compile.Result, asJSON, pull bool) error {
+	out := compileOutput{ProgramID: res.ProgramID, Slug: res.Slug, Version: res.Version, VersionAction: res.VersionAction,
+		Status: res.Status, Compiler: res.Compiler, CompilerSnapshot: res.CompilerSnapshot, RuntimeID: res.RuntimeID,
+		Timings: res.Timings}
 	if pull && res.ProgramID != "" {
 		path, err := newHubClient(cmd, cfg).Pull(cmd.Context(), res.ProgramID)
 		if err != nil {
@@ -85,9 +101,10 @@ func compiled(cmd *cobra.Command, cfg *config.Config, res *compile.Result, asJSO
 		if !cfg.Quiet {
 			fmt.Fprintf(cmd.ErrOrStderr(), "downloaded to %s\n", path)
 		}
+		out.Path = path
 	}
 	if asJSON {
-		return writeJSON(cmd.OutOrStdout(), res)
+		return writeJSON(cmd.OutOrStdout(), out)
 	}
 	fmt.Fprintln(cmd.OutOrStdout(), res.ProgramID)
 	if !cfg.Quiet {
@@ -144,6 +161,9 @@ func newCompileJobCmd(cfg *config.Config, verb, short string, asJSON *bool) *cob
 		Short: short,
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if cmd.Flags().Changed("pull") {
+				return usagef("--pull does nothing with 'paw compile %s': use 'paw compile wait %s --pull'", verb, args[0])
+			}
 			c, err := newHostedCompiler(cfg)
 			if err != nil {
 				return err

@@ -23,7 +23,7 @@ func newGenerateCmd(cfg *config.Config) *cobra.Command {
 			if o.Threads == 0 {
 				o.Threads = cfg.Threads
 			}
-			if err := checkSampling(o.MaxTokens, o.Temperature); err != nil {
+			if err := checkSampling(cmd, o.MaxTokens, o.Temperature); err != nil {
 				return err
 			}
 			c, err := basemodel.Complete(cmd.Context(), model, prompt, o)
@@ -33,7 +33,7 @@ func newGenerateCmd(cfg *config.Config) *cobra.Command {
 			if asJSON {
 				return writeJSON(cmd.OutOrStdout(), map[string]any{
 					"output": c.Text, "prompt_tokens": c.PromptTokens, "tokens_generated": c.Tokens,
-					"latency_ms": c.Elapsed.Milliseconds(),
+					"latency_ms": ms(c.Elapsed),
 				})
 			}
 			_, err = fmt.Fprintln(cmd.OutOrStdout(), c.Text)
@@ -47,7 +47,7 @@ func newGenerateCmd(cfg *config.Config) *cobra.Command {
 	f.Float32Var(&o.Temperature, "temperature", 0, "sampling temperature; 0 = greedy")
 	f.Uint32Var(&o.Seed, "seed", 0, "random seed for temperature > 0")
 	f.IntVar(&o.Threads, "threads", 0, "compute threads (default PAW_THREADS, or one per core)")
-	f.BoolVar(&asJSON, "json", false, "print one JSON object")
+	f.BoolVar(&asJSON, "json", false, "print one JSON line")
 	_ = cmd.MarkFlagRequired("model")
 	return cmd
 }

@@ -81,7 +81,7 @@ func TestCompileThenRun(t *testing.T) {
 	if got := strings.TrimSpace(out); got != id {
 		t.Fatalf("paw compile printed %q, want the program id %s", got, id)
 	}
-	out, err = runPaw(t, "run", id, "--model", base, "--input", "my invoice is wrong", "--labels", "a,b", "--json")
+	out, err = runPaw(t, "run", id, "--model", base, "--input", "my invoice is wrong", "--labels", "a", "--labels", "b", "--json")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -59,7 +59,7 @@ func newInfoCmd(cfg *config.Config) *cobra.Command {
 			return printGGUFInfo(cmd.OutOrStdout(), info)
 		},
 	}
-	cmd.Flags().BoolVar(&asJSON, "json", false, "print one JSON object")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print one JSON line")
 	return cmd
 }
 
@@ -187,12 +187,25 @@ func programInfo(cmd *cobra.Command, cfg *config.Config, ref string, asJSON bool
 		fmt.Fprintf(&b, "contract:      %s\n", info.Contract)
 	}
 	if len(info.ProposedLabels) > 0 {
-		fmt.Fprintf(&b, "labels?:       %s  (proposed from the spec; run with --labels %s)\n",
-			strings.Join(info.ProposedLabels, ", "), strings.Join(info.ProposedLabels, ","))
+		fmt.Fprintf(&b, "labels?:       %s  (proposed from the spec; run with%s)\n",
+			strings.Join(info.ProposedLabels, ", "), labelFlags(info.ProposedLabels))
 	}
 	fmt.Fprintf(&b, "template:\n%s\n", indent(p.Template.String()))
 	_, err = io.WriteString(cmd.OutOrStdout(), b.String())
 	return err
+}
+
+// labelFlags spells labels as repeated --labels flags, quoted for a shell
+// where needed.
+func labelFlags(labels []string) string {
+	var b strings.Builder
+	for _, l := range labels {
+		if strings.ContainsAny(l, " \t\n'\"\\$`!*?[]{}()<>|&;#~") {
+			l = "'" + strings.ReplaceAll(l, "'", `'\''`) + "'"
+		}
+		fmt.Fprintf(&b, " --labels %s", l)
+	}
+	return b.String()
 }
 
 func typeNames(ts []gguf.Type) string {

@@ -35,10 +35,12 @@ first); paw rm removes a program's.`,
 				return err
 			}
 			if asJSON {
-				if items == nil {
-					return writeJSON(cmd.OutOrStdout(), []any{})
+				for _, it := range items {
+					if err := writeJSON(cmd.OutOrStdout(), it); err != nil {
+						return err
+					}
 				}
-				return writeJSON(cmd.OutOrStdout(), items)
+				return nil
 			}
 			// Shared adapters count for each program: the total is the disk's.
 			kvFiles, err := kvcache.List(filepath.Join(cfg.CacheDir, hub.KVDir))
@@ -70,6 +72,6 @@ first); paw rm removes a program's.`,
 			return tw.Flush()
 		},
 	}
-	cmd.Flags().BoolVar(&asJSON, "json", false, "print a JSON list")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print one JSON line per cached item")
 	return cmd
 }

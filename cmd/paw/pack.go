@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 
 	"github.com/spf13/cobra"
@@ -30,7 +31,9 @@ func newPackCmd() *cobra.Command {
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			p, err := program.Pack(o)
-			if err != nil {
+			if errors.Is(err, program.ErrPack) {
+				return asUsage(err) // the flags conflict or miss something
+			} else if err != nil {
 				return err
 			}
 			if asJSON {
@@ -52,7 +55,7 @@ func newPackCmd() *cobra.Command {
 	f.StringVar(&o.RuntimeID, "runtime-id", "", "meta.json runtime_id (default qwen3-0.6b-q6_k or gpt2-q8_0)")
 	f.StringVar(&o.BasePath, "base", "", "optional base model GGUF to check the adapter's shapes against")
 	f.StringVarP(&o.Out, "output", "o", "", "bundle to write (required)")
-	f.BoolVar(&asJSON, "json", false, "print one JSON object")
+	f.BoolVar(&asJSON, "json", false, "print one JSON line")
 	cmd.MarkFlagsMutuallyExclusive("spec", "spec-file")
 	cmd.MarkFlagsMutuallyExclusive("adapter", "peft")
 	cmd.MarkFlagsOneRequired("adapter", "peft")

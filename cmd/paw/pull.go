@@ -18,6 +18,12 @@ func newHubClient(cmd *cobra.Command, cfg *config.Config) *hub.Client {
 		Offline: cfg.Offline, Trace: p.trace}
 }
 
+// pulled is one line of `paw pull --json`.
+type pulled struct {
+	Ref  string `json:"ref"`
+	Path string `json:"path"`
+}
+
 func newPullCmd(cfg *config.Config) *cobra.Command {
 	var asJSON bool
 	cmd := &cobra.Command{
@@ -30,27 +36,23 @@ func newPullCmd(cfg *config.Config) *cobra.Command {
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c := newHubClient(cmd, cfg)
-			type pulled struct {
-				Ref  string `json:"ref"`
-				Path string `json:"path"`
-			}
-			var out []pulled
 			for _, ref := range args {
 				p, err := c.Pull(cmd.Context(), ref)
 				if err != nil {
 					return err
 				}
-				if !asJSON {
-					fmt.Fprintln(cmd.OutOrStdout(), p)
+				if asJSON {
+					err = writeJSON(cmd.OutOrStdout(), pulled{ref, p})
+				} else {
+					_, err = fmt.Fprintln(cmd.OutOrStdout(), p)
 				}
-				out = append(out, pulled{ref, p})
-			}
-			if asJSON {
-				return writeJSON(cmd.OutOrStdout(), out)
+				if err != nil {
+					return err
+				}
 			}
 			return nil
 		},
 	}
-	cmd.Flags().BoolVar(&asJSON, "json", false, "print a JSON list of {ref, path}")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print one JSON line {ref, path} per item, as each is installed")
 	return cmd
 }

@@ -21,7 +21,24 @@ func newRootCmd() *cobra.Command {
 		Short:         "Run fuzzy functions compiled to weights, locally",
 		SilenceUsage:  true,
 		SilenceErrors: true, // main prints the error once
+		// paw alone prints the help; a word that names no command is a
+		// usage error (cobra would print the help and succeed).
+		Args: func(cmd *cobra.Command, args []string) error {
+			if len(args) > 0 {
+				return fmt.Errorf("unknown command %q (see 'paw --help')", args[0])
+			}
+			return nil
+		},
+		RunE: func(cmd *cobra.Command, _ []string) error { return cmd.Help() },
 		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
+			// cobra checks these only after this hook, as plain errors; here
+			// they become usage errors.
+			if err := cmd.ValidateRequiredFlags(); err != nil {
+				return asUsage(err)
+			}
+			if err := cmd.ValidateFlagGroups(); err != nil {
+				return asUsage(err)
+			}
 			c, err := config.FromEnv()
 			if err != nil {
 				return err
@@ -32,7 +49,7 @@ func newRootCmd() *cobra.Command {
 		},
 	}
 	root.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error {
-		return fmt.Errorf("%w (see 'paw %s --help')", err, cmd.Name())
+		return usagef("%w (see '%s --help')", err, cmd.CommandPath())
 	})
 	root.AddCommand(
 		newVersionCmd(),
@@ -45,7 +62,18 @@ func newRootCmd() *cobra.Command {
 		newPullCmd(cfg), newLsCmd(cfg), newRmCmd(cfg), newCompileCmd(cfg), newLoginCmd(),
 	)
 	root.SetHelpCommand(newHelpCmd(root))
+	usageArgs(root)
 	return root
+}
+
+// usageArgs makes every argument check in the tree return a usage error.
+func usageArgs(cmd *cobra.Command) {
+	if check := cmd.Args; check != nil {
+		cmd.Args = func(cmd *cobra.Command, args []string) error { return asUsage(check(cmd, args)) }
+	}
+	for _, c := range cmd.Commands() {
+		usageArgs(c)
+	}
 }
 
 // newHelpCmd keeps cobra's help and adds `paw help environment`.
@@ -60,9 +88,9 @@ func newHelpCmd(root *cobra.Command) *cobra.Command {
 				}
 				return nil
 			}
-			target, _, err := root.Find(args)
-			if err != nil || target == nil {
-				return fmt.Errorf("unknown help topic %q", args)
+			target, rest, err := root.Find(args)
+			if err != nil || target == nil || len(rest) > 0 {
+				return usagef("unknown help topic %q", args)
 			}
 			return target.Help()
 		},
@@ -70,11 +98,9 @@ func newHelpCmd(root *cobra.Command) *cobra.Command {
 	return help
 }
 
-func writeJSON(w io.Writer, v any) error {
-	enc := jsonLines(w)
-	enc.SetIndent("", "  ")
-	return enc.Encode(v)
-}
+// writeJSON writes v as one compact line: every --json output is JSON Lines
+// (see the package doc).
+func writeJSON(w io.Writer, v any) error { return jsonLines(w).Encode(v) }
 
 // jsonLines encodes one JSON value per line with <, > and & as they are:
 // prompts and outputs are full of them, and \u003c helps no reader.

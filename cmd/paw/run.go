@@ -53,18 +53,21 @@ func newRunCmd(cfg *config.Config) *cobra.Command {
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if len(args) == 1 {
 				if ref != "" {
-					return errors.New("give the program once: as an argument or with --program")
+					return usagef("give the program once: as an argument or with --program")
 				}
 				ref = args[0]
 			}
 			if (ref == "") == !base {
-				return errors.New("name a program (--program REF) or use --base --interpreter qwen3|gpt2")
+				return usagef("name a program (--program REF) or use --base --interpreter qwen3|gpt2")
 			}
-			if cmd.Flags().Changed("input") == (inputsFile != "") {
-				return errors.New("give --input TEXT or --inputs FILE")
+			if !base && cmd.Flags().Changed("interpreter") {
+				return usagef("--interpreter picks the model of --base; a program names its own (--model overrides it)")
+			}
+			if err := checkInputFlags(cmd, inputsFile); err != nil {
+				return err
 			}
 			// Bad options are reported before a model is loaded or downloaded.
-			if err := checkSampling(maxTokens, temperature); err != nil {
+			if err := checkSampling(cmd, maxTokens, temperature); err != nil {
 				return err
 			}
 			opts := []paw.Option{paw.WithMaxTokens(maxTokens), paw.WithTemperature(temperature, seed), paw.WithStop(stop...)}
@@ -85,8 +88,8 @@ func newRunCmd(cfg *config.Config) *cobra.Command {
 				threads = cfg.Threads
 			}
 			ctx := cmd.Context()
-			eng, err := paw.Open(ctx, paw.Options{CacheDir: cfg.CacheDir, Model: model, Offline: cfg.Offline,
-				Threads: threads, NoDrafts: noDrafts, FlashAttn: flash, Hub: newHubClient(cmd, cfg), KVCacheMax: cfg.KVCacheMax})
+			eng, err := paw.Open(ctx, paw.Options{Model: model, Threads: threads, NoDrafts: noDrafts, FlashAttn: flash,
+				Hub: newHubClient(cmd, cfg), KVCacheMax: cfg.KVCacheMax})
 			if err != nil {
 				return err
 			}
@@ -97,7 +100,9 @@ func newRunCmd(cfg *config.Config) *cobra.Command {
 			} else {
 				fn, err = eng.Function(ctx, ref)
 			}
-			if err != nil {
+			if errors.Is(err, paw.ErrNoRuntime) {
+				return fmt.Errorf("%w (with paw: --model FILE.gguf)", err)
+			} else if err != nil {
 				return err
 			}
 			defer fn.Close()
@@ -126,14 +131,14 @@ func newRunCmd(cfg *config.Config) *cobra.Command {
 	f.IntVar(&maxTokens, "max-tokens", 512, "most output tokens")
 	f.Float32Var(&temperature, "temperature", 0, "sampling temperature; 0 = greedy")
 	f.Uint32Var(&seed, "seed", 0, "random seed for temperature > 0")
-	f.StringSliceVar(&stop, "stop", nil, "stop the output before this string (repeatable)")
+	f.StringArrayVar(&stop, "stop", nil, "stop the output before this string (repeatable; commas are part of the string)")
 	f.IntVar(&threads, "threads", 0, "compute threads (default PAW_THREADS, or one per core)")
 	f.BoolVar(&flash, "flash-attn", false, "flash attention: measured faster for long outputs, slower for label-style calls")
 	f.BoolVar(&noDrafts, "no-drafts", false, "decode one token per step (no speculative drafts): bit-identical to a lone step-by-step decode")
-	f.StringSliceVar(&labels, "labels", nil, "answer exactly one of these labels (comma-separated), with probabilities")
+	f.StringArrayVar(&labels, "labels", nil, labelsUsage+", with probabilities")
 	f.StringVar(&schemaFile, "schema", "", "answer JSON valid against this JSON Schema file")
 	f.StringVar(&regex, "regex", "", "answer text matching this regular expression as a whole")
-	f.BoolVar(&asJSON, "json", false, "print a JSON object: output, probs (labels), logprob_mean, logprob_min, tokens_generated, latency_ms, program")
+	f.BoolVar(&asJSON, "json", false, "print one JSON line: output, probs (labels), logprob_mean, logprob_min, tokens_generated, latency_ms, program (--inputs always prints JSON lines)")
 	return cmd
 }
 
@@ -196,13 +201,24 @@ func runInputs(cmd *cobra.Command, fn *paw.Function, inputs []string, opts []paw
 	return nil
 }
 
-// checkSampling checks --max-tokens and --temperature.
-func checkSampling(maxTokens int, temperature float32) error {
+// checkSampling checks --max-tokens, --temperature and --seed.
+func checkSampling(cmd *cobra.Command, maxTokens int, temperature float32) error {
 	if maxTokens < 1 {
-		return fmt.Errorf("--max-tokens %d: want at least 1", maxTokens)
+		return usagef("--max-tokens %d: want at least 1", maxTokens)
 	}
 	if !(temperature >= 0) {
-		return fmt.Errorf("--temperature %v: want 0 (greedy) or more", temperature)
+		return usagef("--temperature %v: want 0 (greedy) or more", temperature)
+	}
+	if temperature == 0 && cmd.Flags().Changed("seed") {
+		return usagef("--seed seeds sampling: give --temperature above 0 too (0 decodes greedily)")
+	}
+	return nil
+}
+
+// checkInputFlags checks that exactly one of --input and --inputs is given.
+func checkInputFlags(cmd *cobra.Command, inputsFile string) error {
+	if cmd.Flags().Changed("input") == (inputsFile != "") {
+		return usagef("give --input TEXT or --inputs FILE (one of them)")
 	}
 	return nil
 }
@@ -247,7 +263,11 @@ func readInputs(stdin io.Reader, path string) ([]string, error) {
 	return inputs, nil
 }
 
-// contractFlags builds the output contract from --labels, --schema, --regex.
+// labelsUsage documents --labels, the same in every command.
+const labelsUsage = "answer exactly one of these labels: repeat the flag per label (--labels yes --labels no; a comma is part of a label)"
+
+// contractFlags builds the output contract from --labels, --schema, --regex;
+// every error is a usage error but a schema file that cannot be read.
 func contractFlags(labels []string, schemaFile, regex string) (*schema.Contract, error) {
 	n := 0
 	for _, set := range []bool{len(labels) > 0, schemaFile != "", regex != ""} {
@@ -259,24 +279,29 @@ func contractFlags(labels []string, schemaFile, regex string) (*schema.Contract,
 	var err error
 	switch {
 	case n > 1:
-		return nil, errors.New("give at most one of --labels, --schema, --regex")
+		return nil, usagef("give at most one of --labels, --schema, --regex")
+	case len(labels) == 1:
+		// A set of one is always that label; most likely a comma list
+		// from before --labels was repeatable.
+		return nil, usagef("--labels %q is one label: repeat --labels once per label (a comma is part of a label)", labels[0])
 	case len(labels) > 0:
-		c, err = schema.Labels(labels...)
+		if c, err = schema.Labels(labels...); err != nil {
+			return nil, usagef("--labels: %w", err)
+		}
 	case schemaFile != "":
 		raw, rerr := os.ReadFile(schemaFile)
 		if rerr != nil {
 			return nil, fmt.Errorf("--schema: %w", rerr)
 		}
 		if c, err = schema.JSON(raw); err != nil {
-			return nil, fmt.Errorf("--schema %s: %w", schemaFile, err)
+			return nil, usagef("--schema %s: %w", schemaFile, err)
 		}
 	case regex != "":
-		c, err = schema.Regex(regex)
+		if c, err = schema.Regex(regex); err != nil {
+			return nil, usagef("--regex: %w", err)
+		}
 	default:
 		return nil, nil
-	}
-	if err != nil {
-		return nil, err
 	}
 	return &c, nil
 }

@@ -18,16 +18,46 @@ import (
 // runPaw runs the CLI in-process and returns its stdout.
 func runPaw(t *testing.T, args ...string) (string, error) {
 	t.Helper()
+	return runPawContext(t, context.Background(), args...)
+}
+
+// runPawContext is runPaw under ctx (a signal's, in main).
+func runPawContext(t *testing.T, ctx context.Context, args ...string) (string, error) {
+	t.Helper()
 	cmd := newRootCmd()
 	var out, errOut bytes.Buffer
 	cmd.SetOut(&out)
 	cmd.SetErr(&errOut)
 	cmd.SetArgs(args)
-	err := cmd.ExecuteContext(context.Background())
+	err := cmd.ExecuteContext(ctx)
 	if err != nil {
 		t.Logf("stderr: %s", errOut.String())
 	}
 	return out.String(), err
+}
+
+// packFixture packs, with `paw pack` (its flags and extra), a program of the
+// given pseudo-program for a fixture base model; it returns the base, the
+// bundle and pack's output.
+func packFixture(t *testing.T, preset string, seed uint64, pseudoProgram string, extra ...string) (base, pawPath, out string) {
+	t.Helper()
+	cfg, _ := fixture.Preset(preset)
+	base = fixturetest.Cached(t, preset, cfg)
+	dir := t.TempDir()
+	adapter := filepath.Join(dir, "adapter.gguf")
+	if err := fixture.WriteAdapter(adapter, cfg, fixture.OfficialAdapter(seed)); err != nil {
+		t.Fatal(err)
+	}
+	pseudo := filepath.Join(dir, "pseudo.txt")
+	os.WriteFile(pseudo, []byte(pseudoProgram), 0o644)
+	pawPath = filepath.Join(dir, "p.paw")
+	interpreter, _, _ := strings.Cut(preset, "-")
+	out, err := runPaw(t, append([]string{"pack", "--spec", "a fixture program", "--pseudo-program", pseudo,
+		"--adapter", adapter, "--interpreter", interpreter, "-o", pawPath}, extra...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return base, pawPath, out
 }
 
 // TestPackRunInfo packs a fixture program with `paw pack`, runs it with
@@ -35,21 +65,8 @@ func runPaw(t *testing.T, args ...string) (string, error) {
 func TestPackRunInfo(t *testing.T) {
 	t.Setenv("PAW_CACHE_DIR", t.TempDir())
 	t.Setenv("PAW_OFFLINE", "1")
-	cfg, _ := fixture.Preset("gpt2-tiny")
-	base := fixturetest.Cached(t, "gpt2-tiny", cfg)
+	base, pawPath, _ := packFixture(t, "gpt2-tiny", 4, "Say whether the text is about cats.")
 	dir := t.TempDir()
-	adapter := filepath.Join(dir, "adapter.gguf")
-	if err := fixture.WriteAdapter(adapter, cfg, fixture.OfficialAdapter(4)); err != nil {
-		t.Fatal(err)
-	}
-	pseudo := filepath.Join(dir, "pseudo.txt")
-	os.WriteFile(pseudo, []byte("Say whether the text is about cats."), 0o644)
-	pawPath := filepath.Join(dir, "cats.paw")
-	if _, err := runPaw(t, "pack", "--spec", "is it about cats?", "--pseudo-program", pseudo, "--adapter", adapter,
-		"--interpreter", "gpt2", "-o", pawPath); err != nil {
-		t.Fatal(err)
-	}
-
 	inputs := []string{"my cat sleeps all day", "the stock market", "kittens <|endoftext|> everywhere"}
 	ctx := context.Background()
 	eng, err := paw.Open(ctx, paw.Options{CacheDir: t.TempDir(), Model: base, Offline: true})
@@ -137,7 +154,7 @@ func TestPackRunInfo(t *testing.T) {
 	if info.Adapter.Rank != 64 || info.Adapter.Alpha != 16 || len(info.AdapterSHA256) != 64 || info.Meta.Interpreter != "gpt2" {
 		t.Errorf("paw info = %+v", info)
 	}
-	if !strings.Contains(out, `"rank": 64`) || !strings.Contains(out, `"types": [`+"\n"+`      "Q4_0"`) {
+	if !strings.Contains(out, `"rank":64`) || !strings.Contains(out, `"types":["Q4_0"]`) {
 		t.Errorf("paw info --json: adapter fields not in snake case with type names:\n%s", out)
 	}
 
@@ -149,20 +166,8 @@ func TestPackRunInfo(t *testing.T) {
 func TestRunLabels(t *testing.T) {
 	t.Setenv("PAW_CACHE_DIR", t.TempDir())
 	t.Setenv("PAW_OFFLINE", "1")
-	cfg, _ := fixture.Preset("qwen3-tiny")
-	base := fixturetest.Cached(t, "qwen3-tiny", cfg)
+	base, pawPath, _ := packFixture(t, "qwen3-tiny", 5, "Route the ticket. Return ONLY one of: billing, technical, other.")
 	dir := t.TempDir()
-	adapter := filepath.Join(dir, "adapter.gguf")
-	if err := fixture.WriteAdapter(adapter, cfg, fixture.OfficialAdapter(5)); err != nil {
-		t.Fatal(err)
-	}
-	pawPath := filepath.Join(dir, "p.paw")
-	pseudo := filepath.Join(dir, "pseudo.txt")
-	os.WriteFile(pseudo, []byte("Route the ticket. Return ONLY one of: billing, technical, other."), 0o644)
-	if _, err := runPaw(t, "pack", "--spec", "Route a ticket", "--pseudo-program", pseudo,
-		"--adapter", adapter, "--interpreter", "qwen3", "-o", pawPath); err != nil {
-		t.Fatal(err)
-	}
 	out, err := runPaw(t, "info", pawPath, "--json")
 	if err != nil {
 		t.Fatal(err)
@@ -172,7 +177,7 @@ func TestRunLabels(t *testing.T) {
 	if strings.Join(info.ProposedLabels, ",") != "billing,technical,other" {
 		t.Errorf("proposed labels %v", info.ProposedLabels)
 	}
-	out, err = runPaw(t, "run", pawPath, "--model", base, "--input", "charged twice", "--labels", "billing,technical,other", "--json")
+	out, err = runPaw(t, "run", pawPath, "--model", base, "--input", "charged twice", "--labels", "billing", "--labels", "technical", "--labels", "other, or none", "--json")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -184,7 +189,7 @@ func TestRunLabels(t *testing.T) {
 	for _, p := range o.Probs {
 		sum += p
 	}
-	if _, ok := o.Probs[o.Output]; !ok || len(o.Probs) != 3 || sum < 0.999999 || sum > 1.000001 || o.LogprobMean >= 0 {
+	if _, ok := o.Probs[o.Output]; !ok || len(o.Probs) != 3 || o.Probs["other, or none"] == 0 || sum < 0.999999 || sum > 1.000001 || o.LogprobMean >= 0 {
 		t.Errorf("labels run: %+v", o)
 	}
 	out, err = runPaw(t, "run", pawPath, "--model", base, "--input", "charged twice", "--regex", `[a-z]{3}-\d{2}`)
