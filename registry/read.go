@@ -218,4 +218,3 @@ func queryVersions(ctx context.Context, tx *sql.Tx, where string, args ...any) (
 	}
 	return vs, rows.Err()
 }
-
