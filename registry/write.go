@@ -54,6 +54,16 @@ func (w *writer) function(name string) (fnState, error) {
 	return queryState(w.ctx, w.tx, name)
 }
 
+// serving reads a function that is not retired: a retired one is a
+// *RetiredError.
+func (w *writer) serving(name string) (fnState, error) {
+	s, err := w.function(name)
+	if err == nil && s.retired {
+		err = &RetiredError{Function: name, Owner: s.owner}
+	}
+	return s, err
+}
+
 // queryState reads a function's owner, retirement and live version.
 func queryState(ctx context.Context, tx *sql.Tx, name string) (fnState, error) {
 	var s fnState
@@ -231,12 +241,9 @@ func (r *Registry) Promote(ctx context.Context, name string, version int, opts P
 		return fmt.Errorf("promote %s@v%d: %w", name, version, ErrReasonRequired)
 	}
 	err := r.write(ctx, func(w *writer) error {
-		s, err := w.function(name)
+		s, err := w.serving(name)
 		if err != nil {
 			return err
-		}
-		if s.retired {
-			return &RetiredError{Function: name, Owner: s.owner}
 		}
 		var passed sql.NullBool
 		err = w.tx.QueryRowContext(w.ctx, "SELECT test_passed FROM versions WHERE function = $1 AND number = $2",
@@ -281,12 +288,9 @@ func (r *Registry) Promote(ctx context.Context, name string, version int, opts P
 func (r *Registry) Rollback(ctx context.Context, name string, opts ChangeOptions) (int, error) {
 	var target int
 	err := r.write(ctx, func(w *writer) error {
-		s, err := w.function(name)
+		s, err := w.serving(name)
 		if err != nil {
 			return err
-		}
-		if s.retired {
-			return &RetiredError{Function: name, Owner: s.owner}
 		}
 		if target, err = w.previousLive(name); err != nil {
 			return err
