@@ -91,7 +91,13 @@ func (s *pgServer) start() {
 		return
 	}
 	s.pgCtl = bins[len(bins)-1]
-	dir, err := os.MkdirTemp("", "paw-registry-pg-")
+	// Under /tmp when root: the postgres user must reach the directory, and
+	// a short path keeps the socket's within the unix limit (107 bytes).
+	base := ""
+	if os.Geteuid() == 0 {
+		base = "/tmp"
+	}
+	dir, err := os.MkdirTemp(base, "paw-registry-pg-")
 	if err != nil {
 		s.err = err
 		return
