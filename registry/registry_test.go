@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -227,9 +228,32 @@ func TestInvalid(t *testing.T) {
 		wantErr(t, r.RecordTest(ctx, "f", 1, nil, true, "a"), ErrNotFound)
 		_, err = r.Resolve(ctx, "f@vx")
 		wantErr(t, err, ErrInvalid)
+		// The database itself refuses a live pointer to a missing version.
+		if err := r.write(ctx, func(w *writer) error { return w.setLive("f", 9) }); err == nil {
+			t.Error("live set to a version that does not exist")
+		}
 		must(t, r.UpdateFunction(ctx, Function{Name: "f", Owner: "bob", Scope: "tickets only"}, "a"))
 		if d, _ := r.Show(ctx, "f"); d.Owner != "bob" || d.Scope != "tickets only" {
 			t.Errorf("update not stored: %+v", d)
 		}
 	})
+}
+
+// TestSQLiteSettings: the SQLite file runs in WAL mode with foreign keys
+// and a busy timeout on every connection.
+func TestSQLiteSettings(t *testing.T) {
+	r := open(t, filepath.Join(t.TempDir(), "registry.db"))
+	var mode string
+	var fk, busy int
+	for i := 0; i < 3; i++ { // several connections of the pool
+		conn, err := r.db.Conn(context.Background())
+		must(t, err)
+		defer conn.Close()
+		must(t, conn.QueryRowContext(context.Background(), "PRAGMA journal_mode").Scan(&mode))
+		must(t, conn.QueryRowContext(context.Background(), "PRAGMA foreign_keys").Scan(&fk))
+		must(t, conn.QueryRowContext(context.Background(), "PRAGMA busy_timeout").Scan(&busy))
+		if mode != "wal" || fk != 1 || busy != DefaultBusyTimeoutMS {
+			t.Errorf("connection %d: journal_mode %s, foreign_keys %d, busy_timeout %d", i, mode, fk, busy)
+		}
+	}
 }
