@@ -22,6 +22,7 @@ var allowed = map[string][]string{
 	"eval":             {"program", "schema"},
 	"eval/report":      {"eval", "internal/fsutil"},
 	"upstream":         {"api", "eval", "internal/fsutil", "internal/retry"}, // upstream.Runner returns eval.Answer
+	"registry":         {"program"},                                          // std and the two database drivers besides
 	"internal/llama":   {},
 	"internal/config":  {"internal/fsutil"},
 	"internal/fsutil":  {},

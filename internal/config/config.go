@@ -34,6 +34,7 @@ var Vars = []Var{
 	{"PAW_HF_URL", "https://huggingface.co/programasweights/paw-programs/resolve/main", "file host of published programs, the fallback download source"},
 	{"PAW_OFFLINE", "false", "never touch the network; use only cached programs and models"},
 	{"PAW_QUIET", "false", "no progress output on stderr"},
+	{"PAW_REGISTRY", "", "the function registry: a SQLite file path, or a postgres:// DSN shared by several servers (empty = PAW_CACHE_DIR/registry.db)"},
 }
 
 // Config is the parsed environment.
@@ -46,6 +47,7 @@ type Config struct {
 	HFURL    string // PAW_HF_URL
 	Offline  bool   // PAW_OFFLINE
 	Quiet    bool   // PAW_QUIET
+	Registry string // PAW_REGISTRY, resolved to a file path or DSN
 	// KVCacheMax is PAW_KV_CACHE_MAX in bytes, -1 for 0 (no limit), as
 	// paw.Options takes it.
 	KVCacheMax int64
@@ -81,6 +83,9 @@ func FromEnv() (Config, error) {
 			return c, fmt.Errorf("PAW_CACHE_DIR is unset and there is no user cache dir: %w", err)
 		}
 		c.CacheDir = filepath.Join(d, "paw")
+	}
+	if c.Registry = get("PAW_REGISTRY"); c.Registry == "" {
+		c.Registry = filepath.Join(c.CacheDir, "registry.db")
 	}
 	if c.APIKey = get("PAW_API_KEY"); c.APIKey == "" {
 		c.APIKey, err = savedKey()

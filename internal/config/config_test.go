@@ -108,3 +108,17 @@ func TestKVCacheMax(t *testing.T) {
 		})
 	}
 }
+
+// TestRegistryVar: PAW_REGISTRY defaults to a file under the cache dir and
+// takes a path or a DSN as given.
+func TestRegistryVar(t *testing.T) {
+	t.Setenv("PAW_CACHE_DIR", "/tmp/pawcache")
+	t.Setenv("PAW_REGISTRY", "")
+	if c, err := FromEnv(); err != nil || c.Registry != filepath.Join("/tmp/pawcache", "registry.db") {
+		t.Errorf("default registry = %q, %v", c.Registry, err)
+	}
+	t.Setenv("PAW_REGISTRY", "postgres://paw@db/paw")
+	if c, err := FromEnv(); err != nil || c.Registry != "postgres://paw@db/paw" {
+		t.Errorf("registry = %q, %v", c.Registry, err)
+	}
+}

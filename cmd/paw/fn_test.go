@@ -1,0 +1,122 @@
+package main
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/paw-dev/paw/registry"
+)
+
+// TestFn drives the registry through `paw fn`: add, import of a YAML and a
+// JSON lock, promote refused without a test and forced with a reason,
+// rollback, retire, and the --json forms of list, show and log.
+func TestFn(t *testing.T) {
+	dir := t.TempDir()
+	t.Setenv("PAW_CACHE_DIR", dir)
+	t.Setenv("PAW_REGISTRY", filepath.Join(dir, "reg", "registry.db"))
+	t.Setenv("USER", "tester")
+	paw := func(args ...string) string {
+		t.Helper()
+		out, err := runPaw(t, append([]string{"fn"}, args...)...)
+		if err != nil {
+			t.Fatalf("paw fn %s: %v", strings.Join(args, " "), err)
+		}
+		return out
+	}
+	pawErr := func(args ...string) string {
+		t.Helper()
+		_, err := runPaw(t, append([]string{"fn"}, args...)...)
+		if err == nil {
+			t.Fatalf("paw fn %s succeeded", strings.Join(args, " "))
+		}
+		return err.Error()
+	}
+	write := func(name, text string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	cases := write("cases.jsonl", `{"input":"disk full","output":"true"}`+"\n")
+	paw("add", "triage", "--owner", "alice", "--scope", "ops logs only", "--expires", "2020-01-01",
+		"--cases", cases, "--gates", `{"min_accuracy":0.9}`)
+	paw("add", "intent", "--owner", "bob")
+	yamlLock := write("paw.lock", `functions:
+  triage:
+    program_id: p1
+    adapter_sha256: aa
+    compiler_snapshot: c1
+    spec_hash: s1
+    built_at: 2026-11-01T12:00:00Z
+  intent: {program_id: p2, spec_hash: s2}
+`)
+	if out := paw("import", yamlLock); out != "intent@v1 registered\ntriage@v1 registered\n" {
+		t.Errorf("import said %q", out)
+	}
+	jsonLock := write("lock.json", `{"functions": [{"name": "triage", "program_id": "p1b", "spec_hash": "s1b"},
+		{"name": "intent", "program_id": "p2", "spec_hash": "s2"}]}`)
+	if out := paw("import", jsonLock); out != "intent@v1 already registered\ntriage@v2 registered\n" {
+		t.Errorf("second import said %q", out)
+	}
+
+	if msg := pawErr("promote", "triage@v1"); !strings.Contains(msg, "no test result") || !strings.Contains(msg, "--force") {
+		t.Errorf("untested promote: %s", msg)
+	}
+	if msg := pawErr("promote", "triage@v1", "--force"); !strings.Contains(msg, "needs a reason") {
+		t.Errorf("force without reason: %s", msg)
+	}
+	paw("promote", "triage@v1", "--force", "--reason", "first deploy")
+	paw("promote", "triage@v2", "--force", "--reason", "spec fix", "--actor", "carol")
+	if out := paw("rollback", "triage", "--reason", "regression"); out != "triage@v1 is live\n" {
+		t.Errorf("rollback said %q", out)
+	}
+
+	var fs []registry.Function
+	if err := json.Unmarshal([]byte(paw("list", "--json")), &fs); err != nil {
+		t.Fatal(err)
+	}
+	if len(fs) != 2 || fs[1].Name != "triage" || !fs[1].Expired || fs[1].Live != 1 || fs[0].Expired {
+		t.Errorf("list --json = %+v", fs)
+	}
+	if out := paw("list"); !strings.Contains(out, "EXPIRED") {
+		t.Errorf("list does not mark the expired function:\n%s", out)
+	}
+	var d map[string]any
+	if err := json.Unmarshal([]byte(paw("show", "triage", "--json")), &d); err != nil {
+		t.Fatal(err)
+	}
+	if d["owner"] != "alice" || d["cases_hash"] == "" || d["live"] != 1.0 || len(d["versions"].([]any)) != 2 {
+		t.Errorf("show --json = %v", d)
+	}
+	var es []registry.Entry
+	if err := json.Unmarshal([]byte(paw("log", "triage", "--json")), &es); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, e := range es {
+		if e.From != e.To {
+			got = append(got, e.Action+" "+e.Actor+" "+e.Reason)
+		}
+	}
+	want := []string{"force-promote tester first deploy", "force-promote carol spec fix", "rollback tester regression"}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("log (-want +got):\n%s", diff)
+	}
+
+	paw("retire", "intent", "--reason", "unused")
+	if msg := pawErr("promote", "intent@v1", "--force", "--reason", "x"); !strings.Contains(msg, "retired") || !strings.Contains(msg, "bob") {
+		t.Errorf("promote of a retired function: %s", msg)
+	}
+	if out := paw("show", "intent"); !strings.Contains(out, "retired") {
+		t.Errorf("show of a retired function:\n%s", out)
+	}
+	if msg := pawErr("import", write("bad.lock", "functions:\n  - name: x\n")); !strings.Contains(msg, "program_id") {
+		t.Errorf("lock without program_id: %s", msg)
+	}
+}
