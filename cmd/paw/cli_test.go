@@ -130,6 +130,20 @@ var snakeKey = regexp.MustCompile(`^[a-z][a-z0-9]*(_[a-z0-9]+)*$`)
 // timing names, a JSON Schema), not fields.
 var dataKeys = map[string]bool{"probs": true, "tensor_types": true, "timings": true, "contract": true}
 
+// decodeLines decodes JSON lines, one T per line.
+func decodeLines[T any](t *testing.T, out string) []T {
+	t.Helper()
+	var items []T
+	for line := range strings.Lines(out) {
+		var it T
+		if err := json.Unmarshal([]byte(line), &it); err != nil {
+			t.Fatalf("line %q: %v", line, err)
+		}
+		items = append(items, it)
+	}
+	return items
+}
+
 // checkJSONLines checks out is want lines (want < 0: at least one) of
 // compact JSON objects with snake_case keys.
 func checkJSONLines(t *testing.T, name, out string, want int) {
@@ -204,6 +218,10 @@ func TestJSONOutputs(t *testing.T) {
 	t.Setenv("PAW_HF_URL", srv.URL+"/hf")
 	inputs := filepath.Join(dir, "inputs.txt")
 	os.WriteFile(inputs, []byte("my cat\nthe market\n"), 0o644)
+	t.Setenv("PAW_REGISTRY", filepath.Join(dir, "registry.db"))
+	if _, err := runPaw(t, "fn", "add", "triage", "--owner", "ops"); err != nil {
+		t.Fatal(err)
+	}
 
 	checked := map[string]bool{"paw pack": true}
 	checkJSONLines(t, "paw pack", packed, 1)
@@ -225,6 +243,9 @@ func TestJSONOutputs(t *testing.T) {
 		{[]string{"compile", "wait", "job-1"}, 1},
 		{[]string{"pull", p.ProgramID}, 1},
 		{[]string{"ls"}, -1},
+		{[]string{"fn", "list"}, 1},
+		{[]string{"fn", "show", "triage"}, 1},
+		{[]string{"fn", "log"}, 1},
 	} {
 		name := "paw " + strings.Join(c.args, " ")
 		out, err := runPaw(t, append(c.args, "--json")...)

@@ -137,18 +137,20 @@ func newFnListCmd(ff *fnFlags) *cobra.Command {
 			})
 		},
 	}
-	cmd.Flags().BoolVar(&asJSON, "json", false, "print a JSON list")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print one JSON line per item")
 	return cmd
 }
 
-// printList writes items as one JSON list ([] when empty, as `paw ls
-// --json` does), or as a table of header and one row per item.
+// printList writes items as JSON lines, one per item (as `paw ls --json`
+// does), or as a table of header and one row per item.
 func printList[T any](w io.Writer, asJSON bool, items []T, header string, row func(T) string) error {
 	if asJSON {
-		if items == nil {
-			items = []T{}
+		for _, it := range items {
+			if err := writeJSON(w, it); err != nil {
+				return err
+			}
 		}
-		return writeJSON(w, items)
+		return nil
 	}
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, header)
@@ -341,7 +343,7 @@ func newFnLogCmd(ff *fnFlags) *cobra.Command {
 			})
 		},
 	}
-	cmd.Flags().BoolVar(&asJSON, "json", false, "print a JSON list")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print one JSON line per item")
 	cmd.Flags().IntVar(&limit, "limit", 0, "only the last N entries (0: all)")
 	return cmd
 }

@@ -77,10 +77,7 @@ func TestFn(t *testing.T) {
 		t.Errorf("rollback said %q", out)
 	}
 
-	var fs []registry.Function
-	if err := json.Unmarshal([]byte(paw("list", "--json")), &fs); err != nil {
-		t.Fatal(err)
-	}
+	fs := decodeLines[registry.Function](t, paw("list", "--json"))
 	if len(fs) != 2 || fs[1].Name != "triage" || !fs[1].Expired || fs[1].Live != 1 || fs[0].Expired {
 		t.Errorf("list --json = %+v", fs)
 	}
@@ -94,10 +91,7 @@ func TestFn(t *testing.T) {
 	if d["owner"] != "alice" || d["cases_hash"] == "" || d["live"] != 1.0 || len(d["versions"].([]any)) != 2 {
 		t.Errorf("show --json = %v", d)
 	}
-	var es []registry.Entry
-	if err := json.Unmarshal([]byte(paw("log", "triage", "--json")), &es); err != nil {
-		t.Fatal(err)
-	}
+	es := decodeLines[registry.Entry](t, paw("log", "triage", "--json"))
 	var got []string
 	for _, e := range es {
 		if e.From != e.To {
