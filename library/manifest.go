@@ -102,7 +102,9 @@ func (m *Manifest) CasesPath(f *Function) string {
 	return filepath.Join(m.Dir, f.Cases)
 }
 
-// Error is a manifest error at a line and column (1-based).
+// Error is a manifest error at a line and column (1-based). A YAML syntax
+// error has the line the parser names and column 1 (the parser gives no
+// column).
 type Error struct {
 	File         string
 	Line, Column int
