@@ -24,7 +24,8 @@ type Plan struct {
 	Unchanged []string // functions whose lock entry matches their spec hash, by name
 	Removed   []string // lock entries of functions no longer in the manifest (dropped), by name
 
-	lock *Lock
+	manifest *Manifest
+	lock     *Lock
 }
 
 // Step is one function to compile.
@@ -40,7 +41,7 @@ func NewPlan(m *Manifest, l *Lock) *Plan {
 	if l == nil {
 		l = NewLock()
 	}
-	p := &Plan{lock: l}
+	p := &Plan{manifest: m, lock: l}
 	fns := slices.Clone(m.Functions)
 	slices.SortFunc(fns, func(a, b *Function) int { return cmp.Compare(a.Name, b.Name) })
 	for _, f := range fns {
@@ -89,6 +90,8 @@ type Outcome struct {
 // failures, and returns the new lock: unchanged functions keep their
 // entries, compiled ones get new entries, a function whose compile failed
 // keeps its previous entry (if any), and removed functions are dropped.
+// Unchanged functions' programs are fetched too (into the cache, after a
+// fresh clone) and checked against their entries.
 // The error joins every failure, each naming its function; the lock is
 // still valid to write then (it holds the successes).
 func (b *Builder) Build(ctx context.Context, p *Plan) (*Lock, []Outcome, error) {
@@ -119,6 +122,14 @@ func (b *Builder) Build(ctx context.Context, p *Plan) (*Lock, []Outcome, error) 
 			next.Functions[s.Function.Name] = e
 		}
 		outs = append(outs, Outcome{Name: s.Function.Name, Entry: e, Err: err})
+	}
+	for _, name := range p.Unchanged {
+		if ctx.Err() != nil {
+			break
+		}
+		if err := checkEntry(ctx, p.manifest.Function(name), p.lock.Functions[name], b.Fetch); err != nil {
+			errs = append(errs, fmt.Errorf("build %s: %w", name, err))
+		}
 	}
 	return next, outs, errors.Join(errs...)
 }
@@ -188,23 +199,29 @@ func Verify(ctx context.Context, m *Manifest, l *Lock, fetch FetchFunc) error {
 		switch {
 		case e == nil:
 			errs = append(errs, fmt.Errorf("%s: %w: not in %s; run paw build", f.Name, ErrNotBuilt, LockFile))
-			continue
 		case e.SpecHash != SpecHash(f):
 			errs = append(errs, fmt.Errorf("%s: %w: its spec changed since the lock; run paw build", f.Name, ErrNotBuilt))
-			continue
-		}
-		dir, err := fetch(ctx, e.ProgramID)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("%s: %w", f.Name, err))
-			continue
-		}
-		sum, err := checkProgram(dir, f)
-		switch {
-		case err != nil:
-			errs = append(errs, fmt.Errorf("%s: program %s: %w", f.Name, e.ProgramID, err))
-		case sum != e.AdapterSHA256:
-			errs = append(errs, fmt.Errorf("%s: %w: adapter sha256 %s, locked %s", f.Name, ErrMismatch, sum, e.AdapterSHA256))
+		default:
+			if err := checkEntry(ctx, f, e, fetch); err != nil {
+				errs = append(errs, fmt.Errorf("%s: %w", f.Name, err))
+			}
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// checkEntry fetches e's program and checks it against e and f.
+func checkEntry(ctx context.Context, f *Function, e *LockEntry, fetch FetchFunc) error {
+	dir, err := fetch(ctx, e.ProgramID)
+	if err != nil {
+		return err
+	}
+	sum, err := checkProgram(dir, f)
+	switch {
+	case err != nil:
+		return fmt.Errorf("program %s: %w", e.ProgramID, err)
+	case sum != e.AdapterSHA256:
+		return fmt.Errorf("%w: adapter sha256 %s, locked %s", ErrMismatch, sum, e.AdapterSHA256)
+	}
+	return nil
 }

@@ -138,9 +138,17 @@ func TestBuildRebuildsOnlyChanged(t *testing.T) {
 	}
 	before, _ := os.ReadFile(filepath.Join(dir, LockFile))
 
-	// Nothing changed: nothing is compiled and the lock keeps its bytes.
+	// Nothing changed: nothing is compiled and the lock keeps its bytes;
+	// the programs are fetched, and one missing from the cache is an error.
+	gamma := filepath.Join(h.dir, first.Functions["gamma"].ProgramID)
+	if err := os.Rename(gamma, gamma+".away"); err != nil {
+		t.Fatal(err)
+	}
 	plan, _, err = build(t, m, h.builder(day1.Add(time.Hour)))
-	if err != nil || len(plan.Compile) != 0 || len(plan.Unchanged) != 3 {
+	if err := os.Rename(gamma+".away", gamma); err != nil {
+		t.Fatal(err)
+	}
+	if len(plan.Compile) != 0 || len(plan.Unchanged) != 3 || err == nil || !strings.Contains(err.Error(), "build gamma: program "+first.Functions["gamma"].ProgramID+" is not cached") {
 		t.Fatalf("unchanged project: plan %v, err %v", planNames(plan), err)
 	}
 	if again, _ := os.ReadFile(filepath.Join(dir, LockFile)); string(again) != string(before) {
