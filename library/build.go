@@ -68,7 +68,8 @@ func NewPlan(m *Manifest, l *Lock) *Plan {
 // looks.
 type FetchFunc func(ctx context.Context, programID string) (dir string, err error)
 
-// Builder compiles a plan's functions.
+// Builder compiles a plan's functions. Programs are compiled private
+// (unlisted on the service): a project's functions are its own.
 type Builder struct {
 	Compiler compile.Compiler // required
 	Fetch    FetchFunc        // required: compiled programs are fetched to hash their adapters
