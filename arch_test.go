@@ -21,6 +21,7 @@ var allowed = map[string][]string{
 	"compile/hosted":   {"api", "compile", "internal/retry", "program"},
 	"eval":             {"program", "schema"},
 	"eval/report":      {"eval", "internal/fsutil"},
+	"library":          {"compile", "eval", "internal/fsutil", "program", "schema"},
 	"upstream":         {"api", "eval", "internal/fsutil", "internal/retry"}, // upstream.Runner returns eval.Answer
 	"registry":         {"program"},                                          // std and the two database drivers besides
 	"internal/llama":   {},

@@ -61,6 +61,7 @@ func newRootCmd() *cobra.Command {
 		newPackCmd(),
 		newPullCmd(cfg), newLsCmd(cfg), newRmCmd(cfg), newCompileCmd(cfg), newLoginCmd(),
 		newFnCmd(cfg),
+		newInitCmd(), newBuildCmd(cfg), newGenCmd(),
 	)
 	root.SetHelpCommand(newHelpCmd(root))
 	usageArgs(root)

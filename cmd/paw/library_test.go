@@ -1,0 +1,124 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/paw-dev/paw/internal/fixture"
+	"github.com/paw-dev/paw/library"
+	"github.com/paw-dev/paw/program"
+)
+
+// standInHub is a fake PAW service that compiles each spec into a fixture
+// program and serves its download.
+func standInHub(t *testing.T) *httptest.Server {
+	t.Helper()
+	cfg, err := fixture.Preset("qwen3-tiny")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	bundles := map[string][]byte{}
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /api/v1/compile", func(w http.ResponseWriter, r *http.Request) {
+		var req struct{ Spec, Compiler string }
+		json.NewDecoder(r.Body).Decode(&req)
+		mu.Lock()
+		defer mu.Unlock()
+		adapter := filepath.Join(t.TempDir(), "adapter.gguf")
+		if err := fixture.WriteAdapter(adapter, cfg, fixture.Adapter{Rank: 2, Alpha: 4, Seed: uint64(len(bundles) + 1)}); err != nil {
+			t.Error(err)
+		}
+		p, err := program.Pack(program.PackOptions{Spec: req.Spec, Interpreter: "qwen3", AdapterPath: adapter})
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		var b bytes.Buffer
+		p.Write(&b)
+		bundles[p.Meta.ProgramID] = b.Bytes()
+		json.NewEncoder(w).Encode(map[string]any{"program_id": p.Meta.ProgramID, "status": "ready",
+			"compiler_snapshot": req.Compiler + "@test"})
+	})
+	mux.HandleFunc("GET /api/v1/programs/{id}/download", func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		b, ok := bundles[r.PathValue("id")]
+		mu.Unlock()
+		if !ok {
+			http.Error(w, `{"detail":"program not found"}`, http.StatusNotFound)
+			return
+		}
+		w.Write(b)
+	})
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+// TestInitBuildGen walks a new project: paw init, paw build against a
+// stand-in hub, paw build --offline, paw gen go; then, with the hub gone, a
+// changed spec makes paw build say the service is unreachable and leave
+// paw.lock as it was.
+func TestInitBuildGen(t *testing.T) {
+	srv := standInHub(t)
+	t.Setenv("PAW_API_URL", srv.URL)
+	t.Setenv("PAW_HF_URL", srv.URL+"/hf")
+	t.Setenv("PAW_CACHE_DIR", t.TempDir())
+	t.Setenv("PAW_QUIET", "1")
+	dir := t.TempDir()
+
+	if out, err := runPaw(t, "init", "--dir", dir); err != nil || !strings.Contains(out, library.ManifestFile) {
+		t.Fatalf("paw init: %q, %v", out, err)
+	}
+	if _, err := runPaw(t, "init", "--dir", dir); err == nil || !strings.Contains(err.Error(), "already exists") {
+		t.Fatalf("a second paw init = %v, want a refusal", err)
+	}
+	out, err := runPaw(t, "build", "--dir", dir)
+	if err != nil || !strings.Contains(out, "built pager_worthy: ") || !strings.Contains(out, "1 built, 0 unchanged, 0 failed") {
+		t.Fatalf("paw build: %q, %v", out, err)
+	}
+	lockPath := filepath.Join(dir, library.LockFile)
+	lock, err := library.ReadLock(lockPath)
+	if err != nil || lock.Functions["pager_worthy"] == nil {
+		t.Fatalf("lock after build: %v, %v", lock, err)
+	}
+	if out, err := runPaw(t, "build", "--dir", dir); err != nil || !strings.Contains(out, "0 built, 1 unchanged") {
+		t.Errorf("second paw build: %q, %v", out, err)
+	}
+	if out, err := runPaw(t, "build", "--offline", "--dir", dir); err != nil || !strings.Contains(out, "1 functions locked and cached") {
+		t.Errorf("paw build --offline: %q, %v", out, err)
+	}
+	genDir := filepath.Join(dir, "fuzzy")
+	if _, err := runPaw(t, "gen", "go", "-o", genDir, "--dir", dir); err != nil {
+		t.Fatalf("paw gen go: %v", err)
+	}
+	src, err := os.ReadFile(filepath.Join(genDir, library.GenFile))
+	if err != nil || !bytes.Contains(src, []byte("package fuzzy\n")) ||
+		!bytes.Contains(src, []byte("func (l *Library) PagerWorthy(ctx context.Context, input string, opts ...paw.Option) (bool, map[bool]float64, error)")) {
+		t.Errorf("generated code: %v\n%s", err, src)
+	}
+
+	// The hub goes away and the spec changes.
+	srv.Close()
+	before, _ := os.ReadFile(lockPath)
+	manifest := filepath.Join(dir, library.ManifestFile)
+	yaml, _ := os.ReadFile(manifest)
+	os.WriteFile(manifest, bytes.Replace(yaml, []byte("background messages."), []byte("background messages only."), 1), 0o644)
+	_, err = runPaw(t, "build", "--dir", dir)
+	if err == nil || !strings.Contains(err.Error(), "cannot reach the PAW service at "+srv.URL) {
+		t.Errorf("paw build with the hub gone = %v, want it to say the service is unreachable", err)
+	}
+	if after, _ := os.ReadFile(lockPath); !bytes.Equal(before, after) {
+		t.Errorf("a failed build changed paw.lock:\n%s\n---\n%s", before, after)
+	}
+	if _, err := runPaw(t, "build", "--offline", "--dir", dir); err == nil || !strings.Contains(err.Error(), "its spec changed since the lock; run paw build") {
+		t.Errorf("paw build --offline after a spec change = %v", err)
+	}
+}

@@ -1,0 +1,228 @@
+package library
+
+import (
+	"cmp"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"maps"
+	"os"
+	"path/filepath"
+	"slices"
+	"time"
+
+	"github.com/paw-dev/paw/compile"
+	"github.com/paw-dev/paw/program"
+)
+
+// Plan says which functions a build compiles. Build them with a Builder.
+type Plan struct {
+	Compile   []Step   // new or changed functions, by name
+	Unchanged []string // functions whose lock entry matches their spec hash, by name
+	Removed   []string // lock entries of functions no longer in the manifest (dropped), by name
+
+	manifest *Manifest
+	lock     *Lock
+}
+
+// Step is one function to compile.
+type Step struct {
+	Function *Function
+	SpecHash string
+	Reason   string // "new" or "changed"
+}
+
+// NewPlan compares the manifest with the lock: a function is compiled when
+// it has no lock entry or its SpecHash differs from the entry's.
+func NewPlan(m *Manifest, l *Lock) *Plan {
+	if l == nil {
+		l = NewLock()
+	}
+	p := &Plan{manifest: m, lock: l}
+	fns := slices.Clone(m.Functions)
+	slices.SortFunc(fns, func(a, b *Function) int { return cmp.Compare(a.Name, b.Name) })
+	for _, f := range fns {
+		h := SpecHash(f)
+		switch e := l.Functions[f.Name]; {
+		case e == nil:
+			p.Compile = append(p.Compile, Step{f, h, "new"})
+		case e.SpecHash != h:
+			p.Compile = append(p.Compile, Step{f, h, "changed"})
+		default:
+			p.Unchanged = append(p.Unchanged, f.Name)
+		}
+	}
+	for _, name := range slices.Sorted(maps.Keys(l.Functions)) {
+		if m.Function(name) == nil {
+			p.Removed = append(p.Removed, name)
+		}
+	}
+	return p
+}
+
+// FetchFunc puts a program into the local cache and returns its directory;
+// (*hub.Client).PullProgram is one, and with an offline client it only
+// looks.
+type FetchFunc func(ctx context.Context, programID string) (dir string, err error)
+
+// Builder compiles a plan's functions. Programs are compiled private
+// (unlisted on the service): a project's functions are its own.
+type Builder struct {
+	Compiler compile.Compiler // required
+	Fetch    FetchFunc        // required: compiled programs are fetched to hash their adapters
+	// Now stamps built_at; nil means time.Now.
+	Now func() time.Time
+	// Progress, when set, is told of each function before it is compiled
+	// and after (err nil on success).
+	Progress func(s Step, done bool, err error)
+}
+
+// Outcome is one compiled function: its new entry, or why it failed.
+type Outcome struct {
+	Name  string
+	Entry *LockEntry // nil on failure
+	Err   error
+}
+
+// Build compiles each function of the plan in turn, continuing past
+// failures, and returns the new lock: unchanged functions keep their
+// entries, compiled ones get new entries, a function whose compile failed
+// keeps its previous entry (if any), and removed functions are dropped.
+// Unchanged functions' programs are fetched too (into the cache, after a
+// fresh clone) and checked against their entries.
+// The error joins every failure, each naming its function; the lock is
+// still valid to write then (it holds the successes).
+func (b *Builder) Build(ctx context.Context, p *Plan) (*Lock, []Outcome, error) {
+	next := NewLock()
+	for name, e := range p.lock.Functions {
+		if !slices.Contains(p.Removed, name) {
+			next.Functions[name] = e
+		}
+	}
+	var outs []Outcome
+	var errs []error
+	for _, s := range p.Compile {
+		if err := ctx.Err(); err != nil {
+			errs = append(errs, err)
+			break
+		}
+		if b.Progress != nil {
+			b.Progress(s, false, nil)
+		}
+		e, err := b.compile(ctx, s)
+		if b.Progress != nil {
+			b.Progress(s, true, err)
+		}
+		if err != nil {
+			err = fmt.Errorf("build %s: %w", s.Function.Name, err)
+			errs = append(errs, err)
+		} else {
+			next.Functions[s.Function.Name] = e
+		}
+		outs = append(outs, Outcome{Name: s.Function.Name, Entry: e, Err: err})
+	}
+	for _, name := range p.Unchanged {
+		if ctx.Err() != nil {
+			break
+		}
+		if err := checkEntry(ctx, p.manifest.Function(name), p.lock.Functions[name], b.Fetch); err != nil {
+			errs = append(errs, fmt.Errorf("build %s: %w", name, err))
+		}
+	}
+	return next, outs, errors.Join(errs...)
+}
+
+// compile compiles, fetches and checks one function.
+func (b *Builder) compile(ctx context.Context, s Step) (*LockEntry, error) {
+	f := s.Function
+	res, err := b.Compiler.Compile(ctx, compile.Request{Spec: f.Spec, Compiler: f.Compiler, Private: true})
+	if err != nil {
+		return nil, err
+	}
+	if !program.ValidID(res.ProgramID) {
+		return nil, fmt.Errorf("%w: the compiler returned program id %q", compile.ErrFailed, res.ProgramID)
+	}
+	dir, err := b.Fetch(ctx, res.ProgramID)
+	if err != nil {
+		return nil, fmt.Errorf("fetch %s: %w", res.ProgramID, err)
+	}
+	sum, err := checkProgram(dir, f)
+	if err != nil {
+		return nil, fmt.Errorf("program %s: %w", res.ProgramID, err)
+	}
+	now := time.Now
+	if b.Now != nil {
+		now = b.Now
+	}
+	return &LockEntry{ProgramID: res.ProgramID, AdapterSHA256: sum, Compiler: f.Compiler,
+		CompilerSnapshot: res.CompilerSnapshot, SpecHash: s.SpecHash, BuiltAt: now().UTC().Truncate(time.Second)}, nil
+}
+
+// checkProgram opens a cached program, checks that it runs on f's
+// interpreter, and returns its adapter's sha256.
+func checkProgram(dir string, f *Function) (string, error) {
+	p, err := program.Open(dir)
+	if err != nil {
+		return "", err
+	}
+	if got, err := program.ParseInterpreter(p.Meta.Interpreter); err != nil || got != f.Interpreter {
+		return "", fmt.Errorf("%w: it runs on interpreter %q, the manifest says %q (set the function's compiler)",
+			ErrMismatch, p.Meta.Interpreter, f.Interpreter)
+	}
+	return fileSHA256(filepath.Join(dir, "adapter.gguf"))
+}
+
+func fileSHA256(path string) (string, error) {
+	fh, err := os.Open(path)
+	if err != nil {
+		return "", err
+	}
+	defer fh.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, fh); err != nil {
+		return "", fmt.Errorf("hash %s: %w", path, err)
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// Verify checks, without compiling, that every function of m is built for
+// its current spec and that its locked program is in the cache (fetch, with
+// an offline hub client, only looks) with the locked adapter. The error
+// joins every problem, each naming its function: ErrNotBuilt, ErrMismatch
+// or fetch's error.
+func Verify(ctx context.Context, m *Manifest, l *Lock, fetch FetchFunc) error {
+	var errs []error
+	for _, f := range m.Functions {
+		e := l.Functions[f.Name]
+		switch {
+		case e == nil:
+			errs = append(errs, fmt.Errorf("%s: %w: not in %s; run paw build", f.Name, ErrNotBuilt, LockFile))
+		case e.SpecHash != SpecHash(f):
+			errs = append(errs, fmt.Errorf("%s: %w: its spec changed since the lock; run paw build", f.Name, ErrNotBuilt))
+		default:
+			if err := checkEntry(ctx, f, e, fetch); err != nil {
+				errs = append(errs, fmt.Errorf("%s: %w", f.Name, err))
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// checkEntry fetches e's program and checks it against e and f.
+func checkEntry(ctx context.Context, f *Function, e *LockEntry, fetch FetchFunc) error {
+	dir, err := fetch(ctx, e.ProgramID)
+	if err != nil {
+		return err
+	}
+	sum, err := checkProgram(dir, f)
+	switch {
+	case err != nil:
+		return fmt.Errorf("program %s: %w", e.ProgramID, err)
+	case sum != e.AdapterSHA256:
+		return fmt.Errorf("%w: adapter sha256 %s, locked %s", ErrMismatch, sum, e.AdapterSHA256)
+	}
+	return nil
+}
