@@ -1,23 +1,25 @@
 package main
 
 import (
+	"cmp"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
-	"sort"
+	"slices"
 	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
-	"go.yaml.in/yaml/v4"
 
 	"github.com/paw-dev/paw/internal/config"
+	"github.com/paw-dev/paw/library"
 	"github.com/paw-dev/paw/registry"
 )
 
@@ -395,61 +397,22 @@ Other keys are ignored.`,
 	}
 }
 
-// lockBuild is one entry of a lock file, as import reads it.
-type lockBuild struct {
-	Name             string `yaml:"name"`
-	ProgramID        string `yaml:"program_id"`
-	AdapterSHA256    string `yaml:"adapter_sha256"`
-	CompilerSnapshot string `yaml:"compiler_snapshot"`
-	SpecHash         string `yaml:"spec_hash"`
-	BuiltAt          string `yaml:"built_at"`
-}
-
-// readLock reads a lock file's builds, sorted by function name.
+// readLock reads the builds of a paw.lock (written by paw build), sorted by
+// function name.
 func readLock(path string) ([]registry.LockEntry, error) {
-	b, err := os.ReadFile(path)
+	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, err
 	}
-	var doc struct {
-		Functions yaml.Node `yaml:"functions"`
-	}
-	if err := yaml.Unmarshal(b, &doc); err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
-	var builds []lockBuild
-	switch doc.Functions.Kind {
-	case yaml.SequenceNode:
-		err = doc.Functions.Decode(&builds)
-	case yaml.MappingNode:
-		var m map[string]lockBuild
-		err = doc.Functions.Decode(&m)
-		for name, b := range m {
-			if b.Name == "" {
-				b.Name = name
-			}
-			builds = append(builds, b)
-		}
-	default:
-		return nil, fmt.Errorf("%s: no functions list or map", path)
-	}
+	lock, err := library.ParseLock(data)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
-	sort.Slice(builds, func(i, j int) bool { return builds[i].Name < builds[j].Name })
-	entries := make([]registry.LockEntry, len(builds))
-	for i, b := range builds {
-		if b.Name == "" || b.ProgramID == "" {
-			return nil, fmt.Errorf("%s: function %q: name and program_id are required", path, b.Name)
-		}
-		e := registry.LockEntry{Name: b.Name, ProgramID: b.ProgramID, AdapterSHA256: b.AdapterSHA256,
-			CompilerSnapshot: b.CompilerSnapshot, SpecHash: b.SpecHash}
-		if b.BuiltAt != "" {
-			if e.BuiltAt, err = time.Parse(time.RFC3339, b.BuiltAt); err != nil {
-				return nil, fmt.Errorf("%s: function %q: built_at: %w", path, b.Name, err)
-			}
-		}
-		entries[i] = e
+	var entries []registry.LockEntry
+	for _, name := range slices.Sorted(maps.Keys(lock.Functions)) {
+		e := lock.Functions[name]
+		entries = append(entries, registry.LockEntry{Name: name, ProgramID: e.ProgramID, AdapterSHA256: e.AdapterSHA256,
+			CompilerSnapshot: cmp.Or(e.CompilerSnapshot, e.Compiler), SpecHash: e.SpecHash, BuiltAt: e.BuiltAt})
 	}
 	return entries, nil
 }

@@ -6,14 +6,16 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/paw-dev/paw/library"
 	"github.com/paw-dev/paw/registry"
 )
 
-// TestFn drives the registry through `paw fn`: add, import of a YAML and a
-// JSON lock, promote refused without a test and forced with a reason,
+// TestFn drives the registry through `paw fn`: add, import of two paw.lock
+// files, promote refused without a test and forced with a reason,
 // rollback, retire, and the --json forms of list, show and log.
 func TestFn(t *testing.T) {
 	dir := t.TempDir()
@@ -47,21 +49,29 @@ func TestFn(t *testing.T) {
 	paw("add", "triage", "--owner", "alice", "--scope", "ops logs only", "--expires", "2020-01-01",
 		"--cases", cases, "--gates", `{"min_accuracy":0.9}`)
 	paw("add", "intent", "--owner", "bob")
-	yamlLock := write("paw.lock", `functions:
-  triage:
-    program_id: p1
-    adapter_sha256: aa
-    compiler_snapshot: c1
-    spec_hash: s1
-    built_at: 2026-11-01T12:00:00Z
-  intent: {program_id: p2, spec_hash: s2}
-`)
-	if out := paw("import", yamlLock); out != "intent@v1 registered\ntriage@v1 registered\n" {
+	writeLock := func(name string, entries map[string]*library.LockEntry) string {
+		t.Helper()
+		l := library.NewLock()
+		l.Functions = entries
+		p := filepath.Join(dir, name)
+		if err := library.WriteLock(p, l); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	built := time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC)
+	lock1 := writeLock("paw.lock", map[string]*library.LockEntry{
+		"triage": {ProgramID: "p1", AdapterSHA256: "aa", Compiler: "c", CompilerSnapshot: "c1", SpecHash: "s1", BuiltAt: built},
+		"intent": {ProgramID: "p2", Compiler: "c", SpecHash: "s2", BuiltAt: built},
+	})
+	if out := paw("import", lock1); out != "intent@v1 registered\ntriage@v1 registered\n" {
 		t.Errorf("import said %q", out)
 	}
-	jsonLock := write("lock.json", `{"functions": [{"name": "triage", "program_id": "p1b", "spec_hash": "s1b"},
-		{"name": "intent", "program_id": "p2", "spec_hash": "s2"}]}`)
-	if out := paw("import", jsonLock); out != "intent@v1 already registered\ntriage@v2 registered\n" {
+	lock2 := writeLock("paw2.lock", map[string]*library.LockEntry{
+		"triage": {ProgramID: "p1b", Compiler: "c", SpecHash: "s1b", BuiltAt: built},
+		"intent": {ProgramID: "p2", Compiler: "c", SpecHash: "s2", BuiltAt: built},
+	})
+	if out := paw("import", lock2); out != "intent@v1 already registered\ntriage@v2 registered\n" {
 		t.Errorf("second import said %q", out)
 	}
 
@@ -110,7 +120,7 @@ func TestFn(t *testing.T) {
 	if out := paw("show", "intent"); !strings.Contains(out, "retired") {
 		t.Errorf("show of a retired function:\n%s", out)
 	}
-	if msg := pawErr("import", write("bad.lock", "functions:\n  - name: x\n")); !strings.Contains(msg, "program_id") {
+	if msg := pawErr("import", write("bad.lock", `{"version": 1, "functions": {"x": {"spec_hash": "s"}}}`)); !strings.Contains(msg, "program_id") {
 		t.Errorf("lock without program_id: %s", msg)
 	}
 }
