@@ -5,6 +5,7 @@ import (
 
 	"github.com/paw-dev/paw/hub"
 	"github.com/paw-dev/paw/interp"
+	"github.com/paw-dev/paw/registry"
 )
 
 // Errors callers can test with errors.Is. Most are the engine's and the
@@ -35,7 +36,13 @@ var (
 	ErrNoRuntime = errors.New("paw: program names no runtime or known interpreter")
 	// ErrEngineOptions: Open was given Options that contradict each other.
 	ErrEngineOptions = errors.New("paw: conflicting Options")
+	// ErrNoLive: a name resolved through Options.Registry has no live version.
+	ErrNoLive = registry.ErrNoLive
 )
+
+// RetiredError: a name resolved through Options.Registry is retired; it
+// names the owner to ask.
+type RetiredError = registry.RetiredError
 
 // MissingError names a program or base model that is not cached.
 type MissingError = hub.MissingError

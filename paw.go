@@ -20,6 +20,7 @@ import (
 	"github.com/paw-dev/paw/hub"
 	"github.com/paw-dev/paw/interp"
 	"github.com/paw-dev/paw/program"
+	"github.com/paw-dev/paw/registry"
 )
 
 // Defaults for zero Options fields and options left out of a call.
@@ -60,6 +61,10 @@ type Options struct {
 	// CacheDir/kv, evicting the least recently used (0 = 2 GiB, negative = no
 	// bound); files of loaded functions are never evicted.
 	KVCacheMax int64
+	// Registry, when set, resolves function names for Engine.Function: a
+	// bare name it has a function of runs that function's live version,
+	// name@vN its version N. The caller opens and closes it; nil = none.
+	Registry *registry.Registry
 }
 
 // Engine loads functions. It is safe for concurrent use; Close it when done.
@@ -106,8 +111,22 @@ func (e *Engine) Close() error { return e.eng.Close() }
 // Function loads a program: a .paw file or unpacked directory, a program id,
 // or a slug (user/name[@vN]; a bare name means programasweights/name),
 // downloading it and its base model if they are not cached.
+//
+// With Options.Registry, a bare name or name@vN that names a registered
+// function resolves through the registry first: name is its live version,
+// name@vN its version N, each loaded by the version's program id. A retired
+// function fails with a *RetiredError naming its owner, one with no live
+// version with ErrNoLive, a version it lacks with registry.ErrNotFound.
+// Names the registry does not have, paths, program ids and owner/name
+// slugs never consult it.
 func (e *Engine) Function(ctx context.Context, ref string) (*Function, error) {
-	dir, err := e.hub.PullProgram(ctx, ref)
+	pull := ref
+	if id, ok, err := e.registryProgram(ctx, ref); err != nil {
+		return nil, err
+	} else if ok {
+		pull = id
+	}
+	dir, err := e.hub.PullProgram(ctx, pull)
 	if err != nil {
 		return nil, err
 	}
