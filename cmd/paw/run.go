@@ -40,7 +40,7 @@ func newRunCmd(cfg *config.Config) *cobra.Command {
 		temperature                                float32
 		seed                                       uint32
 		stop, labels                               []string
-		schemaFile, regex                          string
+		schemaFile, regex, registryDSN             string
 	)
 	cmd := &cobra.Command{
 		Use:   "run [--program] REF (--input TEXT | --inputs FILE)",
@@ -48,7 +48,9 @@ func newRunCmd(cfg *config.Config) *cobra.Command {
 		Long: "Run a program (a .paw file or directory, a program id, or a slug) on one input, or on a file\n" +
 			"of inputs (one per line, or JSONL objects with an \"input\" field), printing one JSON line each.\n" +
 			"Programs and base models are downloaded into the cache when missing (not with PAW_OFFLINE=1).\n" +
-			"--base runs the interpreter itself (--interpreter qwen3|gpt2) with no program.",
+			"--base runs the interpreter itself (--interpreter qwen3|gpt2) with no program.\n" +
+			"A bare NAME or NAME@vN that the function registry (PAW_REGISTRY, or --registry) has runs that\n" +
+			"function's live version, or its version N; other names go to the hub as programasweights/NAME.",
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if len(args) == 1 {
@@ -88,8 +90,13 @@ func newRunCmd(cfg *config.Config) *cobra.Command {
 				threads = cfg.Threads
 			}
 			ctx := cmd.Context()
+			reg, closeReg, err := openRunRegistry(ctx, cfg, registryDSN)
+			if err != nil {
+				return err
+			}
+			defer closeReg()
 			eng, err := paw.Open(ctx, paw.Options{Model: model, Threads: threads, NoDrafts: noDrafts, FlashAttn: flash,
-				Hub: newHubClient(cmd, cfg), KVCacheMax: cfg.KVCacheMax})
+				Hub: newHubClient(cmd, cfg), KVCacheMax: cfg.KVCacheMax, Registry: reg})
 			if err != nil {
 				return err
 			}
@@ -124,6 +131,7 @@ func newRunCmd(cfg *config.Config) *cobra.Command {
 	f := cmd.Flags()
 	f.StringVar(&ref, "program", "", "program: .paw file or directory, program id, or slug user/name[@vN]")
 	f.StringVar(&input, "input", "", "the input text")
+	f.StringVar(&registryDSN, "registry", "", "function registry file or postgres:// DSN to resolve names in (default PAW_REGISTRY, if that file exists)")
 	f.StringVar(&inputsFile, "inputs", "", "file of inputs (one per line, or JSONL with \"input\"); - for stdin")
 	f.StringVar(&model, "model", "", "base model GGUF to use instead of the program's runtime")
 	f.BoolVar(&base, "base", false, "run the interpreter itself, without a program")
