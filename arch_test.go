@@ -11,7 +11,7 @@ import (
 // import arrows of ../shared/docs/architecture.md); third-party and standard
 // packages are not restricted here.
 var allowed = map[string][]string{
-	"":                 {"hub", "interp", "program", "registry", "schema"},
+	"":                 {"compile", "compile/hosted", "hub", "internal/fsutil", "interp", "program", "registry", "schema"},
 	"gguf":             {},
 	"program":          {"gguf", "internal/fsutil"},
 	"schema":           {},

@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sync"
 
 	"github.com/paw-dev/paw/hub"
 	"github.com/paw-dev/paw/interp"
@@ -72,6 +73,9 @@ type Engine struct {
 	opts Options
 	hub  *hub.Client
 	eng  *interp.Engine
+	dir  string // the cache directory
+
+	compileMu sync.Mutex // guards CompiledFile within the process
 }
 
 // Open returns an engine. Nothing is loaded until a function is asked for.
@@ -102,7 +106,7 @@ func Open(ctx context.Context, o Options) (*Engine, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Engine{opts: o, hub: h, eng: eng}, nil
+	return &Engine{opts: o, hub: h, eng: eng, dir: dir}, nil
 }
 
 // Close frees every model and function.

@@ -19,8 +19,9 @@ import (
 )
 
 // servePrograms is a stand-in PAW service that serves bundles by program id
-// and resolves the slugs given (slug "programasweights/name" → id).
-func servePrograms(t *testing.T, bundles map[string][]byte, slugs map[string]string) *hub.Client {
+// and resolves the slugs given (slug "programasweights/name" → id); more
+// routes can be added to its mux.
+func servePrograms(t *testing.T, bundles map[string][]byte, slugs map[string]string) (*hub.Client, *http.ServeMux) {
 	t.Helper()
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /api/v1/programs/{id}/download", func(w http.ResponseWriter, r *http.Request) {
@@ -41,7 +42,7 @@ func servePrograms(t *testing.T, bundles map[string][]byte, slugs map[string]str
 	})
 	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)
-	return &hub.Client{Dir: t.TempDir(), BaseURL: srv.URL, NoFallback: true, Retries: -1}
+	return &hub.Client{Dir: t.TempDir(), BaseURL: srv.URL, NoFallback: true, Retries: -1}, mux
 }
 
 // fixtureBundle packs a qwen3-tiny program and returns its id and bytes.
@@ -74,7 +75,7 @@ func TestFunctionThroughRegistry(t *testing.T) {
 	base := fixturetest.Cached(t, "qwen3-tiny", cfg)
 	id1, b1 := fixtureBundle(t, 1, "Return ONLY one of: billing, technical.")
 	id2, b2 := fixtureBundle(t, 2, "Return ONLY one of: billing, technical, other.")
-	h := servePrograms(t, map[string][]byte{id1: b1, id2: b2}, map[string]string{"programasweights/unregistered": id2})
+	h, _ := servePrograms(t, map[string][]byte{id1: b1, id2: b2}, map[string]string{"programasweights/unregistered": id2})
 
 	reg, err := registry.Open(ctx, filepath.Join(t.TempDir(), "registry.db"))
 	if err != nil {
