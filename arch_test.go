@@ -33,6 +33,10 @@ var allowed = map[string][]string{
 	"interp":           {"gguf", "internal/basemodel", "internal/fsutil", "internal/kvcache", "internal/llama", "program", "schema"},
 	"cmd/paw":          nil, // the CLI may import anything but is imported by nothing
 
+	// The example project: a user's program and the package paw gen go wrote.
+	"examples/triage":       {"", "examples/triage/fuzzy"},
+	"examples/triage/fuzzy": {"", "schema"},
+
 	// The raw-model tools (completion, engine speed), apart from interp's
 	// program API; like interp, they run on internal/llama.
 	"internal/basemodel": {"internal/llama"},

@@ -1,0 +1,180 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/json"
+	"flag"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/paw-dev/paw"
+	"github.com/paw-dev/paw/compile/hosted"
+	"github.com/paw-dev/paw/examples/triage/fuzzy"
+	"github.com/paw-dev/paw/hub"
+	"github.com/paw-dev/paw/internal/fixture"
+	"github.com/paw-dev/paw/internal/fixture/fixturetest"
+	"github.com/paw-dev/paw/library"
+	"github.com/paw-dev/paw/program"
+)
+
+// update rewrites paw.lock and the generated package from a stand-in build
+// (go test ./examples/triage -update, with cgo.mk's flags); the test binary
+// holds the package as it was, so run the test again to check the new one.
+var update = flag.Bool("update", false, "rewrite paw.lock and fuzzy/ from a stand-in build")
+
+// builtAt is the time the stand-in build stamps, so that a rebuild gives
+// the committed paw.lock byte for byte.
+var builtAt = time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)
+
+// standInHub is an in-process PAW service: it compiles each spec into a
+// fixture program whose adapter is seeded by the spec, so the same spec
+// always gives the same program id, and serves the programs' downloads.
+func standInHub(t *testing.T) *httptest.Server {
+	t.Helper()
+	cfg, err := fixture.Preset("qwen3-tiny")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	bundles := map[string][]byte{}
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /api/v1/compile", func(w http.ResponseWriter, r *http.Request) {
+		var req struct{ Spec, Compiler string }
+		if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
+			http.Error(w, `{"detail":"bad request"}`, http.StatusBadRequest)
+			return
+		}
+		sum := sha256.Sum256([]byte(req.Spec))
+		adapter := filepath.Join(t.TempDir(), "adapter.gguf")
+		a := fixture.Adapter{Rank: 2, Alpha: 4, Seed: binary.LittleEndian.Uint64(sum[:8])}
+		if err := fixture.WriteAdapter(adapter, cfg, a); err != nil {
+			t.Error(err)
+			return
+		}
+		p, err := program.Pack(program.PackOptions{Spec: req.Spec, Interpreter: "qwen3", AdapterPath: adapter, Now: builtAt})
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		var b bytes.Buffer
+		p.Write(&b)
+		mu.Lock()
+		bundles[p.Meta.ProgramID] = b.Bytes()
+		mu.Unlock()
+		json.NewEncoder(w).Encode(map[string]any{"program_id": p.Meta.ProgramID, "status": "ready",
+			"compiler_snapshot": req.Compiler + "@stand-in"})
+	})
+	mux.HandleFunc("GET /api/v1/programs/{id}/download", func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		b, ok := bundles[r.PathValue("id")]
+		mu.Unlock()
+		if !ok {
+			http.Error(w, `{"detail":"program not found"}`, http.StatusNotFound)
+			return
+		}
+		w.Write(b)
+	})
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+// TestExample builds the example against the stand-in hub as paw build
+// does, from no lock: the lock it writes is the committed paw.lock, and the
+// committed package is what paw gen go writes for it. Then the program's
+// triage runs on the fixture programs and returns typed values.
+func TestExample(t *testing.T) {
+	ctx := context.Background()
+	m, err := library.Load(".")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := standInHub(t)
+	cache := t.TempDir()
+	h := &hub.Client{Dir: cache, BaseURL: srv.URL, NoFallback: true, Retries: -1}
+	b := &library.Builder{Compiler: &hosted.Compiler{BaseURL: srv.URL, Retries: -1}, Fetch: h.PullProgram,
+		Now: func() time.Time { return builtAt }}
+	lock, _, err := b.Build(ctx, library.NewPlan(m, library.NewLock()))
+	if err != nil {
+		t.Fatalf("build: %v", err)
+	}
+	lockBytes, err := lock.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	gen, err := library.Generate(m, lock, library.GenOptions{Package: "fuzzy"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if *update {
+		if err := library.WriteLock(library.LockFile, lock); err != nil {
+			t.Fatal(err)
+		}
+		for name, src := range gen {
+			if err := os.WriteFile(filepath.Join("fuzzy", name), src, 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if committed, err := os.ReadFile(library.LockFile); err != nil || !bytes.Equal(committed, lockBytes) {
+		t.Errorf("a build from scratch differs from the committed %s (%v):\n%s", library.LockFile, err, lockBytes)
+	}
+	for name, src := range gen {
+		if committed, err := os.ReadFile(filepath.Join("fuzzy", name)); err != nil || !bytes.Equal(committed, src) {
+			t.Errorf("fuzzy/%s differs from what paw gen go writes (%v); regenerate it", name, err)
+		}
+	}
+	h.Offline = true
+	if err := library.Verify(ctx, m, lock, h.PullProgram); err != nil {
+		t.Errorf("paw build --offline: %v", err)
+	}
+
+	cfg, _ := fixture.Preset("qwen3-tiny")
+	eng, err := paw.Open(ctx, paw.Options{CacheDir: cache, Offline: true, Model: fixturetest.Cached(t, "qwen3-tiny", cfg)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer eng.Close()
+	lib, err := fuzzy.Open(ctx, eng, lockFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lib.Close()
+	lines := []string{
+		"GET /checkout 502 Bad Gateway upstream=payments",
+		"{'level': 'error', 'service': 'payments', 'message': 'card declined',}",
+		"support: I was charged twice for my March invoice",
+	}
+	reports, err := triage(ctx, lib, lines)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range reports {
+		t.Logf("%+v", r)
+	}
+	if len(reports) != len(lines) {
+		t.Fatalf("%d reports for %d lines", len(reports), len(lines))
+	}
+	actions := []fuzzy.LogTriage{fuzzy.LogTriagePage, fuzzy.LogTriageTicket, fuzzy.LogTriageIgnore}
+	for i, r := range reports[:2] {
+		if !slices.Contains(actions, r.Action) || r.Confidence <= 0 || r.Confidence > 1 || r.Intent != "" {
+			t.Errorf("log line %d: %+v, want one of %v with its probability", i, r, actions)
+		}
+	}
+	if rec := reports[1].Record; rec == nil || !slices.Contains([]string{"debug", "info", "warn", "error"}, string(rec.Level)) {
+		t.Errorf("the almost-JSON line was not repaired into a record with a level: %+v", reports[1])
+	}
+	intents := []fuzzy.Intent{fuzzy.IntentBilling, fuzzy.IntentBugReport, fuzzy.IntentAccount, fuzzy.IntentOther}
+	if r := reports[2]; !slices.Contains(intents, r.Intent) || r.Action != "" {
+		t.Errorf("support message: %+v, want one of %v", r, intents)
+	}
+}
