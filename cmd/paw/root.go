@@ -60,6 +60,7 @@ func newRootCmd() *cobra.Command {
 		newFixtureCmd(),
 		newPackCmd(),
 		newPullCmd(cfg), newLsCmd(cfg), newRmCmd(cfg), newCompileCmd(cfg), newLoginCmd(),
+		newTestCmd(cfg), newDiffCmd(cfg),
 	)
 	root.SetHelpCommand(newHelpCmd(root))
 	usageArgs(root)

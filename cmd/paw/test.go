@@ -1,0 +1,391 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/paw-dev/paw"
+	"github.com/paw-dev/paw/eval"
+	"github.com/paw-dev/paw/eval/report"
+	"github.com/paw-dev/paw/internal/config"
+	"github.com/paw-dev/paw/program"
+	"github.com/paw-dev/paw/schema"
+	"github.com/paw-dev/paw/upstream"
+)
+
+// BaselineDir is the directory under the cache root holding the hosted
+// baseline's answers, so reruns send nothing.
+const BaselineDir = "upstream"
+
+// testOutput is what `paw test --json` prints: the report's figures (see
+// eval.Report), the program, the baseline and the gates that failed.
+type testOutput struct {
+	Program string `json:"program"`
+	*eval.Report
+	Baseline    *baselineOutput `json:"baseline,omitempty"`
+	FailedGates []string        `json:"failed_gates,omitempty"`
+}
+
+// baselineOutput is the hosted model's report on the same cases.
+type baselineOutput struct {
+	URL   string `json:"url"`
+	Model string `json:"model"`
+	*eval.Report
+	// Agreement is the share of cases where the program and the hosted
+	// model answer alike (normalized).
+	Agreement float64 `json:"agreement"`
+	// CostPer1000 is what 1,000 hosted calls cost at --price-prompt and
+	// --price-output: the cost a local program avoids.
+	CostPer1000 *float64 `json:"cost_per_1000,omitempty"`
+}
+
+// baselineFlags configure the hosted baseline.
+type baselineFlags struct {
+	url, model, keyEnv       string
+	pricePrompt, priceOutput float64
+}
+
+func newTestCmd(cfg *config.Config) *cobra.Command {
+	var (
+		h                                        harnessFlags
+		b                                        baselineFlags
+		ref                                      string
+		fromSpec                                 bool
+		repeat                                   int
+		temperature                              float32
+		seed                                     uint32
+		target                                   float64
+		minAcc, minAccNorm, maxInvalid, maxP95MS float64
+	)
+	cmd := &cobra.Command{
+		Use:   "test [--program] REF (--cases FILE | --from-spec)",
+		Short: "Score a program on test cases, optionally against a hosted model",
+		Long: "Score a program on test cases: exact match (raw and normalized), invalid outputs, per-label\n" +
+			"precision/recall/F1 and the confusion matrix, per-tag accuracy, latency and tokens, calibration and\n" +
+			"the fallback threshold (--target-accuracy). --baseline scores an OpenAI-compatible chat model on the\n" +
+			"same cases, prompted with the program's spec; its answers are cached, so reruns send nothing.\n" +
+			"Gates (--min-accuracy, --max-invalid, --max-p95-ms) make the exit status 1 when they fail.",
+		Args: cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if len(args) == 1 {
+				if ref != "" {
+					return usagef("give the program once: as an argument or with --program")
+				}
+				ref = args[0]
+			}
+			if ref == "" {
+				return usagef("name a program (--program REF)")
+			}
+			fl := cmd.Flags()
+			if fromSpec == (h.casesFile != "") {
+				return usagef("give --cases FILE or --from-spec (one of them)")
+			}
+			for _, name := range columnFlags {
+				if fromSpec && fl.Changed(name) {
+					return usagef("--%s names a column of --cases; --from-spec reads the program's Input:/Output: examples", name)
+				}
+			}
+			if err := checkSampling(cmd, h.maxTokens, temperature); err != nil {
+				return err
+			}
+			if repeat < 1 {
+				return usagef("--repeat %d: want at least 1", repeat)
+			}
+			if repeat > 1 && temperature == 0 {
+				return usagef("--repeat %d at --temperature 0 gives the same greedy answer every time: give --temperature above 0 to measure consistency", repeat)
+			}
+			if fl.Changed("target-accuracy") && !(target > 0 && target <= 1) {
+				return usagef("--target-accuracy %v: want a rate in (0, 1]", target)
+			}
+			gates, err := gateFlags(cmd, &minAcc, &minAccNorm, &maxInvalid, &maxP95MS)
+			if err != nil {
+				return err
+			}
+			if err := b.check(cmd); err != nil {
+				return err
+			}
+			given, err := h.check()
+			if err != nil {
+				return err
+			}
+			var cases []eval.Case
+			if !fromSpec {
+				if cases, err = h.readCases(); err != nil {
+					return err
+				}
+			}
+			eng, err := h.open(cmd, cfg)
+			if err != nil {
+				return err
+			}
+			defer eng.Close()
+			fn, err := loadFunction(cmd, eng, ref)
+			if err != nil {
+				return err
+			}
+			defer fn.Close()
+			if fromSpec {
+				if cases, err = specCases(fn.Program()); err != nil {
+					return err
+				}
+			}
+			contract, err := callContract(fn, given)
+			if err != nil {
+				return err
+			}
+			ctx := cmd.Context()
+			opts := eval.Options{Repeat: repeat, Concurrency: h.concurrency, Labels: contractLabels(contract), TargetAccuracy: target}
+			rep, err := eval.Run(ctx, newFuncRunner(fn, temperature, seed, h.callOptions(given)...), cases, opts)
+			if err != nil {
+				return err
+			}
+			out := testOutput{Program: fn.Name(), Report: rep}
+			page := report.Page{Name: fn.Name(), Report: rep, Generated: time.Now()}
+			if b.url != "" {
+				opts.Repeat = 1 // the hosted model answers at temperature 0
+				if out.Baseline, err = b.run(cmd, cfg, fn, contract, cases, opts, rep); err != nil {
+					return err
+				}
+				page.Baseline, page.BaselineName = out.Baseline.Report, b.model
+				if b.priced(cmd) {
+					page.Price = &report.Price{PromptPerMillion: b.pricePrompt, GeneratedPerMillion: b.priceOutput}
+				}
+			}
+			if h.html != "" {
+				if err := report.WriteFile(h.html, page); err != nil {
+					return err
+				}
+			}
+			gateErr := gates.Check(rep)
+			out.FailedGates = gateList(gateErr)
+			w := cmd.OutOrStdout()
+			if h.asJSON {
+				err = writeJSON(w, out)
+			} else {
+				err = writeTestTable(w, out, h.failing)
+			}
+			return errors.Join(gateErr, err)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&ref, "program", "", "program: .paw file or directory, program id, or slug user/name[@vN]")
+	h.register(f)
+	f.BoolVar(&fromSpec, "from-spec", false, "take the cases from the Input:/Output: examples of the program's pseudo-program (or spec)")
+	f.IntVar(&repeat, "repeat", 1, "calls per case; with --temperature above 0 each case gets a consistency rate")
+	f.Float32Var(&temperature, "temperature", 0, "sampling temperature; 0 = greedy")
+	f.Uint32Var(&seed, "seed", 0, "first random seed for temperature > 0 (the n-th call of a case uses seed+n)")
+	f.Float64Var(&target, "target-accuracy", 0, "find the confidence threshold reaching this accuracy with the fewest hosted calls (e.g. 0.98)")
+	f.Float64Var(&minAcc, "min-accuracy", 0, "gate: fail (exit 1) below this exact-match accuracy")
+	f.Float64Var(&minAccNorm, "min-accuracy-normalized", 0, "gate: fail below this normalized accuracy")
+	f.Float64Var(&maxInvalid, "max-invalid", 0, "gate: fail above this invalid-output rate")
+	f.Float64Var(&maxP95MS, "max-p95-ms", 0, "gate: fail above this latency p95, in milliseconds")
+	f.StringVar(&b.url, "baseline", "", "OpenAI-compatible API root of a hosted model to score side by side (e.g. https://api.openai.com/v1)")
+	f.StringVar(&b.model, "baseline-model", "", "the hosted model's name (with --baseline)")
+	f.StringVar(&b.keyEnv, "baseline-key-env", "OPENAI_API_KEY", "environment variable holding the hosted model's API key (unset: no key)")
+	f.Float64Var(&b.pricePrompt, "price-prompt", 0, "hosted price per million prompt tokens, for the cost avoided per 1,000 calls")
+	f.Float64Var(&b.priceOutput, "price-output", 0, "hosted price per million output tokens")
+	return cmd
+}
+
+// gateFlags returns the gates whose flags were given, checked.
+func gateFlags(cmd *cobra.Command, minAcc, minAccNorm, maxInvalid, maxP95MS *float64) (eval.Gates, error) {
+	var g eval.Gates
+	for _, x := range []struct {
+		name string
+		v    *float64
+		dst  **float64
+		rate bool
+	}{
+		{"min-accuracy", minAcc, &g.MinAccuracy, true},
+		{"min-accuracy-normalized", minAccNorm, &g.MinAccuracyNormalized, true},
+		{"max-invalid", maxInvalid, &g.MaxInvalid, true},
+		{"max-p95-ms", maxP95MS, &g.MaxP95MS, false},
+	} {
+		if !cmd.Flags().Changed(x.name) {
+			continue
+		}
+		if !(*x.v >= 0) || (x.rate && *x.v > 1) {
+			return g, usagef("--%s %v: want %s", x.name, *x.v, map[bool]string{true: "a rate in [0, 1]", false: "0 or more"}[x.rate])
+		}
+		*x.dst = x.v
+	}
+	return g, nil
+}
+
+// check validates the baseline flags before anything runs.
+func (b *baselineFlags) check(cmd *cobra.Command) error {
+	fl := cmd.Flags()
+	if b.url == "" {
+		for _, name := range []string{"baseline-model", "baseline-key-env", "price-prompt", "price-output"} {
+			if fl.Changed(name) {
+				return usagef("--%s configures the hosted baseline: give --baseline URL too", name)
+			}
+		}
+		return nil
+	}
+	if b.model == "" {
+		return usagef("--baseline needs --baseline-model NAME")
+	}
+	if !(b.pricePrompt >= 0 && b.priceOutput >= 0) {
+		return usagef("--price-prompt and --price-output: want 0 or more")
+	}
+	if fl.Changed("baseline-key-env") && os.Getenv(b.keyEnv) == "" {
+		return usagef("--baseline-key-env %s: the variable is not set", b.keyEnv)
+	}
+	return nil
+}
+
+func (b *baselineFlags) priced(cmd *cobra.Command) bool {
+	return cmd.Flags().Changed("price-prompt") || cmd.Flags().Changed("price-output")
+}
+
+// run scores the hosted model on cases, prompted with fn's spec (and, for a
+// labels contract, the labels it must answer with).
+func (b *baselineFlags) run(cmd *cobra.Command, cfg *config.Config, fn *paw.Function, contract *schema.Contract,
+	cases []eval.Case, opts eval.Options, local *eval.Report) (*baselineOutput, error) {
+	prog := fn.Program()
+	spec := prog.Meta.Spec
+	if spec == "" {
+		spec = prog.PseudoProgram
+	}
+	if labels := contractLabels(contract); labels != nil {
+		spec += "\n\nAnswer with exactly one of these labels and nothing else: " + strings.Join(labels, " | ")
+	}
+	client := &upstream.Client{BaseURL: b.url, Model: b.model, APIKey: os.Getenv(b.keyEnv),
+		CacheDir: filepath.Join(cfg.CacheDir, BaselineDir)}
+	rep, err := eval.Run(cmd.Context(), upstream.Runner{Client: client, Spec: spec, Valid: validFunc(contract)}, cases, opts)
+	if err != nil {
+		return nil, fmt.Errorf("baseline %s: %w", b.model, err)
+	}
+	d, err := eval.Compare(local, rep)
+	if err != nil {
+		return nil, err
+	}
+	out := &baselineOutput{URL: b.url, Model: b.model, Report: rep, Agreement: d.Agreement}
+	if b.priced(cmd) {
+		c := rep.CostPer1000(b.pricePrompt, b.priceOutput)
+		out.CostPer1000 = &c
+	}
+	return out, nil
+}
+
+// specCases are the Input:/Output: examples of the program's
+// pseudo-program, else of its spec.
+func specCases(p *program.Program) ([]eval.Case, error) {
+	cases, err := eval.FromSpec(p.PseudoProgram, "pseudo-program")
+	if errors.Is(err, eval.ErrNoCases) {
+		cases, err = eval.FromSpec(p.Meta.Spec, "spec")
+	}
+	return cases, err
+}
+
+// writeTestTable prints the report for people: the summary, per-label
+// figures, the confusion matrix, the failing cases and the baseline.
+func writeTestTable(w io.Writer, o testOutput, failing int) error {
+	r := o.Report
+	rows := []string{
+		"program\t" + o.Program,
+		fmt.Sprintf("cases\t%d (%d with an expected answer, %d calls)", r.N, r.Scored, r.Calls),
+		fmt.Sprintf("accuracy\t%s", pct(r.Accuracy)),
+		fmt.Sprintf("normalized\t%s", pct(r.AccuracyNormalized)),
+		fmt.Sprintf("invalid\t%s", pct(r.InvalidRate)),
+		fmt.Sprintf("latency\tp50 %.1f ms, p95 %.1f ms", r.LatencyMSP50, r.LatencyMSP95),
+		fmt.Sprintf("tokens\t%.1f generated per call, %d prompt in all", r.TokensMean, r.PromptTokens),
+	}
+	if r.Errors > 0 {
+		rows = append(rows, fmt.Sprintf("failed calls\t%d", r.Errors))
+	}
+	if r.Consistency != nil {
+		rows = append(rows, "consistency\t"+pct(*r.Consistency))
+	}
+	if r.ECE != nil {
+		rows = append(rows, fmt.Sprintf("ECE\t%.3f", *r.ECE))
+	}
+	if c := r.Calibration; c != nil && c.Target > 0 {
+		if t := c.Threshold; t != nil {
+			rows = append(rows, fmt.Sprintf("threshold\t%.3f reaches %s: %d calls stay local, %s go to the hosted model",
+				t.Threshold, pct(t.LocalAccuracy), t.Local, pct(t.HostedShare)))
+		} else {
+			rows = append(rows, "threshold\t"+c.TargetNote)
+		}
+	}
+	for _, g := range o.FailedGates {
+		rows = append(rows, "GATE FAILED\t"+g)
+	}
+	if err := table(w, rows...); err != nil {
+		return err
+	}
+	if len(r.Labels) > 0 {
+		rows = []string{"\nlabel\tprecision\trecall\tF1\tsupport\tpredicted"}
+		for _, l := range r.Labels {
+			s := r.PerLabel[l]
+			rows = append(rows, fmt.Sprintf("%s\t%.3f\t%.3f\t%.3f\t%d\t%d", l, s.Precision, s.Recall, s.F1, s.Support, s.Predicted))
+		}
+		rows = append(rows, "\nexpected \\ answered\t"+strings.Join(r.Labels, "\t"))
+		for i, l := range r.Labels {
+			row := l
+			for _, n := range r.Confusion[i] {
+				row += fmt.Sprintf("\t%d", n)
+			}
+			rows = append(rows, row)
+		}
+		if err := table(w, rows...); err != nil {
+			return err
+		}
+	}
+	if err := writeFailing(w, r.Failing, failing); err != nil {
+		return err
+	}
+	if b := o.Baseline; b != nil {
+		return writeBaselineTable(w, r, b)
+	}
+	return nil
+}
+
+// writeFailing lists the first n failing cases.
+func writeFailing(w io.Writer, fails []eval.Failure, n int) error {
+	if len(fails) == 0 || n == 0 {
+		return nil
+	}
+	fmt.Fprintf(w, "\nfailing cases (%d of %d):\n", min(n, len(fails)), len(fails))
+	rows := []string{"case\tinput\texpected\tanswered"}
+	for _, f := range fails[:min(n, len(fails))] {
+		got := quote(f.Output, 40)
+		switch {
+		case f.Error != "":
+			got = "error: " + f.Error
+		case f.Invalid:
+			got += " (invalid)"
+		case f.NormalizedMatch:
+			got += " (matches normalized)"
+		}
+		rows = append(rows, fmt.Sprintf("%s\t%s\t%s\t%s", f.Source, quote(f.Input, 40), quote(f.Expected, 30), got))
+	}
+	return table(w, rows...)
+}
+
+// writeBaselineTable puts the program and the hosted model side by side.
+func writeBaselineTable(w io.Writer, r *eval.Report, b *baselineOutput) error {
+	fmt.Fprintf(w, "\nagainst %s at %s (agreement %s):\n", b.Model, b.URL, pct(b.Agreement))
+	rows := []string{
+		"\tprogram\t" + b.Model,
+		fmt.Sprintf("accuracy\t%s\t%s", pct(r.Accuracy), pct(b.Accuracy)),
+		fmt.Sprintf("normalized\t%s\t%s", pct(r.AccuracyNormalized), pct(b.AccuracyNormalized)),
+		fmt.Sprintf("invalid\t%s\t%s", pct(r.InvalidRate), pct(b.InvalidRate)),
+		fmt.Sprintf("latency p50\t%.1f ms\t%.1f ms", r.LatencyMSP50, b.LatencyMSP50),
+		fmt.Sprintf("latency p95\t%.1f ms\t%.1f ms", r.LatencyMSP95, b.LatencyMSP95),
+		fmt.Sprintf("tokens per call\t%.1f\t%.1f", r.TokensMean, b.TokensMean),
+		fmt.Sprintf("failed calls\t%d\t%d", r.Errors, b.Errors),
+	}
+	if b.CostPer1000 != nil {
+		rows = append(rows, fmt.Sprintf("cost avoided per 1,000 calls\t\t%.4f", *b.CostPer1000))
+	}
+	return table(w, rows...)
+}
