@@ -128,7 +128,8 @@ var snakeKey = regexp.MustCompile(`^[a-z][a-z0-9]*(_[a-z0-9]+)*$`)
 
 // dataKeys name objects whose keys are data (labels, tensor type names,
 // timing names, a JSON Schema), not fields.
-var dataKeys = map[string]bool{"probs": true, "tensor_types": true, "timings": true, "contract": true}
+var dataKeys = map[string]bool{"probs": true, "tensor_types": true, "timings": true, "contract": true,
+	"per_label": true, "per_tag": true, "label_shift": true}
 
 // checkJSONLines checks out is want lines (want < 0: at least one) of
 // compact JSON objects with snake_case keys.
@@ -204,6 +205,8 @@ func TestJSONOutputs(t *testing.T) {
 	t.Setenv("PAW_HF_URL", srv.URL+"/hf")
 	inputs := filepath.Join(dir, "inputs.txt")
 	os.WriteFile(inputs, []byte("my cat\nthe market\n"), 0o644)
+	cases := filepath.Join(dir, "cases.jsonl")
+	os.WriteFile(cases, []byte(`{"input": "my cat", "expected": "yes", "tags": ["pets"]}`+"\n"+`{"input": "the market", "expected": "no"}`+"\n"), 0o644)
 
 	checked := map[string]bool{"paw pack": true}
 	checkJSONLines(t, "paw pack", packed, 1)
@@ -225,6 +228,8 @@ func TestJSONOutputs(t *testing.T) {
 		{[]string{"compile", "wait", "job-1"}, 1},
 		{[]string{"pull", p.ProgramID}, 1},
 		{[]string{"ls"}, -1},
+		{[]string{"test", pawPath, "--model", base, "--cases", cases, "--max-tokens", "3"}, 1},
+		{[]string{"diff", "--old", pawPath, "--new", pawPath, "--model", base, "--cases", cases, "--max-tokens", "3"}, 1},
 	} {
 		name := "paw " + strings.Join(c.args, " ")
 		out, err := runPaw(t, append(c.args, "--json")...)
