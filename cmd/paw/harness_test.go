@@ -366,10 +366,23 @@ func TestGates(t *testing.T) {
 	if _, err := runPaw(t, append(args, "--min-accuracy", "0", "--max-invalid", "0")...); err != nil {
 		t.Errorf("passing gates: %v", err)
 	}
-	// A contract no output can keep in 2 tokens: every call is invalid.
-	_, err = runPaw(t, append(args, "--regex", `[a-z]{5}-[0-9]{5}`, "--max-tokens", "2", "--max-invalid", "0.5")...)
+	// A contract no output can keep in 2 tokens: every call is invalid, an
+	// answer (with what it output), not a failed call.
+	out, err = runPaw(t, append(args, "--regex", `[a-z]{5}-[0-9]{5}`, "--max-tokens", "2", "--max-invalid", "0.5")...)
 	if exitCode(err) != exitFailure || !strings.Contains(fmt.Sprint(err), "invalid rate 1 > 0.5") {
 		t.Errorf("--max-invalid: exit %d, %v", exitCode(err), err)
+	}
+	r = testOutput{}
+	if err := json.Unmarshal([]byte(out), &r); err != nil {
+		t.Fatal(err)
+	}
+	for _, res := range r.Results {
+		if c := res.Calls[0]; c.Valid || c.Error != "" || c.Output == "" || c.Tokens != 2 {
+			t.Errorf("a call breaking the contract: %+v, want an invalid answer with its 2 tokens of output", c)
+		}
+	}
+	if r.Errors != 0 || r.InvalidRate != 1 {
+		t.Errorf("%d failed calls, invalid rate %v; want 0 and 1", r.Errors, r.InvalidRate)
 	}
 }
 
