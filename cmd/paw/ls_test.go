@@ -58,12 +58,12 @@ func TestLsRmKV(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		var items []hub.Item
-		if err := json.Unmarshal([]byte(out), &items); err != nil {
-			t.Fatalf("paw ls --json: %v\n%s", err, out)
-		}
 		m := map[string]int64{}
-		for _, it := range items {
+		for line := range strings.Lines(out) { // one item per line
+			var it hub.Item
+			if err := json.Unmarshal([]byte(line), &it); err != nil {
+				t.Fatalf("paw ls --json: %v\n%s", err, out)
+			}
 			if it.Kind == hub.KindKV {
 				m[it.ID] = it.Size
 			}

@@ -29,14 +29,8 @@ type tagRow struct {
 
 // tagRows are the per-tag figures, weakest first.
 func tagRows(r *eval.Report) []tagRow {
-	rows := make([]tagRow, 0, len(r.PerTag))
-	for t, s := range r.PerTag {
-		rows = append(rows, tagRow{Tag: t, TagStats: s})
-	}
-	slices.SortFunc(rows, func(a, b tagRow) int {
-		return cmp.Or(cmp.Compare(a.Accuracy, b.Accuracy), cmp.Compare(a.Tag, b.Tag))
-	})
-	return rows
+	return sortedRows(r.PerTag, func(t string, s eval.TagStats) tagRow { return tagRow{Tag: t, TagStats: s} },
+		func(a, b tagRow) int { return cmp.Or(cmp.Compare(a.Accuracy, b.Accuracy), cmp.Compare(a.Tag, b.Tag)) })
 }
 
 type shiftRow struct {
@@ -46,13 +40,19 @@ type shiftRow struct {
 
 // shiftRows are the drift's per-label counts, biggest change first.
 func shiftRows(d *eval.Drift) []shiftRow {
-	rows := make([]shiftRow, 0, len(d.LabelShift))
-	for l, s := range d.LabelShift {
-		rows = append(rows, shiftRow{Label: l, Shift: s})
+	return sortedRows(d.LabelShift, func(l string, s eval.Shift) shiftRow { return shiftRow{Label: l, Shift: s} },
+		func(a, b shiftRow) int {
+			return cmp.Or(cmp.Compare(abs(b.Delta), abs(a.Delta)), cmp.Compare(a.Label, b.Label))
+		})
+}
+
+// sortedRows makes one table row per map entry, in order.
+func sortedRows[V, R any](m map[string]V, row func(string, V) R, order func(a, b R) int) []R {
+	rows := make([]R, 0, len(m))
+	for k, v := range m {
+		rows = append(rows, row(k, v))
 	}
-	slices.SortFunc(rows, func(a, b shiftRow) int {
-		return cmp.Or(cmp.Compare(abs(b.Delta), abs(a.Delta)), cmp.Compare(a.Label, b.Label))
-	})
+	slices.SortFunc(rows, order)
 	return rows
 }
 
