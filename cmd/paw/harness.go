@@ -38,7 +38,6 @@ func (h *harnessFlags) register(f *pflag.FlagSet) {
 	f.StringVar(&h.casesFile, "cases", "", "test cases: JSONL ({\"input\", \"expected\", \"tags\"} per line) or .parquet")
 	f.StringVar(&h.cols.Input, "input-col", "", "field or column holding the input (default \"input\")")
 	f.StringVar(&h.cols.Expected, "expected-col", "", "field or column holding the expected answer (default \"expected\", optional)")
-	f.StringVar(&h.cols.Spec, "spec-col", "", "field or column holding each case's spec (default \"spec\", optional)")
 	f.StringVar(&h.cols.Tags, "tags-col", "", "field or column holding each case's tags, a list of strings (default \"tags\", optional)")
 	f.StringVar(&h.model, "model", "", "base model GGUF to use instead of the program's runtime")
 	f.IntVar(&h.threads, "threads", 0, "compute threads (default PAW_THREADS, or one per core)")
@@ -53,7 +52,7 @@ func (h *harnessFlags) register(f *pflag.FlagSet) {
 }
 
 // columnFlags names the flags that pick case columns.
-var columnFlags = []string{"input-col", "expected-col", "spec-col", "tags-col"}
+var columnFlags = []string{"input-col", "expected-col", "tags-col", "spec-col"}
 
 // check validates the flags shared by both commands, before any model or
 // case file is opened, and returns the contract given on the command line.

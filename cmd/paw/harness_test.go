@@ -549,3 +549,36 @@ func deref(f *float64) any {
 	}
 	return *f
 }
+
+// TestSpecColumn: of cases for several tasks (FuzzyBench rows), paw test
+// runs those whose spec is the program's.
+func TestSpecColumn(t *testing.T) {
+	t.Setenv("PAW_CACHE_DIR", t.TempDir())
+	t.Setenv("PAW_OFFLINE", "1")
+	base, pawPath, _ := packFixture(t, "gpt2-tiny", 4, "Say whether the text is about cats.")
+	file := writeCases(t, []map[string]any{
+		{"input": "my cat", "task": "a fixture program"},
+		{"input": "2+2", "task": "do sums"},
+		{"input": "the market", "task": " a fixture program\n"},
+		{"input": "no task", "task": nil},
+	})
+	out, err := runPaw(t, "test", pawPath, "--model", base, "--cases", file, "--spec-col", "task", "--max-tokens", "2", "--json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var r testOutput
+	if err := json.Unmarshal([]byte(out), &r); err != nil {
+		t.Fatal(err)
+	}
+	var inputs []string
+	for _, res := range r.Results {
+		inputs = append(inputs, res.Case.Input)
+	}
+	if want := []string{"my cat", "the market", "no task"}; !cmp.Equal(inputs, want) {
+		t.Errorf("ran cases %q, want %q", inputs, want)
+	}
+	other := writeCases(t, []map[string]any{{"input": "2+2", "spec": "do sums"}})
+	if _, err := runPaw(t, "test", pawPath, "--model", base, "--cases", other); !errors.Is(err, eval.ErrNoCases) {
+		t.Errorf("cases all for another spec: %v, want eval.ErrNoCases", err)
+	}
+}

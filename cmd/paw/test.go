@@ -132,9 +132,12 @@ func newTestCmd(cfg *config.Config) *cobra.Command {
 			}
 			defer fn.Close()
 			if fromSpec {
-				if cases, err = specCases(fn.Program()); err != nil {
-					return err
-				}
+				cases, err = specCases(fn.Program())
+			} else {
+				cases, err = programCases(cmd, cases, fn.Program())
+			}
+			if err != nil {
+				return err
 			}
 			contract, err := callContract(fn, given)
 			if err != nil {
@@ -177,6 +180,7 @@ func newTestCmd(cfg *config.Config) *cobra.Command {
 	f := cmd.Flags()
 	f.StringVar(&ref, "program", "", "program: .paw file or directory, program id, or slug user/name[@vN]")
 	h.register(f)
+	f.StringVar(&h.cols.Spec, "spec-col", "", "field or column holding each case's spec: only cases for the program's spec run (default \"spec\", optional)")
 	f.BoolVar(&fromSpec, "from-spec", false, "take the cases from the Input:/Output: examples of the program's pseudo-program (or spec)")
 	f.IntVar(&repeat, "repeat", 1, "calls per case; with --temperature above 0 each case gets a consistency rate")
 	f.Float32Var(&temperature, "temperature", 0, "sampling temperature; 0 = greedy")
@@ -274,6 +278,26 @@ func (b *baselineFlags) run(cmd *cobra.Command, cfg *config.Config, fn *paw.Func
 		out.CostPer1000 = &c
 	}
 	return out, nil
+}
+
+// programCases keeps the cases written for p: a set mixing tasks
+// (FuzzyBench rows, each with its spec) runs only the rows whose spec is
+// p's, in their order; cases without a spec are kept.
+func programCases(cmd *cobra.Command, cases []eval.Case, p *program.Program) ([]eval.Case, error) {
+	want := strings.TrimSpace(p.Meta.Spec)
+	var kept []eval.Case
+	for _, c := range cases {
+		if s := strings.TrimSpace(c.Spec); s == "" || s == want {
+			kept = append(kept, c)
+		}
+	}
+	switch {
+	case len(kept) == 0:
+		return nil, fmt.Errorf("%w for this program: all %d cases have a spec other than its spec %q", eval.ErrNoCases, len(cases), want)
+	case len(kept) < len(cases):
+		fmt.Fprintf(cmd.ErrOrStderr(), "paw test: running the %d of %d cases whose spec is the program's\n", len(kept), len(cases))
+	}
+	return kept, nil
 }
 
 // specCases are the Input:/Output: examples of the program's
