@@ -52,18 +52,21 @@ type baselineFlags struct {
 	pricePrompt, priceOutput float64
 }
 
+// testFlags are paw test's flags.
+type testFlags struct {
+	harnessFlags
+	baseline                                 baselineFlags
+	ref                                      string
+	fromSpec                                 bool
+	repeat                                   int
+	temperature                              float32
+	seed                                     uint32
+	target                                   float64
+	minAcc, minAccNorm, maxInvalid, maxP95MS float64
+}
+
 func newTestCmd(cfg *config.Config) *cobra.Command {
-	var (
-		h                                        harnessFlags
-		b                                        baselineFlags
-		ref                                      string
-		fromSpec                                 bool
-		repeat                                   int
-		temperature                              float32
-		seed                                     uint32
-		target                                   float64
-		minAcc, minAccNorm, maxInvalid, maxP95MS float64
-	)
+	var t testFlags
 	cmd := &cobra.Command{
 		Use:   "test [--program] REF (--cases FILE | --from-spec)",
 		Short: "Score a program on test cases, optionally against a hosted model",
@@ -74,128 +77,151 @@ func newTestCmd(cfg *config.Config) *cobra.Command {
 			"Gates (--min-accuracy, --max-invalid, --max-p95-ms) make the exit status 1 when they fail.",
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if len(args) == 1 {
-				if ref != "" {
-					return usagef("give the program once: as an argument or with --program")
-				}
-				ref = args[0]
-			}
-			if ref == "" {
-				return usagef("name a program (--program REF)")
-			}
-			fl := cmd.Flags()
-			if fromSpec == (h.casesFile != "") {
-				return usagef("give --cases FILE or --from-spec (one of them)")
-			}
-			for _, name := range columnFlags {
-				if fromSpec && fl.Changed(name) {
-					return usagef("--%s names a column of --cases; --from-spec reads the program's Input:/Output: examples", name)
-				}
-			}
-			if err := checkSampling(cmd, h.maxTokens, temperature); err != nil {
-				return err
-			}
-			if repeat < 1 {
-				return usagef("--repeat %d: want at least 1", repeat)
-			}
-			if repeat > 1 && temperature == 0 {
-				return usagef("--repeat %d at --temperature 0 gives the same greedy answer every time: give --temperature above 0 to measure consistency", repeat)
-			}
-			if fl.Changed("target-accuracy") && !(target > 0 && target <= 1) {
-				return usagef("--target-accuracy %v: want a rate in (0, 1]", target)
-			}
-			gates, err := gateFlags(cmd, &minAcc, &minAccNorm, &maxInvalid, &maxP95MS)
+			gates, given, err := t.check(cmd, args)
 			if err != nil {
 				return err
 			}
-			if err := b.check(cmd); err != nil {
-				return err
-			}
-			given, err := h.check()
+			out, page, err := t.run(cmd, cfg, given)
 			if err != nil {
 				return err
 			}
-			var cases []eval.Case
-			if !fromSpec {
-				if cases, err = h.readCases(); err != nil {
+			if t.html != "" {
+				if err := report.WriteFile(t.html, page); err != nil {
 					return err
 				}
 			}
-			eng, err := h.open(cmd, cfg)
-			if err != nil {
-				return err
-			}
-			defer eng.Close()
-			fn, err := loadFunction(cmd, eng, ref)
-			if err != nil {
-				return err
-			}
-			defer fn.Close()
-			if fromSpec {
-				cases, err = specCases(fn.Program())
-			} else {
-				cases, err = programCases(cmd, cases, fn.Program())
-			}
-			if err != nil {
-				return err
-			}
-			contract, err := callContract(fn, given)
-			if err != nil {
-				return err
-			}
-			ctx := cmd.Context()
-			opts := eval.Options{Repeat: repeat, Concurrency: h.concurrency, Labels: contractLabels(contract), TargetAccuracy: target}
-			rep, err := eval.Run(ctx, newFuncRunner(fn, temperature, seed, h.callOptions(given)...), cases, opts)
-			if err != nil {
-				return err
-			}
-			out := testOutput{Program: fn.Name(), Report: rep}
-			page := report.Page{Name: fn.Name(), Report: rep, Generated: time.Now()}
-			if b.url != "" {
-				opts.Repeat = 1 // the hosted model answers at temperature 0
-				if out.Baseline, err = b.run(cmd, cfg, fn, contract, cases, opts, rep); err != nil {
-					return err
-				}
-				page.Baseline, page.BaselineName = out.Baseline.Report, b.model
-				if b.priced(cmd) {
-					page.Price = &report.Price{PromptPerMillion: b.pricePrompt, GeneratedPerMillion: b.priceOutput}
-				}
-			}
-			if h.html != "" {
-				if err := report.WriteFile(h.html, page); err != nil {
-					return err
-				}
-			}
-			gateErr := gates.Check(rep)
+			gateErr := gates.Check(out.Report)
 			out.FailedGates = gateList(gateErr)
 			w := cmd.OutOrStdout()
-			if h.asJSON {
+			if t.asJSON {
 				err = writeJSON(w, out)
 			} else {
-				err = writeTestTable(w, out, h.failing)
+				err = writeTestTable(w, out, t.failing)
 			}
 			return errors.Join(gateErr, err)
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&ref, "program", "", "program: .paw file or directory, program id, or slug user/name[@vN]")
-	h.register(f)
-	f.StringVar(&h.cols.Spec, "spec-col", "", "field or column holding each case's spec: only cases for the program's spec run (default \"spec\", optional)")
-	f.BoolVar(&fromSpec, "from-spec", false, "take the cases from the Input:/Output: examples of the program's pseudo-program (or spec)")
-	f.IntVar(&repeat, "repeat", 1, "calls per case; with --temperature above 0 each case gets a consistency rate")
-	f.Float32Var(&temperature, "temperature", 0, "sampling temperature; 0 = greedy")
-	f.Uint32Var(&seed, "seed", 0, "first random seed for temperature > 0 (the n-th call of a case uses seed+n)")
-	f.Float64Var(&target, "target-accuracy", 0, "find the confidence threshold reaching this accuracy with the fewest hosted calls (e.g. 0.98)")
-	f.Float64Var(&minAcc, "min-accuracy", 0, "gate: fail (exit 1) below this exact-match accuracy")
-	f.Float64Var(&minAccNorm, "min-accuracy-normalized", 0, "gate: fail below this normalized accuracy")
-	f.Float64Var(&maxInvalid, "max-invalid", 0, "gate: fail above this invalid-output rate")
-	f.Float64Var(&maxP95MS, "max-p95-ms", 0, "gate: fail above this latency p95, in milliseconds")
+	f.StringVar(&t.ref, "program", "", "program: .paw file or directory, program id, or slug user/name[@vN]")
+	t.register(f)
+	f.StringVar(&t.cols.Spec, "spec-col", "", "field or column holding each case's spec: only cases for the program's spec run (default \"spec\", optional)")
+	f.BoolVar(&t.fromSpec, "from-spec", false, "take the cases from the Input:/Output: examples of the program's pseudo-program (or spec)")
+	f.IntVar(&t.repeat, "repeat", 1, "calls per case; with --temperature above 0 each case gets a consistency rate")
+	f.Float32Var(&t.temperature, "temperature", 0, "sampling temperature; 0 = greedy")
+	f.Uint32Var(&t.seed, "seed", 0, "first random seed for temperature > 0 (the n-th call of a case uses seed+n)")
+	f.Float64Var(&t.target, "target-accuracy", 0, "find the confidence threshold reaching this accuracy with the fewest hosted calls (e.g. 0.98)")
+	f.Float64Var(&t.minAcc, "min-accuracy", 0, "gate: fail (exit 1) below this exact-match accuracy")
+	f.Float64Var(&t.minAccNorm, "min-accuracy-normalized", 0, "gate: fail below this normalized accuracy")
+	f.Float64Var(&t.maxInvalid, "max-invalid", 0, "gate: fail above this invalid-output rate")
+	f.Float64Var(&t.maxP95MS, "max-p95-ms", 0, "gate: fail above this latency p95, in milliseconds")
+	b := &t.baseline
 	f.StringVar(&b.url, "baseline", "", "OpenAI-compatible API root of a hosted model to score side by side (e.g. https://api.openai.com/v1)")
 	f.StringVar(&b.model, "baseline-model", "", "the hosted model's name (with --baseline)")
 	f.StringVar(&b.keyEnv, "baseline-key-env", "OPENAI_API_KEY", "environment variable holding the hosted model's API key (unset: no key)")
 	f.Float64Var(&b.pricePrompt, "price-prompt", 0, "hosted price per million prompt tokens, for the cost avoided per 1,000 calls")
 	f.Float64Var(&b.priceOutput, "price-output", 0, "hosted price per million output tokens")
 	return cmd
+}
+
+// check validates the command line before any file or model is opened; it
+// returns the gates asked for and the contract given.
+func (t *testFlags) check(cmd *cobra.Command, args []string) (eval.Gates, *schema.Contract, error) {
+	var g eval.Gates
+	if len(args) == 1 {
+		if t.ref != "" {
+			return g, nil, usagef("give the program once: as an argument or with --program")
+		}
+		t.ref = args[0]
+	}
+	if t.ref == "" {
+		return g, nil, usagef("name a program (--program REF)")
+	}
+	fl := cmd.Flags()
+	if t.fromSpec == (t.casesFile != "") {
+		return g, nil, usagef("give --cases FILE or --from-spec (one of them)")
+	}
+	for _, name := range columnFlags {
+		if t.fromSpec && fl.Changed(name) {
+			return g, nil, usagef("--%s names a column of --cases; --from-spec reads the program's Input:/Output: examples", name)
+		}
+	}
+	if err := checkSampling(cmd, t.maxTokens, t.temperature); err != nil {
+		return g, nil, err
+	}
+	if t.repeat < 1 {
+		return g, nil, usagef("--repeat %d: want at least 1", t.repeat)
+	}
+	if t.repeat > 1 && t.temperature == 0 {
+		return g, nil, usagef("--repeat %d at --temperature 0 gives the same greedy answer every time: give --temperature above 0 to measure consistency", t.repeat)
+	}
+	if fl.Changed("target-accuracy") && !(t.target > 0 && t.target <= 1) {
+		return g, nil, usagef("--target-accuracy %v: want a rate in (0, 1]", t.target)
+	}
+	g, err := gateFlags(cmd, &t.minAcc, &t.minAccNorm, &t.maxInvalid, &t.maxP95MS)
+	if err != nil {
+		return g, nil, err
+	}
+	if err := t.baseline.check(cmd); err != nil {
+		return g, nil, err
+	}
+	given, err := t.harnessFlags.check()
+	return g, given, err
+}
+
+// run scores the program (and the baseline, if any) and returns the
+// report and its HTML page.
+func (t *testFlags) run(cmd *cobra.Command, cfg *config.Config, given *schema.Contract) (testOutput, report.Page, error) {
+	var (
+		out   testOutput
+		page  report.Page
+		cases []eval.Case
+		err   error
+	)
+	if !t.fromSpec {
+		if cases, err = t.readCases(); err != nil {
+			return out, page, err
+		}
+	}
+	eng, err := t.open(cmd, cfg)
+	if err != nil {
+		return out, page, err
+	}
+	defer eng.Close()
+	fn, err := loadFunction(cmd, eng, t.ref)
+	if err != nil {
+		return out, page, err
+	}
+	defer fn.Close()
+	if t.fromSpec {
+		cases, err = specCases(fn.Program())
+	} else {
+		cases, err = programCases(cmd, cases, fn.Program())
+	}
+	if err != nil {
+		return out, page, err
+	}
+	contract, err := callContract(fn, given)
+	if err != nil {
+		return out, page, err
+	}
+	opts := eval.Options{Repeat: t.repeat, Concurrency: t.concurrency, Labels: contractLabels(contract), TargetAccuracy: t.target}
+	rep, err := eval.Run(cmd.Context(), newFuncRunner(fn, t.temperature, t.seed, t.callOptions(given)...), cases, opts)
+	if err != nil {
+		return out, page, err
+	}
+	out = testOutput{Program: fn.Name(), Report: rep}
+	page = report.Page{Name: fn.Name(), Report: rep, Generated: time.Now()}
+	if b := &t.baseline; b.url != "" {
+		opts.Repeat = 1 // the hosted model answers at temperature 0
+		if out.Baseline, err = b.run(cmd, cfg, fn, contract, cases, opts, rep); err != nil {
+			return out, page, err
+		}
+		page.Baseline, page.BaselineName = out.Baseline.Report, b.model
+		if b.priced(cmd) {
+			page.Price = &report.Price{PromptPerMillion: b.pricePrompt, GeneratedPerMillion: b.priceOutput}
+		}
+	}
+	return out, page, nil
 }
 
 // gateFlags returns the gates whose flags were given, checked.
