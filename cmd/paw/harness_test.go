@@ -179,6 +179,21 @@ func TestMetricsExact(t *testing.T) {
 	if len(r.Failing) != scored-exact {
 		t.Errorf("%d failing cases, want %d", len(r.Failing), scored-exact)
 	}
+	// The table for people has the same figures.
+	table, err := runPaw(t, append([]string{"test", pawPath, "--model", base, "--cases", file}, labelArgs()...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		"accuracy    " + pct(want.Accuracy), "normalized  " + pct(want.Normalized),
+		fmt.Sprintf("even  %d      %s", tagged, pct(want.PerTag["even"].Accuracy)),
+		fmt.Sprintf("failing cases (%d of %d)", min(10, scored-exact), scored-exact),
+	} {
+		if !strings.Contains(table, want) {
+			t.Errorf("the table lacks %q:\n%s", want, table)
+		}
+	}
+	t.Log("\n" + table)
 	// Each call's confidence is the probability of the label it chose (to
 	// 1e-3: paw run batched all twelve calls, paw test three at a time, and
 	// batch composition moves the probabilities by about 4e-5).

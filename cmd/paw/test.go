@@ -4,8 +4,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -385,6 +387,16 @@ func writeTestTable(w io.Writer, o testOutput, failing int) error {
 				row += fmt.Sprintf("\t%d", n)
 			}
 			rows = append(rows, row)
+		}
+		if err := table(w, rows...); err != nil {
+			return err
+		}
+	}
+	if len(r.PerTag) > 0 {
+		rows = []string{"\ntag\tcases\taccuracy\tnormalized"}
+		for _, tag := range slices.Sorted(maps.Keys(r.PerTag)) {
+			s := r.PerTag[tag]
+			rows = append(rows, fmt.Sprintf("%s\t%d\t%s\t%s", tag, s.N, pct(s.Accuracy), pct(s.AccuracyNormalized)))
 		}
 		if err := table(w, rows...); err != nil {
 			return err
