@@ -344,9 +344,16 @@ func TestBaseline(t *testing.T) {
 	if s, _ := system.Load().(string); !strings.Contains(s, "a fixture program") || !strings.Contains(s, "a | b | c") {
 		t.Errorf("system prompt %q lacks the spec or the labels", s)
 	}
-	out, err := runPaw(t, args...)
+	html := filepath.Join(t.TempDir(), "report.html")
+	out, err := runPaw(t, append(args, "--html", html)...)
 	if err != nil || !strings.Contains(out, "against gpt-test") || !strings.Contains(out, "cost avoided per 1,000 calls") {
 		t.Errorf("table (%v):\n%s", err, out)
+	}
+	if page, err := os.ReadFile(html); err != nil || !strings.Contains(string(page), "gpt-test") {
+		t.Errorf("--html with a baseline (%v) does not name it", err)
+	}
+	if n := requests.Load(); n != int64(len(inputs)) {
+		t.Errorf("%d requests after three runs, want %d", n, len(inputs))
 	}
 }
 
