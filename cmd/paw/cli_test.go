@@ -128,7 +128,8 @@ var snakeKey = regexp.MustCompile(`^[a-z][a-z0-9]*(_[a-z0-9]+)*$`)
 
 // dataKeys name objects whose keys are data (labels, tensor type names,
 // timing names, a JSON Schema), not fields.
-var dataKeys = map[string]bool{"probs": true, "tensor_types": true, "timings": true, "contract": true}
+var dataKeys = map[string]bool{"probs": true, "tensor_types": true, "timings": true, "contract": true,
+	"per_label": true, "per_tag": true, "label_shift": true}
 
 // decodeLines decodes JSON lines, one T per line.
 func decodeLines[T any](t *testing.T, out string) []T {
@@ -222,6 +223,8 @@ func TestJSONOutputs(t *testing.T) {
 	if _, err := runPaw(t, "fn", "add", "triage", "--owner", "ops"); err != nil {
 		t.Fatal(err)
 	}
+	cases := filepath.Join(dir, "cases.jsonl")
+	os.WriteFile(cases, []byte(`{"input": "my cat", "expected": "yes", "tags": ["pets"]}`+"\n"+`{"input": "the market", "expected": "no"}`+"\n"), 0o644)
 
 	checked := map[string]bool{"paw pack": true}
 	checkJSONLines(t, "paw pack", packed, 1)
@@ -246,6 +249,8 @@ func TestJSONOutputs(t *testing.T) {
 		{[]string{"fn", "list"}, 1},
 		{[]string{"fn", "show", "triage"}, 1},
 		{[]string{"fn", "log"}, 1},
+		{[]string{"test", pawPath, "--model", base, "--cases", cases, "--max-tokens", "3"}, 1},
+		{[]string{"diff", "--old", pawPath, "--new", pawPath, "--model", base, "--cases", cases, "--max-tokens", "3"}, 1},
 	} {
 		name := "paw " + strings.Join(c.args, " ")
 		out, err := runPaw(t, append(c.args, "--json")...)
