@@ -65,20 +65,30 @@ type testFlags struct {
 	seed                                     uint32
 	target                                   float64
 	minAcc, minAccNorm, maxInvalid, maxP95MS float64
+	lib                                      libFlags
 }
 
 func newTestCmd(cfg *config.Config) *cobra.Command {
 	var t testFlags
 	cmd := &cobra.Command{
-		Use:   "test [--program] REF (--cases FILE | --from-spec)",
-		Short: "Score a program on test cases, optionally against a hosted model",
+		Use:   "test [[--program] REF (--cases FILE | --from-spec)]",
+		Short: "Score a program, or every function of paw.yaml, on test cases",
 		Long: "Score a program on test cases: exact match (raw and normalized), invalid outputs, per-label\n" +
 			"precision/recall/F1 and the confusion matrix, per-tag accuracy, latency and tokens, calibration and\n" +
 			"the fallback threshold (--target-accuracy). --baseline scores an OpenAI-compatible chat model on the\n" +
 			"same cases, prompted with the program's spec; its answers are cached, so reruns send nothing.\n" +
-			"Gates (--min-accuracy, --max-invalid, --max-p95-ms) make the exit status 1 when they fail.",
+			"Gates (--min-accuracy, --max-invalid, --max-p95-ms) make the exit status 1 when they fail.\n\n" +
+			"Without a program, paw test runs every function of DIR/paw.yaml (--function narrows it) on the\n" +
+			"program paw.lock pins, with the function's cases, contract, gates and baseline, and writes the\n" +
+			"benchmarks beside the functions: DIR/paw-report/ (--report-dir) holds NAME.json (the report and\n" +
+			"the lock entry tested) and NAME.html per function and an index.html linking them. The exit status\n" +
+			"is 1 when a gate fails or a function is past its expires date (unless --allow-expired). --record\n" +
+			"stores each result in the registry on the version paw.lock pins, for paw fn promote.",
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if len(args) == 0 && t.ref == "" {
+				return t.runLibrary(cmd, cfg)
+			}
 			gates, given, err := t.check(cmd, args)
 			if err != nil {
 				return err
@@ -106,6 +116,7 @@ func newTestCmd(cfg *config.Config) *cobra.Command {
 	f := cmd.Flags()
 	f.StringVar(&t.ref, "program", "", "program: .paw file or directory, program id, or slug user/name[@vN]")
 	t.register(f)
+	t.lib.register(f, cfg)
 	f.StringVar(&t.cols.Spec, "spec-col", "", "field or column holding each case's spec: only cases for the program's spec run (default \"spec\", optional)")
 	f.BoolVar(&t.fromSpec, "from-spec", false, "take the cases from the Input:/Output: examples of the program's pseudo-program (or spec)")
 	f.IntVar(&t.repeat, "repeat", 1, "calls per case; with --temperature above 0 each case gets a consistency rate")
@@ -135,10 +146,12 @@ func (t *testFlags) check(cmd *cobra.Command, args []string) (eval.Gates, *schem
 		}
 		t.ref = args[0]
 	}
-	if t.ref == "" {
-		return g, nil, usagef("name a program (--program REF)")
-	}
 	fl := cmd.Flags()
+	for _, name := range libraryFlags {
+		if fl.Changed(name) {
+			return g, nil, usagef("--%s is for paw.yaml's functions: leave out the program", name)
+		}
+	}
 	if t.fromSpec == (t.casesFile != "") {
 		return g, nil, usagef("give --cases FILE or --from-spec (one of them)")
 	}
@@ -147,17 +160,8 @@ func (t *testFlags) check(cmd *cobra.Command, args []string) (eval.Gates, *schem
 			return g, nil, usagef("--%s names a column of --cases; --from-spec reads the program's Input:/Output: examples", name)
 		}
 	}
-	if err := checkSampling(cmd, t.maxTokens, t.temperature); err != nil {
+	if err := t.checkRun(cmd); err != nil {
 		return g, nil, err
-	}
-	if t.repeat < 1 {
-		return g, nil, usagef("--repeat %d: want at least 1", t.repeat)
-	}
-	if t.repeat > 1 && t.temperature == 0 {
-		return g, nil, usagef("--repeat %d at --temperature 0 gives the same greedy answer every time: give --temperature above 0 to measure consistency", t.repeat)
-	}
-	if fl.Changed("target-accuracy") && !(t.target > 0 && t.target <= 1) {
-		return g, nil, usagef("--target-accuracy %v: want a rate in (0, 1]", t.target)
 	}
 	g, err := gateFlags(cmd, &t.minAcc, &t.minAccNorm, &t.maxInvalid, &t.maxP95MS)
 	if err != nil {
@@ -168,6 +172,24 @@ func (t *testFlags) check(cmd *cobra.Command, args []string) (eval.Gates, *schem
 	}
 	given, err := t.harnessFlags.check()
 	return g, given, err
+}
+
+// checkRun validates how the cases run: sampling, repeats and the
+// calibration target.
+func (t *testFlags) checkRun(cmd *cobra.Command) error {
+	if err := checkSampling(cmd, t.maxTokens, t.temperature); err != nil {
+		return err
+	}
+	if t.repeat < 1 {
+		return usagef("--repeat %d: want at least 1", t.repeat)
+	}
+	if t.repeat > 1 && t.temperature == 0 {
+		return usagef("--repeat %d at --temperature 0 gives the same greedy answer every time: give --temperature above 0 to measure consistency", t.repeat)
+	}
+	if cmd.Flags().Changed("target-accuracy") && !(t.target > 0 && t.target <= 1) {
+		return usagef("--target-accuracy %v: want a rate in (0, 1]", t.target)
+	}
+	return nil
 }
 
 // run scores the program (and the baseline, if any) and returns the
@@ -202,6 +224,17 @@ func (t *testFlags) run(cmd *cobra.Command, cfg *config.Config, given *schema.Co
 	if err != nil {
 		return out, page, err
 	}
+	return t.score(cmd, cfg, fn, cases, given, &t.baseline)
+}
+
+// score runs fn on cases under the contract given (nil: fn's own) and, when
+// b names one, the hosted baseline on the same cases.
+func (t *testFlags) score(cmd *cobra.Command, cfg *config.Config, fn *paw.Function, cases []eval.Case, given *schema.Contract,
+	b *baselineFlags) (testOutput, report.Page, error) {
+	var (
+		out  testOutput
+		page report.Page
+	)
 	contract, err := callContract(fn, given)
 	if err != nil {
 		return out, page, err
@@ -213,7 +246,7 @@ func (t *testFlags) run(cmd *cobra.Command, cfg *config.Config, given *schema.Co
 	}
 	out = testOutput{Program: fn.Name(), Report: rep}
 	page = report.Page{Name: fn.Name(), Report: rep, Generated: time.Now()}
-	if b := &t.baseline; b.url != "" {
+	if b != nil && b.url != "" {
 		opts.Repeat = 1 // the hosted model answers at temperature 0
 		if out.Baseline, err = b.run(cmd, cfg, fn, contract, cases, opts, rep); err != nil {
 			return out, page, err
