@@ -506,6 +506,10 @@ func TestTestUsage(t *testing.T) {
 		{[]string{"test", "p.paw", "--cases", "c", "--baseline", "http://x"}, "--baseline needs --baseline-model"},
 		{[]string{"test", "p.paw", "--cases", "c", "--baseline", "http://x", "--baseline-model", "m", "--baseline-key-env", "BASELINE_KEY_UNSET_FOR_TEST"}, "BASELINE_KEY_UNSET_FOR_TEST: the variable is not set"},
 		{[]string{"test", "p.paw", "--cases", "c", "--labels", "a", "--regex", "b"}, "at most one of"},
+		{[]string{"test", "p.paw", "--cases", "c", "--function", "f"}, "--function is for paw.yaml's functions: leave out the program"},
+		{[]string{"test", "--dir", "d", "--labels", "a"}, "--labels tests one program: name a program"},
+		{[]string{"test", "--min-accuracy", "0.5"}, "--min-accuracy tests one program"},
+		{[]string{"test", "--registry", "r.db"}, "--registry and --actor are for --record"},
 		{[]string{"diff", "--old", "a", "--new", "b"}, `required flag(s) "cases" not set`},
 		{[]string{"diff", "--old", "a", "--new", "b", "--cases", "c", "--min-agreement", "2"}, "--min-agreement 2"},
 	} {
