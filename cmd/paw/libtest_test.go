@@ -228,3 +228,35 @@ func TestLibraryTestRecord(t *testing.T) {
 		t.Errorf("recorded result: %v, %+v", err, rec)
 	}
 }
+
+// TestLibraryTestBaseline: a function's baseline in paw.yaml scores the
+// hosted model beside the program, prompted with its spec and labels, and
+// its answers are cached.
+func TestLibraryTestBaseline(t *testing.T) {
+	dir, base := libProject(t, "2099-01-01")
+	t.Setenv("LIB_BASELINE_KEY", "k-9")
+	srv, requests, system := chatServer(t, "k-9", "calm")
+	manifest, _ := os.ReadFile(filepath.Join(dir, library.ManifestFile))
+	manifest = []byte(strings.Replace(string(manifest), "owner: alice\n",
+		"owner: alice\n    baseline: {url: "+srv.URL+"/v1, model: gpt-test, api_key_env: LIB_BASELINE_KEY}\n", 1))
+	os.WriteFile(filepath.Join(dir, library.ManifestFile), manifest, 0o644)
+	for run := range 2 {
+		out, err := runPaw(t, "test", "--dir", dir, "--model", base, "--max-tokens", "4", "--function", "triage", "--json")
+		if err != nil {
+			t.Fatal(err)
+		}
+		lines := decodeLines[funcOutput](t, out)
+		if b := lines[0].Baseline; b == nil || b.Model != "gpt-test" || b.N != 3 || b.Accuracy != 2.0/3 || b.InvalidRate != 0 {
+			t.Errorf("run %d: baseline %+v", run+1, b)
+		}
+		if n := requests.Load(); n != 3 {
+			t.Errorf("run %d: %d requests, want 3 (the first run's only)", run+1, n)
+		}
+	}
+	if s, _ := system.Load().(string); !strings.Contains(s, "Say whether the log line is urgent.") || !strings.Contains(s, "urgent | calm") {
+		t.Errorf("system prompt %q lacks the spec or the labels", s)
+	}
+	if r := readReport(t, dir, "triage"); r["baseline"] == nil {
+		t.Error("triage.json has no baseline")
+	}
+}
