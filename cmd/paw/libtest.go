@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -109,6 +110,9 @@ func (t *testFlags) runLibrary(cmd *cobra.Command, cfg *config.Config) error {
 		return err
 	}
 	m, err := library.Load(l.dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("%w (name a program to test with --program REF, or start a project with paw init)", err)
+	}
 	if err != nil {
 		return err
 	}

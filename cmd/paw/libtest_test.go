@@ -188,6 +188,9 @@ func TestLibraryTest(t *testing.T) {
 		!strings.Contains(err.Error(), "run paw build") {
 		t.Errorf("a function not built: %v", err)
 	}
+	if _, err := runPaw(t, "test", "--dir", t.TempDir()); err == nil || !strings.Contains(err.Error(), "--program REF, or start a project with paw init") {
+		t.Errorf("paw test without paw.yaml: %v", err)
+	}
 	if _, err := runPaw(t, append(args, "--function", "nope")...); exitCode(err) != exitUsage || !strings.Contains(err.Error(), "--function nope") {
 		t.Errorf("--function of no function: %v", err)
 	}
