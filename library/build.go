@@ -196,16 +196,12 @@ func fileSHA256(path string) (string, error) {
 func Verify(ctx context.Context, m *Manifest, l *Lock, fetch FetchFunc) error {
 	var errs []error
 	for _, f := range m.Functions {
-		e := l.Functions[f.Name]
-		switch {
-		case e == nil:
-			errs = append(errs, fmt.Errorf("%s: %w: not in %s; run paw build", f.Name, ErrNotBuilt, LockFile))
-		case e.SpecHash != SpecHash(f):
-			errs = append(errs, fmt.Errorf("%s: %w: its spec changed since the lock; run paw build", f.Name, ErrNotBuilt))
-		default:
-			if err := checkEntry(ctx, f, e, fetch); err != nil {
-				errs = append(errs, fmt.Errorf("%s: %w", f.Name, err))
-			}
+		e, err := l.Entry(f)
+		if err == nil {
+			err = checkEntry(ctx, f, e, fetch)
+		}
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", f.Name, err))
 		}
 	}
 	return errors.Join(errs...)

@@ -96,12 +96,9 @@ type genFunc struct {
 type genLabel struct{ Const, Value string }
 
 func genFunction(f *Function, l *Lock, top, methods names) (*genFunc, error) {
-	e := l.Functions[f.Name]
-	switch {
-	case e == nil:
-		return nil, fmt.Errorf("%w: not in %s; run paw build first", ErrNotBuilt, LockFile)
-	case e.SpecHash != SpecHash(f):
-		return nil, fmt.Errorf("%w: its spec changed since %s; run paw build first", ErrNotBuilt, LockFile)
+	e, err := l.Entry(f)
+	if err != nil {
+		return nil, err
 	}
 	name := exportedName(f.Name)
 	g := &genFunc{Name: strconv.Quote(f.Name), SpecHash: strconv.Quote(e.SpecHash), Method: name, Field: name,

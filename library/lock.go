@@ -80,6 +80,19 @@ func ParseLock(data []byte) (*Lock, error) {
 	return l, nil
 }
 
+// Entry returns f's lock entry when it is built for f's current spec; else
+// an error matching ErrNotBuilt that says to run paw build.
+func (l *Lock) Entry(f *Function) (*LockEntry, error) {
+	e := l.Functions[f.Name]
+	switch {
+	case e == nil:
+		return nil, fmt.Errorf("%w: not in %s; run paw build", ErrNotBuilt, LockFile)
+	case e.SpecHash != SpecHash(f):
+		return nil, fmt.Errorf("%w: its spec changed since the lock; run paw build", ErrNotBuilt)
+	}
+	return e, nil
+}
+
 // Marshal encodes the lock in its stable form.
 func (l *Lock) Marshal() ([]byte, error) {
 	var buf bytes.Buffer

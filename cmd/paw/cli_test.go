@@ -19,6 +19,7 @@ import (
 
 	"github.com/paw-dev/paw"
 	"github.com/paw-dev/paw/internal/fixture"
+	"github.com/paw-dev/paw/library"
 )
 
 func TestExitCode(t *testing.T) {
@@ -128,7 +129,8 @@ var snakeKey = regexp.MustCompile(`^[a-z][a-z0-9]*(_[a-z0-9]+)*$`)
 
 // dataKeys name objects whose keys are data (labels, tensor type names,
 // timing names, a JSON Schema), not fields.
-var dataKeys = map[string]bool{"probs": true, "tensor_types": true, "timings": true, "contract": true}
+var dataKeys = map[string]bool{"probs": true, "tensor_types": true, "timings": true, "contract": true,
+	"per_label": true, "per_tag": true, "label_shift": true}
 
 // decodeLines decodes JSON lines, one T per line.
 func decodeLines[T any](t *testing.T, out string) []T {
@@ -222,6 +224,28 @@ func TestJSONOutputs(t *testing.T) {
 	if _, err := runPaw(t, "fn", "add", "triage", "--owner", "ops"); err != nil {
 		t.Fatal(err)
 	}
+	cases := filepath.Join(dir, "cases.jsonl")
+	os.WriteFile(cases, []byte(`{"input": "my cat", "expected": "yes", "tags": ["pets"]}`+"\n"+`{"input": "the market", "expected": "no"}`+"\n"), 0o644)
+
+	// A project of two functions on the packed program: paw test without a
+	// program prints a line per function.
+	proj := filepath.Join(dir, "proj")
+	os.MkdirAll(proj, 0o755)
+	os.WriteFile(filepath.Join(proj, "cases.jsonl"), []byte(`{"input": "my cat", "expected": "yes"}`+"\n"), 0o644)
+	os.WriteFile(filepath.Join(proj, library.ManifestFile), []byte("version: 1\nfunctions:\n"+
+		"  - {name: cats, spec: about cats?, labels: [\"yes\", \"no\"], owner: ops, interpreter: gpt2, cases: cases.jsonl}\n"+
+		"  - {name: dogs, spec: about dogs?, owner: ops, interpreter: gpt2, cases: cases.jsonl}\n"), 0o644)
+	m, err := library.Load(proj)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lock := library.NewLock()
+	for _, f := range m.Functions {
+		lock.Functions[f.Name] = &library.LockEntry{ProgramID: p.ProgramID, Compiler: f.Compiler, SpecHash: library.SpecHash(f)}
+	}
+	if err := library.WriteLock(filepath.Join(proj, library.LockFile), lock); err != nil {
+		t.Fatal(err)
+	}
 
 	checked := map[string]bool{"paw pack": true}
 	checkJSONLines(t, "paw pack", packed, 1)
@@ -246,6 +270,9 @@ func TestJSONOutputs(t *testing.T) {
 		{[]string{"fn", "list"}, 1},
 		{[]string{"fn", "show", "triage"}, 1},
 		{[]string{"fn", "log"}, 1},
+		{[]string{"test", pawPath, "--model", base, "--cases", cases, "--max-tokens", "3"}, 1},
+		{[]string{"test", "--dir", proj, "--model", base, "--max-tokens", "3"}, 2},
+		{[]string{"diff", "--old", pawPath, "--new", pawPath, "--model", base, "--cases", cases, "--max-tokens", "3"}, 1},
 	} {
 		name := "paw " + strings.Join(c.args, " ")
 		out, err := runPaw(t, append(c.args, "--json")...)

@@ -61,11 +61,7 @@ PAW_CACHE_DIR/registry.db) or, shared by several servers, a PostgreSQL
 database given as a postgres:// DSN.`,
 	}
 	fn.PersistentFlags().StringVar(&ff.registry, "registry", "", "registry file or postgres:// DSN (default PAW_REGISTRY)")
-	actor := os.Getenv("USER")
-	if actor == "" {
-		actor = "unknown"
-	}
-	fn.PersistentFlags().StringVar(&ff.actor, "actor", actor, "who makes the change, for the audit log")
+	fn.PersistentFlags().StringVar(&ff.actor, "actor", defaultActor(), "who makes the change, for the audit log")
 	fn.AddCommand(newFnAddCmd(ff), newFnListCmd(ff), newFnShowCmd(ff), newFnPromoteCmd(ff), newFnRollbackCmd(ff),
 		newFnRetireCmd(ff), newFnLogCmd(ff), newFnImportCmd(ff))
 	return fn
@@ -112,6 +108,9 @@ func newFnAddCmd(ff *fnFlags) *cobra.Command {
 	cmd.Flags().StringVar(&gates, "gates", "", `gates as JSON, e.g. '{"min_accuracy":0.9}'`)
 	return cmd
 }
+
+// defaultActor is who makes a registry change unless --actor says: $USER.
+func defaultActor() string { return cmp.Or(os.Getenv("USER"), "unknown") }
 
 // parseDate reads a date or an RFC 3339 time; a date means its start, UTC.
 func parseDate(s string) (time.Time, error) {

@@ -6,8 +6,9 @@
 //
 // Every --json output is JSON Lines: one compact object per line with
 // snake_case keys. Per-item output (paw run's results, one per input in
-// input order; paw ls and paw pull, one per cached or pulled item) prints one
-// line per item; every other command prints exactly one line, a summary.
+// input order; paw ls and paw pull, one per cached or pulled item; paw test
+// without a program, one per function of paw.yaml) prints one line per item;
+// every other command prints exactly one line, a summary.
 //
 // List-valued flags (--stop, --labels, --tag) are repeatable and take each
 // value verbatim, commas included: --labels yes --labels "no, never".

@@ -62,6 +62,7 @@ func newRootCmd() *cobra.Command {
 		newPullCmd(cfg), newLsCmd(cfg), newRmCmd(cfg), newCompileCmd(cfg), newLoginCmd(),
 		newFnCmd(cfg),
 		newInitCmd(), newBuildCmd(cfg), newGenCmd(),
+		newTestCmd(cfg), newDiffCmd(cfg),
 	)
 	root.SetHelpCommand(newHelpCmd(root))
 	usageArgs(root)
