@@ -1,6 +1,7 @@
 package paw
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -58,7 +59,8 @@ func (e *Engine) Compile(ctx context.Context, spec string, opts ...CompileOption
 // now and remembered.
 func (e *Engine) compiledProgram(ctx context.Context, req compile.Request) (string, error) {
 	// The service is part of the key: another service may not serve the id.
-	sum := sha256.Sum256([]byte(e.hub.BaseURL + "\x00" + req.Compiler + "\x00" + req.Spec))
+	service := cmp.Or(e.hub.BaseURL, hosted.DefaultBaseURL)
+	sum := sha256.Sum256([]byte(service + "\x00" + req.Compiler + "\x00" + req.Spec))
 	key := hex.EncodeToString(sum[:])
 	path := filepath.Join(e.dir, CompiledFile)
 	// One compile at a time per engine keeps the read-modify-write of the
@@ -76,7 +78,7 @@ func (e *Engine) compiledProgram(ctx context.Context, req compile.Request) (stri
 	if e.hub.Offline {
 		return "", fmt.Errorf("%w: compiling a new spec needs the PAW service", ErrOffline)
 	}
-	c := &hosted.Compiler{BaseURL: e.hub.BaseURL, APIKey: e.hub.APIKey, HTTPClient: e.hub.HTTPClient}
+	c := &hosted.Compiler{BaseURL: service, APIKey: e.hub.APIKey, HTTPClient: e.hub.HTTPClient}
 	res, err := c.Compile(ctx, req)
 	if err != nil {
 		return "", err
