@@ -109,6 +109,8 @@ func newRunCmd(cfg *config.Config) *cobra.Command {
 			}
 			if errors.Is(err, paw.ErrNoRuntime) {
 				return fmt.Errorf("%w (with paw: --model FILE.gguf)", err)
+			} else if errors.Is(err, paw.ErrNoLive) {
+				return fmt.Errorf("%w (paw fn promote %s@vN makes a version live; %s@vN runs one)", err, ref, ref)
 			} else if err != nil {
 				return err
 			}

@@ -87,7 +87,7 @@ func TestRunByRegistryName(t *testing.T) {
 	if v1 == v2 {
 		t.Fatalf("the two builds have one program id %s", v1)
 	}
-	if _, err := run("pager_worthy"); err == nil || !strings.Contains(err.Error(), "no live version") {
+	if _, err := run("pager_worthy"); err == nil || !strings.Contains(err.Error(), "no live version (paw fn promote pager_worthy@vN") {
 		t.Errorf("paw run of a function with no live version = %v", err)
 	}
 	if _, err := runPaw(t, "fn", "promote", "pager_worthy@v1", "--force", "--reason", "first deploy"); err != nil {
