@@ -38,7 +38,9 @@ func newBlockingCall(s *Server) *blockingCall {
 	return b
 }
 
-func inferBody(ref string) api.InferRequest { return api.InferRequest{ProgramID: ref, Input: "hi", MaxTokens: 4} }
+func inferBody(ref string) api.InferRequest {
+	return api.InferRequest{ProgramID: ref, Input: "hi", MaxTokens: 4}
+}
 
 // TestQueueFull: with a queue of one held by a blocked call, the next
 // request gets 429 with Retry-After at once; the held one then completes.

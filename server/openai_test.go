@@ -97,7 +97,11 @@ func TestChatErrors(t *testing.T) {
 		{"no user message", api.ChatRequest{Model: "alice/notes", Messages: []api.ChatMessage{{Role: "system", Content: "x"}}}, 400, "bad_request"},
 		{"n", func() api.ChatRequest { r := chatReq("alice/notes", "x"); r.N = 2; return r }(), 400, "unsupported"},
 		{"top_logprobs", func() api.ChatRequest { r := chatReq("alice/notes", "x"); r.TopLogprobs = 3; return r }(), 400, "unsupported"},
-		{"tools", func() api.ChatRequest { r := chatReq("alice/notes", "x"); r.Tools = json.RawMessage(`[{"type":"function"}]`); return r }(), 400, "unsupported"},
+		{"tools", func() api.ChatRequest {
+			r := chatReq("alice/notes", "x")
+			r.Tools = json.RawMessage(`[{"type":"function"}]`)
+			return r
+		}(), 400, "unsupported"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			resp, body := f.do(t, "POST", "/v1/chat/completions", tt.body)
