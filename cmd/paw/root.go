@@ -60,6 +60,7 @@ func newRootCmd() *cobra.Command {
 		newFixtureCmd(),
 		newPackCmd(),
 		newPullCmd(cfg), newLsCmd(cfg), newRmCmd(cfg), newCompileCmd(cfg), newLoginCmd(),
+		newServeCmd(cfg),
 	)
 	root.SetHelpCommand(newHelpCmd(root))
 	usageArgs(root)
