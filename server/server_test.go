@@ -38,7 +38,7 @@ var triageLabels = []string{"billing", "technical"}
 
 // packProgram packs a gpt2-tiny program and installs it in the hub cache
 // at dir under slug; contract, if set, goes in meta.json.
-func packProgram(t *testing.T, dir, base, slug string, seed uint64, contract string) *program.Program {
+func packProgram(t testing.TB, dir, base, slug string, seed uint64, contract string) *program.Program {
 	t.Helper()
 	cfg, _ := fixture.Preset("gpt2-tiny")
 	adapter := filepath.Join(t.TempDir(), "adapter.gguf")
@@ -71,7 +71,7 @@ func packProgram(t *testing.T, dir, base, slug string, seed uint64, contract str
 
 // newFix builds the fixture; edit, if set, changes the server before its
 // preloads start.
-func newFix(t *testing.T, cfg Config, edit func(*Server)) *fix {
+func newFix(t testing.TB, cfg Config, edit func(*Server)) *fix {
 	t.Helper()
 	mcfg, _ := fixture.Preset("gpt2-tiny")
 	f := &fix{base: fixturetest.Cached(t, "gpt2-tiny", mcfg)}
