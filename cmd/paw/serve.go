@@ -48,7 +48,9 @@ func newServeCmd(cfg *config.Config) *cobra.Command {
 				return err
 			}
 			defer eng.Close()
-			logger := slog.New(slog.NewJSONHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: cfg.LogLevel}))
+			// Access logs are the server's output: at info level, whatever
+			// PAW_LOG_LEVEL says for the rest.
+			logger := slog.New(slog.NewJSONHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: min(cfg.LogLevel, slog.LevelInfo)}))
 			srv, err := server.New(server.Config{Engine: eng, Hub: h, Programs: programs, BaseModels: baseNames(model),
 				MaxLoaded: maxLoaded, QueueDepth: queue, MaxBodyBytes: maxBody, MaxInputBytes: maxInput, Timeout: timeout, Logger: logger})
 			if err != nil {
@@ -59,8 +61,7 @@ func newServeCmd(cfg *config.Config) *cobra.Command {
 			if err != nil {
 				return fmt.Errorf("serve: %w", err)
 			}
-			// Always logged, whatever PAW_LOG_LEVEL: it says where to connect.
-			slog.New(slog.NewJSONHandler(cmd.ErrOrStderr(), nil)).Info("serving", "addr", ln.Addr().String())
+			logger.Info("serving", "addr", ln.Addr().String())
 			return server.Serve(ctx, ln, srv, drain)
 		},
 	}
