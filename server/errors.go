@@ -12,6 +12,7 @@ import (
 	"github.com/paw-dev/paw"
 	"github.com/paw-dev/paw/api"
 	"github.com/paw-dev/paw/hub"
+	"github.com/paw-dev/paw/program"
 	"github.com/paw-dev/paw/schema"
 )
 
@@ -71,7 +72,11 @@ func statusFor(err error) (int, string) {
 		return 499, "client_closed" // nginx's code: the client left; nobody reads this
 	case errors.Is(err, ErrClosed), errors.Is(err, paw.ErrClosed):
 		return http.StatusServiceUnavailable, "unavailable"
-	case errors.Is(err, paw.ErrBaseMismatch), errors.Is(err, hub.ErrInvalidBundle):
+	case errors.Is(err, paw.ErrBaseMismatch), errors.Is(err, hub.ErrInvalidBundle), errors.Is(err, program.ErrFormat),
+		errors.Is(err, program.ErrMissingMember), errors.Is(err, program.ErrMeta), errors.Is(err, program.ErrAdapter),
+		errors.Is(err, program.ErrTemplate), errors.Is(err, program.ErrPlaceholder), errors.Is(err, program.ErrUnsafeMember),
+		errors.Is(err, program.ErrTooLarge), errors.Is(err, program.ErrBaseMismatch), errors.Is(err, program.ErrInterpreter):
+		// A broken bundle in the cache: the server's fault, that program's only.
 		return http.StatusInternalServerError, "program_error"
 	}
 	return http.StatusInternalServerError, "internal"

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -202,4 +204,21 @@ func TestDownloadWhileLoading(t *testing.T) {
 			t.Fatalf("/ready after loading: %d %s", resp.StatusCode, body)
 		}
 	}
+}
+
+// TestCorruptBundle: a broken bundle in the cache fails its own requests
+// with a clear 5xx, and the other programs keep answering.
+func TestCorruptBundle(t *testing.T) {
+	f := newFix(t, Config{}, nil)
+	p := packProgram(t, f.hub.Dir, f.base, "alice/broken", 6, "")
+	if err := os.WriteFile(filepath.Join(f.hub.Dir, "programs", p.Meta.ProgramID, "adapter.gguf"), []byte("not a gguf"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	resp, body := f.do(t, "POST", "/api/v1/infer", inferBody("alice/broken"))
+	wantStatus(t, resp, body, http.StatusInternalServerError)
+	if code := errorCode(t, body); code != "program_error" || !strings.Contains(string(body), "alice/broken") {
+		t.Errorf("corrupt bundle: %s", body)
+	}
+	resp, body = f.do(t, "POST", "/api/v1/infer", inferBody("alice/notes"))
+	wantStatus(t, resp, body, 200)
 }
