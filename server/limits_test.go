@@ -1,9 +1,12 @@
 package server
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"strings"
@@ -166,12 +169,41 @@ func (f *fix) metrics(t *testing.T) string {
 	return string(body)
 }
 
+// syncBuffer is a bytes.Buffer safe for the server's goroutines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
 // TestMetrics: /metrics has requests and latency per route, function and
-// path, tokens in and out, queue depth and loaded functions.
+// path, tokens in and out, queue depth and loaded functions; the access log
+// has a JSON record per request, without the API key.
 func TestMetrics(t *testing.T) {
-	f := newFix(t, Config{}, nil)
+	var logs syncBuffer
+	f := newFix(t, Config{Logger: slog.New(slog.NewJSONHandler(&logs, nil))}, nil)
 	resp, body := f.do(t, "POST", "/api/v1/infer", inferBody("alice/notes"))
 	wantStatus(t, resp, body, 200)
+	var rec map[string]any
+	if err := json.Unmarshal([]byte(strings.SplitN(logs.String(), "\n", 2)[0]), &rec); err != nil {
+		t.Fatalf("access log %q: %v", logs.String(), err)
+	}
+	if rec["msg"] != "request" || rec["method"] != "POST" || rec["path"] != "/api/v1/infer" || rec["status"] != 200.0 ||
+		rec["function"] != f.textID || rec["answered_by"] != "local" || rec["request_id"] != resp.Header.Get("X-Request-ID") ||
+		strings.Contains(logs.String(), "any-key") {
+		t.Errorf("access log record %v", rec)
+	}
 	m := f.metrics(t)
 	for _, s := range []string{
 		fmt.Sprintf(`paw_requests_total{function="%s",path="local",route="POST /api/v1/infer",status="200"} 1`, f.textID),
