@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"path/filepath"
 	"slices"
 
 	"github.com/paw-dev/paw"
@@ -44,9 +45,9 @@ func (s *Server) run(ctx context.Context, w http.ResponseWriter, c call) ([]paw.
 	defer release()
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.Timeout)
 	defer cancel()
-	fn, done, err := s.funcs.get(ctx, s.ctx, c.ref, false)
+	fn, done, err := s.funcs.get(ctx, s.ctx, s.canonical(c.ref), false)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("program %s: %w", c.ref, err)
 	}
 	defer done()
 	var res []paw.Result
@@ -68,6 +69,21 @@ func (s *Server) run(ctx context.Context, w http.ResponseWriter, c call) ([]paw.
 		return nil, fmt.Errorf("program %s: %w", c.ref, err)
 	}
 	return res, nil
+}
+
+// canonical is the program id a cached slug names, so that a program asked
+// for by slug and by id is loaded once; any other reference is kept.
+func (s *Server) canonical(ref string) string {
+	if s.cfg.Hub == nil || s.funcs.has(ref) {
+		return ref
+	}
+	if r, err := program.ParseRef(ref); err != nil || !r.IsSlug() {
+		return ref
+	}
+	if dir, err := s.cfg.Hub.ProgramPath(ref); err == nil && program.ValidID(filepath.Base(dir)) {
+		return filepath.Base(dir)
+	}
+	return ref
 }
 
 // checkRef refuses what the server never runs: an empty reference, the

@@ -232,6 +232,12 @@ func TestLRU(t *testing.T) {
 	if l := f.srv.funcs.loaded(); len(l) != 1 || l[0].fn.Name() != f.textID {
 		t.Errorf("loaded %v", l)
 	}
+	// By id, the program loaded by slug is the same function.
+	resp, body := f.do(t, "POST", "/api/v1/infer", inferBody(f.textID))
+	wantStatus(t, resp, body, 200)
+	if l := f.srv.funcs.loaded(); len(l) != 1 {
+		t.Errorf("asked by slug then id: %d loaded", len(l))
+	}
 }
 
 // TestServeDrains: cancelling Serve's context (SIGTERM in paw serve)
