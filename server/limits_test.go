@@ -232,11 +232,18 @@ func TestLRU(t *testing.T) {
 	if l := f.srv.funcs.loaded(); len(l) != 1 || l[0].fn.Name() != f.textID {
 		t.Errorf("loaded %v", l)
 	}
-	// By id, the program loaded by slug is the same function.
-	resp, body := f.do(t, "POST", "/api/v1/infer", inferBody(f.textID))
-	wantStatus(t, resp, body, 200)
-	if l := f.srv.funcs.loaded(); len(l) != 1 {
-		t.Errorf("asked by slug then id: %d loaded", len(l))
+}
+
+// TestOneLoadPerProgram: a program asked for by id and by slug, in either
+// order, is loaded once.
+func TestOneLoadPerProgram(t *testing.T) {
+	f := newFix(t, Config{}, nil)
+	for _, ref := range []string{f.textID, "alice/notes", f.labelsID, "alice/triage", f.labelsID} {
+		resp, body := f.do(t, "POST", "/api/v1/infer", inferBody(ref))
+		wantStatus(t, resp, body, 200)
+	}
+	if n := f.srv.funcs.len(); n != 2 {
+		t.Errorf("%d functions loaded for 2 programs", n)
 	}
 }
 
