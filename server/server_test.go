@@ -10,10 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strings"
 	"testing"
-
-	"github.com/google/go-cmp/cmp"
 
 	"github.com/paw-dev/paw"
 	"github.com/paw-dev/paw/hub"
@@ -188,9 +185,6 @@ func errorCode(t *testing.T, b []byte) string {
 	json.Unmarshal(e.Error, &oe)
 	return oe.Code
 }
-
-var _ = cmp.Diff
-var _ = strings.Cut
 
 func mustJSON(t *testing.T, b []byte, v any) {
 	t.Helper()
