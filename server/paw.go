@@ -212,14 +212,28 @@ func (s *Server) handleRuntime(w http.ResponseWriter, r *http.Request) {
 		m, err = s.cfg.Hub.RuntimeManifest(id)
 	}
 	if pin, ok := hub.OfficialRuntimes()[id]; errors.Is(err, hub.ErrNotCached) && ok {
-		m, err = &api.RuntimeManifest{ManifestVersion: 1, RuntimeID: id}, nil
-		m.LocalSDK.BaseModel = api.BaseModel{Name: pin.BaseModel, Filename: pin.File, URL: pin.URL, SizeBytes: pin.Size, SHA256: pin.SHA256}
+		m, err = pinManifest(pin), nil
 	}
 	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, m)
+}
+
+// pinManifest is the manifest of an official runtime, made from its pin:
+// the fields the official SDK checks before it downloads a base model.
+func pinManifest(pin hub.Runtime) *api.RuntimeManifest {
+	supported := true
+	m := &api.RuntimeManifest{ManifestVersion: 1, RuntimeID: pin.ID, AdapterFormat: api.AdapterFormatGGUFLoRA,
+		LocalSDK: api.LocalSDK{Supported: &supported, BaseModel: api.BaseModel{Name: pin.BaseModel, File: pin.File,
+			URL: pin.URL, SizeBytes: pin.Size, SHA256: pin.SHA256}}}
+	for _, in := range []string{program.InterpreterQwen3, program.InterpreterGPT2} {
+		if program.DefaultRuntimeID(in) == pin.ID {
+			m.Interpreter = in
+		}
+	}
+	return m
 }
 
 // handleCompilers lists the local compilers: none yet.

@@ -125,11 +125,14 @@ func TestProgramRoutes(t *testing.T) {
 	if string(bytes.TrimSpace(body)) != `{"compilers":[]}` {
 		t.Errorf("compilers %s", body) // the SDK reads resp.json()["compilers"]
 	}
-	resp, body = f.do(t, "GET", "/api/v1/models/runtimes/"+program.DefaultRuntimeQwen3, nil)
-	wantStatus(t, resp, body, 200)
-	m, err := hub.ParseManifest(body)
-	if err != nil || m.RuntimeID != program.DefaultRuntimeQwen3 || m.LocalSDK.BaseModel.SHA256 != hub.OfficialRuntimes()[program.DefaultRuntimeQwen3].SHA256 {
-		t.Errorf("runtime manifest %s: %v", body, err)
+	for _, id := range []string{program.DefaultRuntimeQwen3, program.DefaultRuntimeGPT2} {
+		resp, body = f.do(t, "GET", "/api/v1/models/runtimes/"+id, nil)
+		wantStatus(t, resp, body, 200)
+		m, err := hub.ParseManifest(body)
+		if err != nil || m.RuntimeID != id || m.LocalSDK.BaseModel.SHA256 != hub.OfficialRuntimes()[id].SHA256 {
+			t.Errorf("runtime manifest %s: %v", body, err)
+		}
+		checkSDKManifest(t, body)
 	}
 	resp, body = f.do(t, "GET", "/api/v1/models/runtimes/nope-1b", nil)
 	wantStatus(t, resp, body, 404)
@@ -221,4 +224,35 @@ func TestCorruptBundle(t *testing.T) {
 	}
 	resp, body = f.do(t, "POST", "/api/v1/infer", inferBody("alice/notes"))
 	wantStatus(t, resp, body, 200)
+}
+
+// checkSDKManifest checks what the official SDK requires of a runtime
+// manifest before it downloads the base model: runtime_id, an integer
+// manifest_version, an interpreter, adapter_format gguf_lora, and
+// local_sdk {supported: bool, base_model {file (a bare name), url,
+// sha256 (64 hex digits), size_bytes > 0}}.
+func checkSDKManifest(t *testing.T, body []byte) {
+	t.Helper()
+	var m struct {
+		RuntimeID       string `json:"runtime_id"`
+		ManifestVersion *int   `json:"manifest_version"`
+		Interpreter     string `json:"interpreter"`
+		AdapterFormat   string `json:"adapter_format"`
+		LocalSDK        struct {
+			Supported *bool `json:"supported"`
+			BaseModel struct {
+				File      string `json:"file"`
+				URL       string `json:"url"`
+				SHA256    string `json:"sha256"`
+				SizeBytes int64  `json:"size_bytes"`
+			} `json:"base_model"`
+		} `json:"local_sdk"`
+	}
+	mustJSON(t, body, &m)
+	bm := m.LocalSDK.BaseModel
+	if m.RuntimeID == "" || m.ManifestVersion == nil || *m.ManifestVersion != 1 || m.Interpreter == "" || m.AdapterFormat != "gguf_lora" ||
+		m.LocalSDK.Supported == nil || !*m.LocalSDK.Supported || bm.File == "" || strings.ContainsRune(bm.File, '/') ||
+		bm.URL == "" || len(bm.SHA256) != 64 || bm.SizeBytes <= 0 {
+		t.Errorf("runtime manifest fails the official SDK's checks: %s", body)
+	}
 }
