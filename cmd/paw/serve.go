@@ -43,6 +43,7 @@ func newServeCmd(cfg *config.Config) *cobra.Command {
 			}
 			ctx := cmd.Context()
 			h := newHubClient(cmd, cfg)
+			h.Trace = nil // stderr carries JSON access logs: no progress bars in between
 			eng, err := paw.Open(ctx, paw.Options{Model: model, Threads: threads, NoDrafts: noDrafts, Hub: h, KVCacheMax: cfg.KVCacheMax})
 			if err != nil {
 				return err
