@@ -28,6 +28,7 @@ var (
 	ErrBuilding      = errors.New("server: program is still loading")
 	ErrNoCompiler    = errors.New("server: no local compiler: compile with `paw compile` against the hosted service, then serve the program")
 	ErrNoRoute       = errors.New("server: no such route")
+	ErrMethod        = errors.New("server: method not allowed")
 	ErrClosed        = errors.New("server: shutting down")
 )
 
@@ -49,6 +50,8 @@ func statusFor(err error) (int, string) {
 		return http.StatusNotImplemented, "not_implemented"
 	case errors.Is(err, ErrNoRoute):
 		return http.StatusNotFound, "no_route"
+	case errors.Is(err, ErrMethod):
+		return http.StatusMethodNotAllowed, "method_not_allowed"
 	case errors.Is(err, ErrBaseModel):
 		return http.StatusBadRequest, "base_model"
 	case errors.Is(err, ErrLocalPath), errors.Is(err, ErrNoProgram), errors.Is(err, paw.ErrNotFound),

@@ -78,6 +78,7 @@ func TestPAWErrors(t *testing.T) {
 		{"cancel job", "DELETE", "/api/v1/compile/job1", nil, 501, "not_implemented"},
 		{"download unknown", "GET", "/api/v1/programs/0123456789abcdef0123456789abcdef/download", nil, 404, "not_found"},
 		{"no route", "GET", "/api/v1/nothing", nil, 404, "no_route"},
+		{"wrong method", "GET", "/api/v1/infer", nil, 405, "method_not_allowed"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			resp, body := f.do(t, tt.method, tt.path, tt.body)
