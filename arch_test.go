@@ -32,6 +32,9 @@ var allowed = map[string][]string{
 	"internal/fixture": {"gguf", "internal/fsutil"},
 	"interp":           {"gguf", "internal/basemodel", "internal/fsutil", "internal/kvcache", "internal/llama", "program", "schema"},
 	"cmd/paw":          nil, // the CLI may import anything but is imported by nothing
+	// The server runs programs through the root package's front door (the
+	// engine, re-exported errors, options), not interp directly.
+	"server": {"", "api", "hub", "program", "schema"},
 
 	// The example project: a user's program and the package paw gen go wrote.
 	"examples/triage":       {"", "examples/triage/fuzzy"},

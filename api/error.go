@@ -33,6 +33,8 @@ type Error struct {
 	Code      string `json:"error,omitempty"`      // machine-readable code, when the service sends one
 	Message   string `json:"message,omitempty"`    // human-readable message (or the detail)
 	RequestID string `json:"request_id,omitempty"` // the service's request id, for support
+	// Details is structured detail (the offending field, say), when sent.
+	Details json.RawMessage `json:"details,omitempty"`
 	// RetryAfter is the wait the response asked for (Retry-After), or 0.
 	RetryAfter time.Duration `json:"-"`
 }
@@ -80,6 +82,7 @@ type errorBody struct {
 	Error     json.RawMessage `json:"error"`
 	Message   string          `json:"message"`
 	RequestID string          `json:"request_id"`
+	Details   json.RawMessage `json:"details"`
 	Detail    json.RawMessage `json:"detail"`
 }
 
@@ -91,6 +94,9 @@ func ParseError(status int, h http.Header, body []byte) *Error {
 	var eb errorBody
 	if json.Unmarshal(body, &eb) == nil {
 		e.Code, e.Message, e.RequestID = rawText(eb.Error), eb.Message, eb.RequestID
+		if len(eb.Details) > 0 && string(eb.Details) != "null" {
+			e.Details = eb.Details
+		}
 		if e.Message == "" {
 			e.Message = detailText(eb.Detail)
 		}

@@ -18,22 +18,44 @@ type ResolveResponse struct {
 }
 
 // RuntimeManifest is GET /models/runtimes/{runtime_id} (manifest v1): the
-// base model an interpreter runtime runs on and its prompt contract.
+// base model an interpreter runtime runs on and its prompt contract. The
+// fields the official SDK checks (interpreter, adapter_format,
+// local_sdk.supported, base_model.file) are kept, so that a manifest paw
+// serves from its cache passes the SDK's checks; the sections paw does not
+// read are kept verbatim.
 type RuntimeManifest struct {
-	ManifestVersion int    `json:"manifest_version,omitempty"`
-	RuntimeID       string `json:"runtime_id"`
-	Interpreter     string `json:"interpreter,omitempty"`
-	NCtx            int    `json:"n_ctx,omitempty"`
-	LocalSDK        struct {
-		BaseModel BaseModel `json:"base_model"`
-	} `json:"local_sdk"`
+	ManifestVersion int      `json:"manifest_version,omitempty"`
+	RuntimeID       string   `json:"runtime_id"`
+	DisplayName     string   `json:"display_name,omitempty"`
+	Interpreter     string   `json:"interpreter,omitempty"`
+	AdapterFormat   string   `json:"adapter_format,omitempty"` // AdapterFormatGGUFLoRA
+	NCtx            int      `json:"n_ctx,omitempty"`
+	LocalSDK        LocalSDK `json:"local_sdk"`
 	// PromptTemplate is the prompt template contract, kept verbatim.
 	PromptTemplate json.RawMessage `json:"prompt_template,omitempty"`
+	ProgramAssets  json.RawMessage `json:"program_assets,omitempty"`
+	BaseInference  json.RawMessage `json:"base_inference,omitempty"`
+	JSSDK          json.RawMessage `json:"js_sdk,omitempty"`
 }
 
-// BaseModel is where a runtime's GGUF base model is downloaded from.
+// AdapterFormatGGUFLoRA is the adapter format of every official runtime.
+const AdapterFormatGGUFLoRA = "gguf_lora"
+
+// LocalSDK is a runtime manifest's local_sdk: whether a local SDK can run
+// the runtime, and on which base model.
+type LocalSDK struct {
+	Supported *bool     `json:"supported,omitempty"`
+	BaseModel BaseModel `json:"base_model"`
+	NCtx      int       `json:"n_ctx,omitempty"`
+}
+
+// BaseModel is where a runtime's GGUF base model is downloaded from. The
+// official manifest names the file in File; Filename is an older spelling.
 type BaseModel struct {
 	Name      string `json:"name,omitempty"`
+	Provider  string `json:"provider,omitempty"`
+	Repo      string `json:"repo,omitempty"`
+	File      string `json:"file,omitempty"`
 	Filename  string `json:"filename,omitempty"`
 	URL       string `json:"url"`
 	SizeBytes int64  `json:"size_bytes"`

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/paw-dev/paw/api"
 	"github.com/paw-dev/paw/internal/fsutil"
 )
 
@@ -22,10 +23,10 @@ type cacheEntry struct {
 
 // cacheKey is the hex sha256 of what determines an answer: the endpoint,
 // the model and the full request (messages, temperature, max tokens).
-func (c *Client) cacheKey(req chatRequest) string {
+func (c *Client) cacheKey(req api.ChatRequest) string {
 	b, _ := json.Marshal(struct {
-		Endpoint string      `json:"endpoint"`
-		Request  chatRequest `json:"request"`
+		Endpoint string          `json:"endpoint"`
+		Request  api.ChatRequest `json:"request"`
 	}{c.endpoint(), req}) // plain strings and numbers: cannot fail
 	sum := sha256.Sum256(b)
 	return hex.EncodeToString(sum[:])

@@ -75,31 +75,6 @@ type Completion struct {
 	Cached           bool
 }
 
-// message is one chat message.
-type message struct {
-	Role    string `json:"role"`
-	Content string `json:"content"`
-}
-
-type chatRequest struct {
-	Model       string    `json:"model"`
-	Messages    []message `json:"messages"`
-	Temperature float64   `json:"temperature"`
-	MaxTokens   int       `json:"max_tokens,omitempty"`
-}
-
-type chatResponse struct {
-	Choices []struct {
-		Message struct {
-			Content *string `json:"content"`
-		} `json:"message"`
-	} `json:"choices"`
-	Usage struct {
-		PromptTokens     int `json:"prompt_tokens"`
-		CompletionTokens int `json:"completion_tokens"`
-	} `json:"usage"`
-}
-
 // Complete asks the model, at temperature 0, to answer input under the
 // system prompt (a program's spec; none when empty). Errors from the server
 // are *api.Error (status, message), matching api.ErrRateLimited and the
@@ -108,11 +83,7 @@ func (c *Client) Complete(ctx context.Context, system, input string) (Completion
 	if c.BaseURL == "" || c.Model == "" {
 		return Completion{}, ErrConfig
 	}
-	req := chatRequest{Model: c.Model, MaxTokens: c.MaxTokens}
-	if system != "" {
-		req.Messages = append(req.Messages, message{Role: "system", Content: system})
-	}
-	req.Messages = append(req.Messages, message{Role: "user", Content: input})
+	req := c.request(system, input)
 	key := c.cacheKey(req)
 	if comp, ok := c.cached(key); ok {
 		return comp, nil
@@ -127,12 +98,24 @@ func (c *Client) Complete(ctx context.Context, system, input string) (Completion
 	return comp, nil
 }
 
+// request is the chat request for input under the system prompt, at
+// temperature 0 (sent explicitly: servers default to 1).
+func (c *Client) request(system, input string) api.ChatRequest {
+	zero := 0.0
+	req := api.ChatRequest{Model: c.Model, MaxTokens: c.MaxTokens, Temperature: &zero}
+	if system != "" {
+		req.Messages = append(req.Messages, api.ChatMessage{Role: "system", Content: api.ChatContent(system)})
+	}
+	req.Messages = append(req.Messages, api.ChatMessage{Role: "user", Content: api.ChatContent(input)})
+	return req
+}
+
 func (c *Client) endpoint() string {
 	return strings.TrimRight(c.BaseURL, "/") + "/chat/completions"
 }
 
 // post sends req, retrying temporary failures.
-func (c *Client) post(ctx context.Context, req chatRequest) (Completion, error) {
+func (c *Client) post(ctx context.Context, req api.ChatRequest) (Completion, error) {
 	body, err := json.Marshal(req)
 	if err != nil {
 		return Completion{}, err
@@ -190,16 +173,16 @@ func (c *Client) postOnce(ctx context.Context, body []byte) (Completion, error) 
 	if resp.StatusCode/100 != 2 {
 		return Completion{}, parseError(resp, b)
 	}
-	var cr chatResponse
+	var cr api.ChatResponse
 	if err := json.Unmarshal(b, &cr); err != nil {
 		return Completion{}, fmt.Errorf("%w: decode response: %w", api.ErrUnexpected, err)
 	}
 	if len(cr.Choices) == 0 {
 		return Completion{}, ErrNoChoices
 	}
-	comp := Completion{PromptTokens: cr.Usage.PromptTokens, CompletionTokens: cr.Usage.CompletionTokens}
-	if p := cr.Choices[0].Message.Content; p != nil {
-		comp.Text = *p
+	comp := Completion{Text: string(cr.Choices[0].Message.Content)}
+	if u := cr.Usage; u != nil {
+		comp.PromptTokens, comp.CompletionTokens = u.PromptTokens, u.CompletionTokens
 	}
 	return comp, nil
 }
@@ -207,7 +190,7 @@ func (c *Client) postOnce(ctx context.Context, body []byte) (Completion, error) 
 // parseError reads an OpenAI error body, {"error": {"message", "type",
 // "code"}}, or any other shape api.ParseError knows.
 func parseError(resp *http.Response, body []byte) *api.Error {
-	var oe struct {
+	var oe struct { // api.OpenAIError, with a code that may be a number
 		Error struct {
 			Message string          `json:"message"`
 			Type    string          `json:"type"`

@@ -26,9 +26,9 @@ var _ eval.Runner = Runner{}
 type fakeServer struct {
 	*httptest.Server
 	requests   atomic.Int32
-	last       atomic.Pointer[chatRequest]
+	last       atomic.Pointer[api.ChatRequest]
 	auth       atomic.Pointer[string]
-	HandleFunc func(w http.ResponseWriter, n int32, req chatRequest)
+	HandleFunc func(w http.ResponseWriter, n int32, req api.ChatRequest)
 }
 
 func newFakeServer(t *testing.T) *fakeServer {
@@ -36,7 +36,7 @@ func newFakeServer(t *testing.T) *fakeServer {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /v1/chat/completions", func(w http.ResponseWriter, r *http.Request) {
 		n := f.requests.Add(1)
-		var req chatRequest
+		var req api.ChatRequest
 		if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
 			http.Error(w, err.Error(), http.StatusBadRequest)
 			return
@@ -48,7 +48,7 @@ func newFakeServer(t *testing.T) *fakeServer {
 			f.HandleFunc(w, n, req)
 			return
 		}
-		answer(w, strings.ToUpper(req.Messages[len(req.Messages)-1].Content))
+		answer(w, strings.ToUpper(string(req.Messages[len(req.Messages)-1].Content)))
 	})
 	f.Server = httptest.NewServer(mux)
 	t.Cleanup(f.Close)
@@ -76,7 +76,8 @@ func TestComplete(t *testing.T) {
 	if got.Text != "HELLO" || got.PromptTokens != 21 || got.CompletionTokens != 3 || got.Cached || got.Latency <= 0 {
 		t.Errorf("completion %+v", got)
 	}
-	want := chatRequest{Model: "gpt-test", Temperature: 0, Messages: []message{
+	zero := 0.0
+	want := api.ChatRequest{Model: "gpt-test", Temperature: &zero, Messages: []api.ChatMessage{
 		{Role: "system", Content: "Upper-case the input."}, {Role: "user", Content: "hello"}}}
 	if diff := cmp.Diff(want, *f.last.Load()); diff != "" {
 		t.Errorf("request (-want +got):\n%s", diff)
@@ -95,7 +96,7 @@ func TestComplete(t *testing.T) {
 
 func TestCompleteErrors(t *testing.T) {
 	f := newFakeServer(t)
-	f.HandleFunc = func(w http.ResponseWriter, _ int32, _ chatRequest) {
+	f.HandleFunc = func(w http.ResponseWriter, _ int32, _ api.ChatRequest) {
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(http.StatusUnauthorized)
 		w.Write([]byte(`{"error": {"message": "Incorrect API key provided", "type": "invalid_request_error", "code": "invalid_api_key"}}`))
@@ -114,7 +115,7 @@ func TestCompleteErrors(t *testing.T) {
 
 	// A 500 is retried Retries times, then returned.
 	f.requests.Store(0)
-	f.HandleFunc = func(w http.ResponseWriter, _ int32, _ chatRequest) {
+	f.HandleFunc = func(w http.ResponseWriter, _ int32, _ api.ChatRequest) {
 		http.Error(w, "upstream overloaded", http.StatusInternalServerError)
 	}
 	c := f.client("")
@@ -124,7 +125,7 @@ func TestCompleteErrors(t *testing.T) {
 		t.Errorf("500: %v after %d requests, want ErrServer after 3", err, f.requests.Load())
 	}
 
-	f.HandleFunc = func(w http.ResponseWriter, _ int32, _ chatRequest) { w.Write([]byte(`{"choices": []}`)) }
+	f.HandleFunc = func(w http.ResponseWriter, _ int32, _ api.ChatRequest) { w.Write([]byte(`{"choices": []}`)) }
 	if _, err := f.client("").Complete(context.Background(), "", "x"); !errors.Is(err, ErrNoChoices) {
 		t.Errorf("no choices: %v", err)
 	}
@@ -134,7 +135,7 @@ func TestCompleteErrors(t *testing.T) {
 // one asking for longer than MaxRetryDelay is returned at once.
 func TestRetryAfter(t *testing.T) {
 	f := newFakeServer(t)
-	f.HandleFunc = func(w http.ResponseWriter, n int32, req chatRequest) {
+	f.HandleFunc = func(w http.ResponseWriter, n int32, req api.ChatRequest) {
 		if n == 1 {
 			w.Header().Set("Retry-After", "1")
 			http.Error(w, `{"error": {"message": "Rate limit reached", "type": "requests"}}`, http.StatusTooManyRequests)
@@ -164,7 +165,7 @@ func TestRetryAfter(t *testing.T) {
 
 	// A cancelled context stops the wait.
 	f.requests.Store(0)
-	f.HandleFunc = func(w http.ResponseWriter, _ int32, _ chatRequest) {
+	f.HandleFunc = func(w http.ResponseWriter, _ int32, _ api.ChatRequest) {
 		w.Header().Set("Retry-After", "20")
 		w.WriteHeader(http.StatusTooManyRequests)
 	}
@@ -274,5 +275,15 @@ func TestRunner(t *testing.T) {
 	}
 	if n := f.requests.Load(); n != 2 {
 		t.Errorf("%d requests over two runs, want 2 (the second run is cached)", n)
+	}
+}
+
+// TestCacheKeyStable: the answer cache's key for a fixed request does not
+// change when the wire types do (it hashes the marshalled request), so
+// existing caches stay valid.
+func TestCacheKeyStable(t *testing.T) {
+	c := &Client{BaseURL: "http://x/v1", Model: "m", MaxTokens: 7}
+	if got, want := c.cacheKey(c.request("sys", "in")), "eca4e4be82e849d91d6babb4692991b9d550f6f2bc5f955e72031d49e4dbac95"; got != want {
+		t.Errorf("cache key %s, want %s", got, want)
 	}
 }

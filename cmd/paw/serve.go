@@ -1,0 +1,92 @@
+package main
+
+import (
+	"fmt"
+	"log/slog"
+	"net"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/paw-dev/paw"
+	"github.com/paw-dev/paw/internal/config"
+	"github.com/paw-dev/paw/server"
+)
+
+func newServeCmd(cfg *config.Config) *cobra.Command {
+	var (
+		addr, model      string
+		programs         []string
+		maxLoaded, queue int
+		threads          int
+		maxInput         int
+		maxBody          int64
+		timeout, drain   time.Duration
+		noDrafts         bool
+	)
+	cmd := &cobra.Command{
+		Use:   "serve [--addr 127.0.0.1:8100] [--model BASE.gguf] [--program REF]...",
+		Short: "Serve programs over HTTP: the PAW REST API and an OpenAI-compatible API",
+		Long: "Serve every cached program (and each --program, loaded at start) over HTTP on one shared base model:\n" +
+			"  /api/v1/...           the official PAW REST API (point an official SDK's PAW_API_URL here)\n" +
+			"  /v1/chat/completions  OpenAI-compatible; the model is a program, the last user message its input\n" +
+			"  /v1/completions, /v1/models, /health, /ready, /metrics (Prometheus)\n" +
+			"Programs load on first use; --max-loaded bounds how many stay loaded. Requests beyond --queue get\n" +
+			"429 with Retry-After. SIGTERM or Ctrl-C stops accepting and drains requests in flight (--drain).\n" +
+			"Access logs go to stderr as JSON lines. The address is loopback unless --addr says otherwise.",
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if threads == 0 {
+				threads = cfg.Threads
+			}
+			ctx := cmd.Context()
+			h := newHubClient(cmd, cfg)
+			h.Trace = nil // stderr carries JSON access logs: no progress bars in between
+			eng, err := paw.Open(ctx, paw.Options{Model: model, Threads: threads, NoDrafts: noDrafts, Hub: h, KVCacheMax: cfg.KVCacheMax})
+			if err != nil {
+				return err
+			}
+			defer eng.Close()
+			// Access logs are the server's output: at info level, whatever
+			// PAW_LOG_LEVEL says for the rest.
+			logger := slog.New(slog.NewJSONHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: min(cfg.LogLevel, slog.LevelInfo)}))
+			srv, err := server.New(server.Config{Engine: eng, Hub: h, Programs: programs, BaseModels: baseNames(model),
+				MaxLoaded: maxLoaded, QueueDepth: queue, MaxBodyBytes: maxBody, MaxInputBytes: maxInput, Timeout: timeout, Logger: logger})
+			if err != nil {
+				return err
+			}
+			defer srv.Close()
+			ln, err := net.Listen("tcp", addr)
+			if err != nil {
+				return fmt.Errorf("serve: %w", err)
+			}
+			logger.Info("serving", "addr", ln.Addr().String())
+			return server.Serve(ctx, ln, srv, drain)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&addr, "addr", server.DefaultAddr, "address to listen on (host:port)")
+	f.StringVar(&model, "model", "", "base model GGUF to run every program on, instead of each program's runtime")
+	f.StringArrayVar(&programs, "program", nil, "program to load at start: id, slug or .paw path (repeatable; local paths are servable only this way)")
+	f.IntVar(&maxLoaded, "max-loaded", server.DefaultMaxLoaded, "programs kept loaded on demand besides --program ones")
+	f.IntVar(&queue, "queue", server.DefaultQueueDepth, "inference inputs admitted at once; beyond, 429")
+	f.Int64Var(&maxBody, "max-body", server.DefaultMaxBodyBytes, "request body limit in bytes (413 beyond)")
+	f.IntVar(&maxInput, "max-input", server.DefaultMaxInputBytes, "input limit in bytes (413 beyond)")
+	f.DurationVar(&timeout, "timeout", server.DefaultTimeout, "deadline of each request's calls")
+	f.DurationVar(&drain, "drain", server.DefaultDrain, "how long shutdown waits for requests in flight")
+	f.IntVar(&threads, "threads", 0, "compute threads (0 = PAW_THREADS, else one per core)")
+	f.BoolVar(&noDrafts, "no-drafts", false, "decode without speculative drafts (answers bit-identical to serial ones)")
+	return cmd
+}
+
+// baseNames are the names a client might give the base model: its path,
+// its file name, and that without .gguf.
+func baseNames(model string) []string {
+	if model == "" {
+		return nil
+	}
+	name := filepath.Base(model)
+	return []string{model, name, strings.TrimSuffix(name, ".gguf")}
+}

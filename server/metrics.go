@@ -1,0 +1,72 @@
+package server
+
+import (
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// metrics are the server's Prometheus series, on a registry of its own so
+// that two servers in one process (tests) do not collide.
+type metrics struct {
+	reg      *prometheus.Registry
+	requests *prometheus.CounterVec   // route, function, path, status
+	latency  *prometheus.HistogramVec // route, function, path
+	tokens   *prometheus.CounterVec   // function, direction
+	rejected prometheus.Counter
+}
+
+func newMetrics() *metrics {
+	m := &metrics{
+		reg: prometheus.NewRegistry(),
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "paw_requests_total",
+			Help: "HTTP requests by route, function (program id), answering path and status."},
+			[]string{"route", "function", "path", "status"}),
+		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "paw_request_duration_seconds",
+			Help:    "HTTP request latency by route, function and answering path.",
+			Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60}},
+			[]string{"route", "function", "path"}),
+		tokens: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "paw_tokens_total",
+			Help: "Tokens by function and direction: in (prompt) or out (generated)."},
+			[]string{"function", "direction"}),
+		rejected: prometheus.NewCounter(prometheus.CounterOpts{Name: "paw_queue_rejected_total",
+			Help: "Requests refused with 429 because the queue was full."}),
+	}
+	m.reg.MustRegister(m.requests, m.latency, m.tokens, m.rejected,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return m
+}
+
+// queue exports the queue depth, read at scrape time.
+func (m *metrics) queue(depth func() int) {
+	m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "paw_queue_depth",
+		Help: "Inference inputs admitted now, running or waiting for the engine."},
+		func() float64 { return float64(depth()) }))
+}
+
+// loaded exports how many functions are loaded.
+func (m *metrics) loaded(n func() int) {
+	m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "paw_functions_loaded",
+		Help: "Functions loaded now."}, func() float64 { return float64(n()) }))
+}
+
+// observe records one finished request.
+func (m *metrics) observe(route string, rw *recorder, d time.Duration) {
+	m.requests.WithLabelValues(route, rw.function, rw.path, strconv.Itoa(rw.status)).Inc()
+	m.latency.WithLabelValues(route, rw.function, rw.path).Observe(d.Seconds())
+	if rw.function != "" {
+		m.tokens.WithLabelValues(rw.function, "in").Add(float64(rw.tokensIn))
+		m.tokens.WithLabelValues(rw.function, "out").Add(float64(rw.tokens))
+	}
+	if rw.status == http.StatusTooManyRequests {
+		m.rejected.Inc()
+	}
+}
+
+func (m *metrics) handler() http.Handler {
+	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{})
+}

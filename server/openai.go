@@ -1,0 +1,188 @@
+package server
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/paw-dev/paw"
+	"github.com/paw-dev/paw/api"
+	"github.com/paw-dev/paw/hub"
+	"github.com/paw-dev/paw/program"
+)
+
+// The OpenAI-compatible routes, under /v1: the model is a program, and the
+// last user message (or the prompt) is its input. Other messages are not
+// part of the input: a program carries its own instructions.
+
+func (s *Server) handleChat(w http.ResponseWriter, r *http.Request) {
+	var req api.ChatRequest
+	if err := decode(r, &req); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	res, err := s.chat(r.Context(), w, &req)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	id, created := "chatcmpl-"+requestID(r), time.Now().Unix()
+	if req.Stream {
+		streamChat(w, id, created, req.Model, res, req.Logprobs)
+		return
+	}
+	writeJSON(w, http.StatusOK, api.ChatResponse{ID: id, Object: api.ObjectChatCompletion, Created: created, Model: req.Model,
+		Choices: []api.ChatChoice{{Message: api.ChatMessage{Role: "assistant", Content: api.ChatContent(res.Output)},
+			FinishReason: finishReason(res), Logprobs: logprobs(res, req.Logprobs)}},
+		Usage: usage(res)})
+}
+
+// chat checks a chat request and runs it.
+func (s *Server) chat(ctx context.Context, w http.ResponseWriter, req *api.ChatRequest) (paw.Result, error) {
+	switch {
+	case req.N > 1:
+		return paw.Result{}, fmt.Errorf("%w: n=%d: a function has one answer per input", ErrUnsupported, req.N)
+	case len(req.Tools) > 0 && string(req.Tools) != "null" && string(req.Tools) != "[]":
+		return paw.Result{}, fmt.Errorf("%w: tools", ErrUnsupported)
+	case req.TopLogprobs > 0:
+		return paw.Result{}, fmt.Errorf("%w: top_logprobs: paw reports logprob_mean and logprob_min per answer (logprobs: true)", ErrUnsupported)
+	}
+	input, ok := "", false
+	for i := len(req.Messages) - 1; i >= 0 && !ok; i-- {
+		input, ok = string(req.Messages[i].Content), req.Messages[i].Role == "user"
+	}
+	if !ok {
+		return paw.Result{}, fmt.Errorf("%w: no user message: the last one is the function's input", ErrBadRequest)
+	}
+	maxTokens := req.MaxTokens
+	if req.MaxCompletionTokens > 0 {
+		maxTokens = req.MaxCompletionTokens
+	}
+	return s.openAICall(ctx, w, req.Model, input, maxTokens, req.Temperature, req.Seed, req.Stop, req.ResponseFormat)
+}
+
+// openAICall runs one OpenAI-style request.
+func (s *Server) openAICall(ctx context.Context, w http.ResponseWriter, model, input string, maxTokens int,
+	temperature *float64, seed *int64, stop []string, rf *api.ResponseFormat) (paw.Result, error) {
+	opts, err := options(maxTokens, temperature, seed, stop)
+	if err != nil {
+		return paw.Result{}, err
+	}
+	contract, err := contractFor(rf)
+	if err != nil {
+		return paw.Result{}, err
+	}
+	if contract != nil {
+		opts = append(opts, paw.WithContract(*contract))
+	}
+	res, err := s.run(ctx, w, call{ref: model, inputs: []string{input}, opts: opts})
+	if err != nil {
+		return paw.Result{}, err
+	}
+	return res[0], nil
+}
+
+func (s *Server) handleCompletion(w http.ResponseWriter, r *http.Request) {
+	var req api.CompletionRequest
+	if err := decode(r, &req); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	res, err := s.completion(r.Context(), w, &req)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	id, created := "cmpl-"+requestID(r), time.Now().Unix()
+	if req.Stream {
+		streamCompletion(w, id, created, req.Model, res, req.Logprobs != nil)
+		return
+	}
+	fr := finishReason(res)
+	writeJSON(w, http.StatusOK, api.CompletionResponse{ID: id, Object: api.ObjectTextCompletion, Created: created, Model: req.Model,
+		Choices: []api.CompletionChoice{{Text: res.Output, Logprobs: logprobs(res, req.Logprobs != nil), FinishReason: &fr}},
+		Usage:   usage(res)})
+}
+
+func (s *Server) completion(ctx context.Context, w http.ResponseWriter, req *api.CompletionRequest) (paw.Result, error) {
+	switch {
+	case len(req.Prompt) != 1:
+		return paw.Result{}, fmt.Errorf("%w: prompt: want one string, got %d", ErrBadRequest, len(req.Prompt))
+	case req.N > 1:
+		return paw.Result{}, fmt.Errorf("%w: n=%d: a function has one answer per input", ErrUnsupported, req.N)
+	case req.Echo:
+		return paw.Result{}, fmt.Errorf("%w: echo", ErrUnsupported)
+	}
+	return s.openAICall(ctx, w, req.Model, req.Prompt[0], req.MaxTokens, req.Temperature, req.Seed, req.Stop, nil)
+}
+
+func finishReason(r paw.Result) string {
+	if r.FinishReason == paw.FinishLength || r.FinishReason == paw.FinishContext {
+		return api.FinishLength
+	}
+	return api.FinishStop
+}
+
+func usage(r paw.Result) *api.Usage {
+	return &api.Usage{PromptTokens: r.PromptTokens, CompletionTokens: r.Tokens, TotalTokens: r.PromptTokens + r.Tokens}
+}
+
+// logprobs is paw's summary of the answer's log-probabilities, when asked.
+func logprobs(r paw.Result, asked bool) *api.Logprobs {
+	if !asked {
+		return nil
+	}
+	return &api.Logprobs{LogprobMean: r.LogprobMean, LogprobMin: r.LogprobMin, Probs: r.Probs}
+}
+
+func (s *Server) handleModels(w http.ResponseWriter, r *http.Request) {
+	list, err := s.models()
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, list)
+}
+
+// models lists the loaded functions, then the other cached programs. Local
+// paths a program was preloaded from are not shown.
+func (s *Server) models() (api.ModelList, error) {
+	list := api.ModelList{Object: api.ObjectList, Data: []api.Model{}}
+	seen := map[string]int{}
+	for _, l := range s.funcs.loaded() {
+		m := api.Model{ID: l.fn.Name(), Object: api.ObjectModel, OwnedBy: "paw", Loaded: true}
+		if p := l.fn.Program(); p != nil {
+			m.Spec = p.Meta.Spec
+			if t, err := time.Parse(time.RFC3339, p.Meta.CreatedAt); err == nil {
+				m.Created = t.Unix()
+			}
+		}
+		for _, ref := range l.refs {
+			if r, err := program.ParseRef(ref); err == nil && r.IsSlug() {
+				m.Aliases = append(m.Aliases, ref)
+			}
+		}
+		seen[m.ID] = len(list.Data)
+		list.Data = append(list.Data, m)
+	}
+	if s.cfg.Hub == nil {
+		return list, nil
+	}
+	items, err := s.cfg.Hub.List()
+	if err != nil {
+		return list, err
+	}
+	for _, it := range items {
+		if it.Kind != hub.KindProgram {
+			continue
+		}
+		if i, ok := seen[it.ID]; ok {
+			list.Data[i].Aliases = append(list.Data[i].Aliases, it.Slugs...)
+			continue
+		}
+		list.Data = append(list.Data, api.Model{ID: it.ID, Object: api.ObjectModel, Created: it.Modified.Unix(),
+			OwnedBy: "paw", Aliases: it.Slugs, Spec: it.Spec})
+	}
+	return list, nil
+}

@@ -1,0 +1,249 @@
+// Package server serves paw functions over HTTP: the official PAW REST API
+// under /api/v1 (so the official SDKs work against it), an
+// OpenAI-compatible API under /v1 where the model is a program, health
+// checks and Prometheus metrics. Programs load lazily; an LRU bounds how
+// many stay loaded, and a bounded queue answers 429 when full.
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/paw-dev/paw"
+	"github.com/paw-dev/paw/hub"
+)
+
+// Defaults for zero Config fields.
+const (
+	DefaultAddr          = "127.0.0.1:8100" // loopback: serving beyond the host is a choice
+	DefaultMaxLoaded     = 8
+	DefaultQueueDepth    = 64
+	DefaultMaxBodyBytes  = 1 << 20
+	DefaultMaxInputBytes = 64 << 10
+	DefaultTimeout       = 2 * time.Minute
+	DefaultRetryAfter    = time.Second
+)
+
+// Config configures a Server. Engine is required; every other zero field
+// takes its default.
+type Config struct {
+	// Engine runs the programs.
+	Engine *paw.Engine
+	// Hub is the cache the engine uses (the same hub.Client): it lists,
+	// resolves and serves cached programs and runtime manifests. nil serves
+	// only Programs.
+	Hub *hub.Client
+	// Programs are loaded at start, in the background (GET /ready says
+	// when they are). Local paths are servable only when listed here.
+	Programs []string
+	// BaseModels are names of the base model (its path, file name, runtime
+	// id): naming one as an OpenAI model is refused, since the server runs
+	// programs, never the bare base. Interpreter names and official runtime
+	// ids are always refused.
+	BaseModels []string
+	// MaxLoaded bounds the functions loaded on demand, besides Programs
+	// which stay loaded (DefaultMaxLoaded); the least recently used is
+	// closed once its calls finish.
+	MaxLoaded int
+	// QueueDepth bounds the inference requests admitted at once, running or
+	// waiting for the engine (DefaultQueueDepth); beyond it a request gets
+	// 429 with Retry-After at once. A batch takes one place per input.
+	QueueDepth int
+	// MaxBodyBytes bounds a request body (DefaultMaxBodyBytes; 413 beyond).
+	MaxBodyBytes int64
+	// MaxInputBytes bounds one input (DefaultMaxInputBytes; 413 beyond).
+	MaxInputBytes int
+	// Timeout is each request's deadline for its calls (DefaultTimeout).
+	Timeout time.Duration
+	// RetryAfter is what a 429 or 202 tells the client to wait (DefaultRetryAfter).
+	RetryAfter time.Duration
+	// Logger receives one JSON-able access record per request; nil discards.
+	Logger *slog.Logger
+}
+
+// Server is an http.Handler serving paw functions. Close it when done.
+type Server struct {
+	cfg     Config
+	mux     *http.ServeMux
+	funcs   *funcs
+	queue   *queue
+	metrics *metrics
+	log     *slog.Logger
+
+	// call runs one input; tests replace it to block or observe calls.
+	call func(ctx context.Context, fn *paw.Function, input string, opts ...paw.Option) (paw.Result, error)
+
+	ctx       context.Context // cancelled by Close: stops preloads and loads
+	cancel    context.CancelFunc
+	preloaded chan struct{} // closed when Programs are loaded (or failed)
+	preloadMu sync.Mutex
+	preloadEr map[string]error
+}
+
+// New returns a server and starts loading cfg.Programs.
+func New(cfg Config) (*Server, error) {
+	s, err := newServer(cfg)
+	if err != nil {
+		return nil, err
+	}
+	go s.preload()
+	return s, nil
+}
+
+// newServer is New without the preloads started, so that tests can replace
+// the loader or the call first.
+func newServer(cfg Config) (*Server, error) {
+	if cfg.Engine == nil {
+		return nil, errors.New("server: Config.Engine is required")
+	}
+	cfg = withDefaults(cfg)
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	s := &Server{cfg: cfg, mux: http.NewServeMux(), queue: newQueue(cfg.QueueDepth), metrics: newMetrics(),
+		log: log, ctx: ctx, cancel: cancel, preloaded: make(chan struct{}), preloadEr: map[string]error{}}
+	s.call = func(ctx context.Context, fn *paw.Function, input string, opts ...paw.Option) (paw.Result, error) {
+		return fn.Call(ctx, input, opts...)
+	}
+	s.funcs = newFuncs(cfg.MaxLoaded, func(ctx context.Context, ref string) (*paw.Function, error) {
+		return cfg.Engine.Function(ctx, ref)
+	})
+	s.metrics.queue(s.queue.len)
+	s.metrics.loaded(s.funcs.len)
+	s.routes()
+	return s, nil
+}
+
+func withDefaults(c Config) Config {
+	def := func(v *int, d int) {
+		if *v <= 0 {
+			*v = d
+		}
+	}
+	def(&c.MaxLoaded, DefaultMaxLoaded)
+	def(&c.QueueDepth, DefaultQueueDepth)
+	def(&c.MaxInputBytes, DefaultMaxInputBytes)
+	if c.MaxBodyBytes <= 0 {
+		c.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	if c.Timeout <= 0 {
+		c.Timeout = DefaultTimeout
+	}
+	if c.RetryAfter <= 0 {
+		c.RetryAfter = DefaultRetryAfter
+	}
+	return c
+}
+
+// preload loads cfg.Programs, pinning each under its reference so that
+// local paths listed there stay servable. A failure is logged and leaves
+// that program to fail on use.
+func (s *Server) preload() {
+	defer close(s.preloaded)
+	for _, ref := range s.cfg.Programs {
+		err := s.funcs.pin(s.ctx, ref)
+		s.preloadMu.Lock()
+		s.preloadEr[ref] = err
+		s.preloadMu.Unlock()
+		if err != nil {
+			s.log.Error("preload failed", "program", ref, "err", err)
+		}
+	}
+}
+
+// preloading reports whether ref is a program still being preloaded.
+func (s *Server) preloading(ref string) bool {
+	select {
+	case <-s.preloaded:
+		return false
+	default:
+	}
+	s.preloadMu.Lock()
+	defer s.preloadMu.Unlock()
+	_, done := s.preloadEr[ref]
+	for _, p := range s.cfg.Programs {
+		if p == ref && !done {
+			return true
+		}
+	}
+	return false
+}
+
+// ServeHTTP serves the API.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
+
+// Close stops preloading and closes every loaded function; calls in flight
+// fail with paw.ErrFuncClosed. Shut the http.Server down first to drain.
+func (s *Server) Close() error {
+	s.cancel()
+	<-s.preloaded
+	return s.funcs.close()
+}
+
+// Ready reports whether the preloads are done.
+func (s *Server) Ready() bool {
+	select {
+	case <-s.preloaded:
+		return true
+	default:
+		return false
+	}
+}
+
+// routes registers every route; each goes through the access log, the
+// body limit and the metrics.
+func (s *Server) routes() {
+	h := func(pattern string, f func(http.ResponseWriter, *http.Request)) {
+		s.mux.Handle(pattern, s.wrap(pattern, http.HandlerFunc(f)))
+	}
+	for _, p := range []string{"", "/api/v1"} {
+		h("GET "+p+"/health", s.handleHealth)
+		h("GET "+p+"/ready", s.handleReady)
+	}
+	h("POST /api/v1/infer", s.handleInfer)
+	h("POST /api/v1/infer/batch", s.handleInferBatch)
+	// One pattern for every program path: a slug has a slash, so
+	// "/programs/{id}/download" and "/programs/resolve/{slug...}" would
+	// overlap (resolve/download); programPath tells them apart.
+	h("GET /api/v1/programs/{ref...}", s.handleProgramPath)
+	h("GET /api/v1/models/runtimes/{id}", s.handleRuntime)
+	h("GET /api/v1/models/compilers", s.handleCompilers)
+	for _, p := range []string{"POST /api/v1/compile", "POST /api/v1/compile/async", "POST /api/v1/compile/precheck",
+		"GET /api/v1/compile/{job}", "DELETE /api/v1/compile/{job}"} {
+		h(p, s.handleCompile)
+	}
+	h("POST /v1/chat/completions", s.handleChat)
+	h("POST /v1/completions", s.handleCompletion)
+	h("GET /v1/models", s.handleModels)
+	s.mux.Handle("GET /metrics", s.metrics.handler())
+	h("/", s.handleNoRoute)
+}
+
+// handleNoRoute answers what no route matches: 405 with Allow when the
+// path has routes for other methods (the catch-all hides the mux's own
+// 405), else 404; both with an error body.
+func (s *Server) handleNoRoute(w http.ResponseWriter, r *http.Request) {
+	var allow []string
+	for _, m := range []string{http.MethodGet, http.MethodPost, http.MethodDelete} {
+		r2 := r.Clone(r.Context())
+		r2.Method = m
+		if _, pattern := s.mux.Handler(r2); pattern != "/" && pattern != "" {
+			allow = append(allow, m)
+		}
+	}
+	if len(allow) > 0 {
+		w.Header().Set("Allow", strings.Join(allow, ", "))
+		s.writeError(w, r, fmt.Errorf("%w: %s %s (allowed: %s)", ErrMethod, r.Method, r.URL.Path, strings.Join(allow, ", ")))
+		return
+	}
+	s.writeError(w, r, fmt.Errorf("%w: %s %s", ErrNoRoute, r.Method, r.URL.Path))
+}
