@@ -29,6 +29,10 @@ demo: build tools
 
 lint:
 	$(GO) vet $(PKGS)
+	@# Both modules' go.mod must be tidy: bench/ follows the root's dependencies
+	@# through its replace, and a stale one fails only on a fresh machine.
+	$(GO) mod tidy -diff
+	cd bench && $(GO) mod tidy -diff
 	CGO_ENABLED=0 $(GO) build $(PURE_PKGS)
 	@bad=$$(grep -rl --include='*.go' '^import "C"' . | grep -v '^./internal/llama/' || true); \
 	  if [ -n "$$bad" ]; then echo "cgo outside internal/llama: $$bad"; exit 1; fi
