@@ -34,7 +34,7 @@ var allowed = map[string][]string{
 	"cmd/paw":          nil, // the CLI may import anything but is imported by nothing
 	// The server runs programs through the root package's front door (the
 	// engine, re-exported errors, options), not interp directly.
-	"server": {"", "api", "hub", "program", "schema"},
+	"server": {"", "api", "hub", "program", "registry", "schema"},
 
 	// The example project: a user's program and the package paw gen go wrote.
 	"examples/triage":       {"", "examples/triage/fuzzy"},

@@ -108,20 +108,61 @@ func (f *funcs) evict() {
 		prev := el.Prev()
 		if !e.pinned {
 			unpinned--
-			f.lru.Remove(el)
-			e.elem = nil
-			e.evicted = true
-			for _, r := range e.refs {
-				if f.byRef[r] == e {
-					delete(f.byRef, r)
-				}
-			}
-			if e.users == 0 {
-				go e.fn.Close() // closing frees native memory: not under the lock
-			}
+			f.drop(e)
 		}
 		el = prev
 	}
+}
+
+// drop forgets a loaded entry: new requests load afresh, and its function is
+// closed once the calls holding it return. f.mu is held.
+func (f *funcs) drop(e *entry) {
+	f.lru.Remove(e.elem)
+	e.elem = nil
+	e.evicted = true
+	for _, r := range e.refs {
+		if f.byRef[r] == e {
+			delete(f.byRef, r)
+		}
+	}
+	if e.users == 0 {
+		go e.fn.Close() // closing frees native memory: not under the lock
+	}
+}
+
+// stale drops the loaded function that ref names when keep says it is no
+// longer what ref means; it reports whether it dropped one, and whether that
+// one was pinned (the caller loads it again, to keep it loaded).
+func (f *funcs) stale(ref string, keep func(*paw.Function) bool) (dropped, pinned bool) {
+	f.mu.Lock()
+	e, ok := f.byRef[ref]
+	if !ok || e.elem == nil { // not loaded, or still loading
+		f.mu.Unlock()
+		return false, false
+	}
+	fn := e.fn
+	f.mu.Unlock()
+	if keep(fn) { // may query the registry: not under the lock
+		return false, false
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.byRef[ref] != e || e.elem == nil {
+		return false, false
+	}
+	f.drop(e)
+	return true, e.pinned
+}
+
+// names lists the references the loaded functions answer to.
+func (f *funcs) names() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []string
+	for el := f.lru.Front(); el != nil; el = el.Next() {
+		out = append(out, el.Value.(*entry).refs...)
+	}
+	return out
 }
 
 func (f *funcs) release(e *entry) {

@@ -18,6 +18,7 @@ type metrics struct {
 	latency  *prometheus.HistogramVec // route, function, path
 	tokens   *prometheus.CounterVec   // function, direction
 	rejected prometheus.Counter
+	reloads  *prometheus.CounterVec // function
 }
 
 func newMetrics() *metrics {
@@ -35,8 +36,11 @@ func newMetrics() *metrics {
 			[]string{"function", "direction"}),
 		rejected: prometheus.NewCounter(prometheus.CounterOpts{Name: "paw_queue_rejected_total",
 			Help: "Requests refused with 429 because the queue was full."}),
+		reloads: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "paw_registry_reloads_total",
+			Help: "Loaded functions dropped because the registry's live version of their name changed."},
+			[]string{"function"}),
 	}
-	m.reg.MustRegister(m.requests, m.latency, m.tokens, m.rejected,
+	m.reg.MustRegister(m.requests, m.latency, m.tokens, m.rejected, m.reloads,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -47,6 +51,9 @@ func (m *metrics) queue(depth func() int) {
 		Help: "Inference inputs admitted now, running or waiting for the engine."},
 		func() float64 { return float64(depth()) }))
 }
+
+// reloaded counts a function dropped for a new live version.
+func (m *metrics) reloaded(name string) { m.reloads.WithLabelValues(name).Inc() }
 
 // loaded exports how many functions are loaded.
 func (m *metrics) loaded(n func() int) {

@@ -18,6 +18,7 @@ import (
 
 	"github.com/paw-dev/paw"
 	"github.com/paw-dev/paw/hub"
+	"github.com/paw-dev/paw/registry"
 )
 
 // Defaults for zero Config fields.
@@ -66,6 +67,13 @@ type Config struct {
 	RetryAfter time.Duration
 	// Logger receives one JSON-able access record per request; nil discards.
 	Logger *slog.Logger
+	// Registry is the registry the Engine resolves function names through
+	// (paw.Options.Registry), or nil. The server polls it every
+	// RegistryPoll (DefaultRegistryPoll): when a name's live version
+	// changes, new requests get the new version without a restart, and
+	// calls in flight finish on the version they started on.
+	Registry     *registry.Registry
+	RegistryPoll time.Duration
 }
 
 // Server is an http.Handler serving paw functions. Close it when done.
@@ -85,6 +93,7 @@ type Server struct {
 	preloaded chan struct{} // closed when Programs are loaded (or failed)
 	preloadMu sync.Mutex
 	preloadEr map[string]error
+	watched   chan struct{} // closed when the registry watcher stops
 }
 
 // New returns a server and starts loading cfg.Programs.
@@ -110,7 +119,8 @@ func newServer(cfg Config) (*Server, error) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Server{cfg: cfg, mux: http.NewServeMux(), queue: newQueue(cfg.QueueDepth), metrics: newMetrics(),
-		log: log, ctx: ctx, cancel: cancel, preloaded: make(chan struct{}), preloadEr: map[string]error{}}
+		log: log, ctx: ctx, cancel: cancel, preloaded: make(chan struct{}), preloadEr: map[string]error{},
+		watched: make(chan struct{})}
 	s.call = func(ctx context.Context, fn *paw.Function, input string, opts ...paw.Option) (paw.Result, error) {
 		return fn.Call(ctx, input, opts...)
 	}
@@ -120,6 +130,11 @@ func newServer(cfg Config) (*Server, error) {
 	s.metrics.queue(s.queue.len)
 	s.metrics.loaded(s.funcs.len)
 	s.routes()
+	if cfg.Registry != nil {
+		go s.watchRegistry()
+	} else {
+		close(s.watched)
+	}
 	return s, nil
 }
 
@@ -137,6 +152,9 @@ func withDefaults(c Config) Config {
 	}
 	if c.Timeout <= 0 {
 		c.Timeout = DefaultTimeout
+	}
+	if c.RegistryPoll <= 0 {
+		c.RegistryPoll = DefaultRegistryPoll
 	}
 	if c.RetryAfter <= 0 {
 		c.RetryAfter = DefaultRetryAfter
@@ -186,6 +204,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.Serve
 func (s *Server) Close() error {
 	s.cancel()
 	<-s.preloaded
+	<-s.watched
 	return s.funcs.close()
 }
 

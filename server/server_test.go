@@ -76,7 +76,8 @@ func newFix(t testing.TB, cfg Config, edit func(*Server)) *fix {
 	f.textID = packProgram(t, dir, f.base, "alice/notes", 4, "").Meta.ProgramID
 	f.labelsID = packProgram(t, dir, f.base, "alice/triage", 5, `{"kind":"labels","labels":["billing","technical"]}`).Meta.ProgramID
 	f.hub = &hub.Client{Dir: dir, Offline: true}
-	eng, err := paw.Open(context.Background(), paw.Options{Hub: f.hub, Model: f.base, NoDrafts: true, Threads: 1})
+	eng, err := paw.Open(context.Background(), paw.Options{Hub: f.hub, Model: f.base, NoDrafts: true, Threads: 1,
+		Registry: cfg.Registry})
 	if err != nil {
 		t.Fatal(err)
 	}

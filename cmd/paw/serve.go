@@ -25,6 +25,8 @@ func newServeCmd(cfg *config.Config) *cobra.Command {
 		maxBody          int64
 		timeout, drain   time.Duration
 		noDrafts         bool
+		registryDSN      string
+		registryPoll     time.Duration
 	)
 	cmd := &cobra.Command{
 		Use:   "serve [--addr 127.0.0.1:8100] [--model BASE.gguf] [--program REF]...",
@@ -35,7 +37,9 @@ func newServeCmd(cfg *config.Config) *cobra.Command {
 			"  /v1/completions, /v1/models, /health, /ready, /metrics (Prometheus)\n" +
 			"Programs load on first use; --max-loaded bounds how many stay loaded. Requests beyond --queue get\n" +
 			"429 with Retry-After. SIGTERM or Ctrl-C stops accepting and drains requests in flight (--drain).\n" +
-			"Access logs go to stderr as JSON lines. The address is loopback unless --addr says otherwise.",
+			"Access logs go to stderr as JSON lines. The address is loopback unless --addr says otherwise.\n" +
+			"With a registry (--registry, PAW_REGISTRY), a function's name serves its live version; a promote or\n" +
+			"rollback reaches new requests within --registry-poll, and calls in flight finish on their version.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if threads == 0 {
@@ -44,7 +48,13 @@ func newServeCmd(cfg *config.Config) *cobra.Command {
 			ctx := cmd.Context()
 			h := newHubClient(cmd, cfg)
 			h.Trace = nil // stderr carries JSON access logs: no progress bars in between
-			eng, err := paw.Open(ctx, paw.Options{Model: model, Threads: threads, NoDrafts: noDrafts, Hub: h, KVCacheMax: cfg.KVCacheMax})
+			reg, closeReg, err := openRunRegistry(ctx, cfg, registryDSN)
+			if err != nil {
+				return err
+			}
+			defer closeReg()
+			eng, err := paw.Open(ctx, paw.Options{Model: model, Threads: threads, NoDrafts: noDrafts, Hub: h, KVCacheMax: cfg.KVCacheMax,
+				Registry: reg})
 			if err != nil {
 				return err
 			}
@@ -53,7 +63,8 @@ func newServeCmd(cfg *config.Config) *cobra.Command {
 			// PAW_LOG_LEVEL says for the rest.
 			logger := slog.New(slog.NewJSONHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: min(cfg.LogLevel, slog.LevelInfo)}))
 			srv, err := server.New(server.Config{Engine: eng, Hub: h, Programs: programs, BaseModels: baseNames(model),
-				MaxLoaded: maxLoaded, QueueDepth: queue, MaxBodyBytes: maxBody, MaxInputBytes: maxInput, Timeout: timeout, Logger: logger})
+				MaxLoaded: maxLoaded, QueueDepth: queue, MaxBodyBytes: maxBody, MaxInputBytes: maxInput, Timeout: timeout, Logger: logger,
+				Registry: reg, RegistryPoll: registryPoll})
 			if err != nil {
 				return err
 			}
@@ -77,6 +88,8 @@ func newServeCmd(cfg *config.Config) *cobra.Command {
 	f.DurationVar(&timeout, "timeout", server.DefaultTimeout, "deadline of each request's calls")
 	f.DurationVar(&drain, "drain", server.DefaultDrain, "how long shutdown waits for requests in flight")
 	f.IntVar(&threads, "threads", 0, "compute threads (0 = PAW_THREADS, else one per core)")
+	f.StringVar(&registryDSN, "registry", "", "function registry file or postgres:// DSN: names resolve to their live version, reloaded when it changes (default PAW_REGISTRY, if that file exists)")
+	f.DurationVar(&registryPoll, "registry-poll", server.DefaultRegistryPoll, "how often to check the registry for a new live version")
 	f.BoolVar(&noDrafts, "no-drafts", false, "decode without speculative drafts (answers bit-identical to serial ones)")
 	return cmd
 }
