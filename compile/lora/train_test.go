@@ -1,0 +1,179 @@
+package lora_test
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+	"unicode"
+
+	"github.com/paw-dev/paw/compile/lora"
+	"github.com/paw-dev/paw/gguf"
+	"github.com/paw-dev/paw/internal/fixture"
+	"github.com/paw-dev/paw/internal/llama"
+	"github.com/paw-dev/paw/program"
+)
+
+// stories converts the real pretrained stories260K to GGUF, or skips.
+func stories(t *testing.T) string {
+	t.Helper()
+	dir := filepath.Join("..", "..", "..", "shared", "fixtures", "stories260K")
+	if _, err := os.Stat(filepath.Join(dir, "stories260K.bin")); err != nil {
+		t.Skipf("stories260K fixture not found beside the repository: %v", err)
+	}
+	path := filepath.Join(t.TempDir(), "stories260K.gguf")
+	if err := fixture.Stories260K(dir, path); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// animalOrToy is the toy fuzzy function: whether a short sentence in
+// TinyStories' words is about an animal or a toy. 300 sentences from
+// templates, shuffled, 200 to train and 100 held out.
+func animalOrToy() (train, held []lora.Example) {
+	animals := []string{"dog", "cat", "bird", "fish", "bunny", "frog", "duck", "bear", "lion", "puppy",
+		"kitten", "horse", "cow", "pig", "mouse", "owl", "monkey", "sheep", "fox", "turtle"}
+	toys := []string{"ball", "doll", "car", "kite", "truck", "teddy", "block", "puzzle", "train", "robot",
+		"boat", "drum", "balloon", "top", "plane", "yo-yo", "crayon", "rocket", "whistle", "jar"}
+	templates := []string{
+		"Lily saw a %s in the park.", "Tim had a big %s.", "The little %s was red.",
+		"Mom gave her a %s.", "They found a %s under the tree.", "The %s was very happy.",
+		"He looked at the old %s.", "Sue wanted the new %s.",
+	}
+	var all []lora.Example
+	for _, tm := range templates {
+		for i := range animals {
+			all = append(all,
+				lora.Example{Input: fmt.Sprintf(tm, animals[i]), Output: " animal"},
+				lora.Example{Input: fmt.Sprintf(tm, toys[i]), Output: " toy"})
+		}
+	}
+	r := rand.New(rand.NewPCG(16, 16))
+	r.Shuffle(len(all), func(i, j int) { all[i], all[j] = all[j], all[i] })
+	return all[:200], all[200:300]
+}
+
+var toyTemplate = program.Template{Prefix: "Sentence: ", Suffix: "\nIs it an animal or a toy? Answer:"}
+
+// accuracy answers every example greedily with llama.cpp (the runtime's
+// engine), with the adapter at adapterPath when it is not "".
+func accuracy(t *testing.T, base, adapterPath string, exs []lora.Example) (float64, []string) {
+	t.Helper()
+	ctx := context.Background()
+	m, err := llama.LoadModel(base, llama.ModelParams{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	c, err := llama.NewContext(m, llama.ContextParams{NCtx: 256, Threads: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if adapterPath != "" {
+		a, err := llama.LoadAdapter(m, adapterPath)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer a.Close()
+		if err := c.SetAdapter(a, 1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b := llama.NewBatch(256, 1)
+	defer b.Close()
+	right := 0
+	var answers []string
+	for _, ex := range exs {
+		prompt, err := m.Tokenize(toyTemplate.Render(ex.Input), true, true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.ClearKV()
+		b.Clear()
+		if err := b.AddSeq(prompt, 0, 0, true); err != nil {
+			t.Fatal(err)
+		}
+		var out []llama.Token
+		for pos := len(prompt); len(out) < 8; pos++ {
+			if err := c.Decode(ctx, b); err != nil {
+				t.Fatal(err)
+			}
+			row, err := c.LogitsView(b.Len() - 1)
+			if err != nil {
+				t.Fatal(err)
+			}
+			best := 0
+			for i, v := range row {
+				if v > row[best] {
+					best = i
+				}
+			}
+			if tok := llama.Token(best); m.IsEOG(tok) || tok == m.EOS() {
+				break
+			}
+			out = append(out, llama.Token(best))
+			b.Clear()
+			if _, err := b.Add(llama.Token(best), pos, []int{0}, true); err != nil {
+				t.Fatal(err)
+			}
+		}
+		text, err := m.Detokenize(out, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		answers = append(answers, text)
+		// stories260K never saw EOS (TinyStories separates stories with
+		// BOS), and its EOS embedding row is one of many identical untrained
+		// rows, so no adapter can make it the argmax: the answer is the
+		// label at the start of the text, followed by no further letter.
+		want := strings.TrimSpace(ex.Output)
+		if rest, ok := strings.CutPrefix(strings.TrimSpace(text), want); ok && (rest == "" || !unicode.IsLetter([]rune(rest)[0])) {
+			right++
+		}
+	}
+	return float64(right) / float64(len(exs)), answers
+}
+
+// TestCompileTeachesStories260K is the proof that compiling teaches: on the
+// real pretrained stories260K, the held-out accuracy of a toy classifier
+// with the prompt alone vs after LoRA training, checked through llama.cpp
+// with the exported adapter.
+func TestCompileTeachesStories260K(t *testing.T) {
+	if testing.Short() {
+		t.Skip("trains for several seconds")
+	}
+	base := stories(t)
+	train, held := animalOrToy()
+	before, _ := accuracy(t, base, "", held)
+	start := time.Now()
+	res, err := lora.Train(context.Background(), lora.Options{
+		Base: base, Template: toyTemplate, Rank: 8, Alpha: 16, Epochs: 4, LR: 3e-3, BatchSize: 8, Threads: 2, Seed: 1,
+	}, train)
+	if err != nil {
+		t.Fatal(err)
+	}
+	compile := time.Since(start)
+	b, err := res.Adapter.GGUF(gguf.TypeF32)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "adapter.gguf")
+	if err := os.WriteFile(path, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	after, answers := accuracy(t, base, path, held)
+	t.Logf("held-out accuracy: %.0f%% with the prompt alone, %.0f%% after compile; compile %v (%d steps, loss %.3f -> %.3f, %.0f tok/s forward+backward)",
+		100*before, 100*after, compile.Round(time.Millisecond), len(res.Losses), res.Losses[0], res.Losses[len(res.Losses)-1], res.TokensPerSecond())
+	if after < 0.9 {
+		t.Errorf("held-out accuracy after compile %.2f, want >= 0.90 (answers %q)", after, answers[:10])
+	}
+	if after <= before {
+		t.Errorf("training did not help: %.2f before, %.2f after", before, after)
+	}
+}
