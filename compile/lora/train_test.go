@@ -2,6 +2,7 @@ package lora_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -11,10 +12,11 @@ import (
 	"time"
 	"unicode"
 
+	"github.com/paw-dev/paw/compile"
 	"github.com/paw-dev/paw/compile/lora"
-	"github.com/paw-dev/paw/gguf"
 	"github.com/paw-dev/paw/internal/fixture"
 	"github.com/paw-dev/paw/internal/llama"
+	"github.com/paw-dev/paw/interp"
 	"github.com/paw-dev/paw/program"
 )
 
@@ -127,17 +129,29 @@ func accuracy(t *testing.T, base, adapterPath string, exs []lora.Example) (float
 		if err != nil {
 			t.Fatal(err)
 		}
-		answers = append(answers, text)
-		// stories260K never saw EOS (TinyStories separates stories with
-		// BOS), and its EOS embedding row is one of many identical untrained
-		// rows, so no adapter can make it the argmax: the answer is the
-		// label at the start of the text, followed by no further letter.
-		want := strings.TrimSpace(ex.Output)
-		if rest, ok := strings.CutPrefix(strings.TrimSpace(text), want); ok && (rest == "" || !unicode.IsLetter([]rune(rest)[0])) {
+		answers = append(answers, label(text))
+		if answers[len(answers)-1] == strings.TrimSpace(ex.Output) {
 			right++
 		}
 	}
 	return float64(right) / float64(len(exs)), answers
+}
+
+// label is the class a generated text gives: stories260K never saw EOS
+// (TinyStories separates stories with BOS), and its EOS embedding row is one
+// of many identical untrained rows, so no adapter can make it the argmax;
+// the answer is the label at the start of the text, followed by no further
+// letter. What follows is a near-tie among those untrained rows, so kernels
+// that differ in the last digits (llama.cpp's batched decode, the runtime's
+// drafts) may continue it differently.
+func label(text string) string {
+	text = strings.TrimSpace(text)
+	for _, l := range []string{"animal", "toy"} {
+		if rest, ok := strings.CutPrefix(text, l); ok && (rest == "" || !unicode.IsLetter([]rune(rest)[0])) {
+			return l
+		}
+	}
+	return "?"
 }
 
 // TestCompileTeachesStories260K is the proof that compiling teaches: on the
@@ -152,28 +166,61 @@ func TestCompileTeachesStories260K(t *testing.T) {
 	train, held := animalOrToy()
 	before, _ := accuracy(t, base, "", held)
 	start := time.Now()
-	res, err := lora.Train(context.Background(), lora.Options{
-		Base: base, Template: toyTemplate, Rank: 8, Alpha: 16, Epochs: 4, LR: 3e-3, BatchSize: 8, Threads: 2, Seed: 1,
-	}, train)
+	c := &lora.Compiler{
+		Options:  lora.Options{Base: base, Template: toyTemplate, Rank: 8, Alpha: 16, Epochs: 4, LR: 3e-3, BatchSize: 8, Threads: 2, Seed: 1},
+		Examples: train,
+	}
+	res, err := c.Compile(context.Background(), compile.Request{Spec: "Is the sentence about an animal or a toy?"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	compile := time.Since(start)
-	b, err := res.Adapter.GGUF(gguf.TypeF32)
+	elapsed := time.Since(start)
+	pawPath := filepath.Join(t.TempDir(), "animal-or-toy.paw")
+	if err := res.Program.WriteFile(pawPath); err != nil {
+		t.Fatal(err)
+	}
+	prog, err := program.Open(pawPath)
 	if err != nil {
 		t.Fatal(err)
+	}
+	var rec lora.Training
+	if err := json.Unmarshal(prog.Meta.Extra[lora.TrainingKey], &rec); err != nil {
+		t.Fatal(err)
+	}
+	if prog.Meta.CompilerSnapshot != lora.CompilerSnapshot || rec.Examples != len(train) || rec.DataSHA256 == "" {
+		t.Errorf("meta: snapshot %q, training record %+v", prog.Meta.CompilerSnapshot, rec)
 	}
 	path := filepath.Join(t.TempDir(), "adapter.gguf")
-	if err := os.WriteFile(path, b, 0o644); err != nil {
+	if err := os.WriteFile(path, prog.Adapter, 0o644); err != nil {
 		t.Fatal(err)
 	}
 	after, answers := accuracy(t, base, path, held)
 	t.Logf("held-out accuracy: %.0f%% with the prompt alone, %.0f%% after compile; compile %v (%d steps, loss %.3f -> %.3f, %.0f tok/s forward+backward)",
-		100*before, 100*after, compile.Round(time.Millisecond), len(res.Losses), res.Losses[0], res.Losses[len(res.Losses)-1], res.TokensPerSecond())
+		100*before, 100*after, elapsed.Round(time.Millisecond), rec.Steps, rec.FirstLoss, rec.FinalLoss, rec.TokensPerSec)
 	if after < 0.9 {
 		t.Errorf("held-out accuracy after compile %.2f, want >= 0.90 (answers %q)", after, answers[:10])
 	}
 	if after <= before {
 		t.Errorf("training did not help: %.2f before, %.2f after", before, after)
+	}
+	// The .paw runs in the runtime with the same answers.
+	e, err := interp.New(interp.Options{Threads: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	f, err := e.Load(context.Background(), prog, base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	for i, ex := range held {
+		r, err := f.Call(context.Background(), ex.Input, interp.CallOptions{MaxTokens: 8})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := label(r.Output); got != answers[i] {
+			t.Errorf("%q: runtime answers %q (%s), llama.cpp with the adapter %s", ex.Input, r.Output, got, answers[i])
+		}
 	}
 }
