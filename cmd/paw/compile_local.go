@@ -23,6 +23,7 @@ type localFlags struct {
 	out             string
 	rank, epochs    int
 	alpha, lr       float64
+	holdOut         float64
 }
 
 func (l *localFlags) register(cmd *cobra.Command) {
@@ -35,6 +36,7 @@ func (l *localFlags) register(cmd *cobra.Command) {
 	f.Float64Var(&l.alpha, "alpha", lora.DefaultAlpha, "with --local: LoRA alpha")
 	f.IntVar(&l.epochs, "epochs", lora.DefaultEpochs, "with --local: passes over the examples")
 	f.Float64Var(&l.lr, "lr", lora.DefaultLR, "with --local: peak learning rate")
+	f.Float64Var(&l.holdOut, "holdout", 0.2, "with --local: fraction of the examples held out to measure accuracy (with 10 or more)")
 }
 
 // runLocal compiles spec with the local LoRA compiler and writes the .paw.
@@ -46,8 +48,13 @@ func runLocal(cmd *cobra.Command, cfg *config.Config, spec string, l localFlags,
 	if err != nil {
 		return err
 	}
+	frac := l.holdOut
+	if len(exs) < 10 {
+		frac = 0
+	}
+	train, held := lora.Split(exs, frac)
 	stderr := cmd.ErrOrStderr()
-	c := &lora.Compiler{Examples: exs, Options: lora.Options{
+	c := &lora.Compiler{Examples: train, HeldOut: held, Options: lora.Options{
 		Base: l.model, Rank: l.rank, Alpha: float32(l.alpha), Epochs: l.epochs, LR: float32(l.lr),
 		Progress: func(p lora.Progress) {
 			if cfg.Quiet {

@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"strings"
 	"time"
 
@@ -40,6 +41,9 @@ type Compiler struct {
 	// form, with no chat turn, for other architectures).
 	Options  Options
 	Examples []Example
+	// HeldOut are examples never trained on, to measure the accuracy
+	// recorded in meta.json.
+	HeldOut []Example
 	// PseudoProgram is the program's instructions; default: assembled
 	// deterministically by Pseudo from the spec and the first examples.
 	PseudoProgram string
@@ -67,6 +71,11 @@ type Training struct {
 	FinalLoss    float64  `json:"final_loss"`
 	Seconds      float64  `json:"seconds"`
 	TokensPerSec float64  `json:"tokens_per_second"`
+	// HeldOut counts the held-out examples; the accuracies are theirs with
+	// the prompt alone and with the adapter.
+	HeldOut             int     `json:"held_out"`
+	HeldOutBaseAccuracy float64 `json:"held_out_base_accuracy"`
+	HeldOutAccuracy     float64 `json:"held_out_accuracy"`
 }
 
 // Pseudo assembles a pseudo-program in PAW's format from the spec and
@@ -103,7 +112,7 @@ func (c *Compiler) Compile(ctx context.Context, req compile.Request) (*compile.R
 			return nil, fmt.Errorf("compile: %w", err)
 		}
 	}
-	res, err := Train(ctx, o, c.Examples)
+	res, err := Train(ctx, o, c.Examples, c.HeldOut)
 	if err != nil {
 		return nil, fmt.Errorf("compile: %w", err)
 	}
@@ -134,6 +143,7 @@ func (c *Compiler) Compile(ctx context.Context, req compile.Request) (*compile.R
 		Examples: len(c.Examples), DataSHA256: dataHash(c.Examples), Steps: len(res.Losses),
 		FirstLoss: res.Losses[0], FinalLoss: res.Losses[len(res.Losses)-1],
 		Seconds: res.Duration.Seconds(), TokensPerSec: res.TokensPerSecond(),
+		HeldOut: len(c.HeldOut), HeldOutBaseAccuracy: res.BaseAccuracy, HeldOutAccuracy: res.Accuracy,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("compile: %w", err)
@@ -212,4 +222,27 @@ func dataHash(exs []Example) string {
 		_ = enc.Encode(ex) // a hash.Hash never fails to write
 	}
 	return hex.EncodeToString(h.Sum(nil))
+}
+
+// Split removes repeated examples (same input and output) and holds out
+// every round(1/frac)-th of the rest for evaluation; frac <= 0 holds out
+// none. The split depends only on the examples' order.
+func Split(exs []Example, frac float64) (train, heldOut []Example) {
+	seen := map[Example]bool{}
+	every := 0
+	if frac > 0 {
+		every = max(2, int(math.Round(1/frac)))
+	}
+	for _, ex := range exs {
+		if seen[ex] {
+			continue
+		}
+		seen[ex] = true
+		if every > 0 && (len(train)+len(heldOut)+1)%every == 0 {
+			heldOut = append(heldOut, ex)
+		} else {
+			train = append(train, ex)
+		}
+	}
+	return train, heldOut
 }

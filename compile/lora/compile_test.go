@@ -87,7 +87,22 @@ func TestCompileErrors(t *testing.T) {
 	if _, err := c.Compile(context.Background(), compile.Request{Spec: "x"}); !errors.Is(err, lora.ErrBase) {
 		t.Errorf("no base: %v", err)
 	}
-	if _, err := lora.Train(context.Background(), lora.Options{Base: "x"}, nil); !errors.Is(err, lora.ErrNoExamples) {
+	if _, err := lora.Train(context.Background(), lora.Options{Base: "x"}, nil, nil); !errors.Is(err, lora.ErrNoExamples) {
 		t.Errorf("no examples: %v", err)
+	}
+}
+
+func TestSplit(t *testing.T) {
+	var exs []lora.Example
+	for i := range 10 {
+		exs = append(exs, lora.Example{Input: string(rune('a' + i)), Output: "x"})
+	}
+	exs = append(exs, exs[0], exs[3])
+	train, held := lora.Split(exs, 0.2)
+	if len(train) != 8 || len(held) != 2 || held[0].Input != "e" || held[1].Input != "j" {
+		t.Errorf("Split: train %v, held out %v", train, held)
+	}
+	if train, held := lora.Split(exs, 0); len(train) != 10 || held != nil {
+		t.Errorf("Split(0): %d train, %v held out", len(train), held)
 	}
 }

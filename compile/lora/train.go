@@ -81,6 +81,9 @@ type Result struct {
 	Losses   []float64 // per step
 	Tokens   int       // tokens processed (forward and backward)
 	Duration time.Duration
+	// BaseAccuracy and Accuracy are the held-out accuracies before and
+	// after training (see Accuracy); both are 0 without held-out examples.
+	BaseAccuracy, Accuracy float64
 }
 
 // TokensPerSecond is the training throughput.
@@ -104,8 +107,9 @@ func (o Options) withDefaults() Options {
 	return o
 }
 
-// Train fits a LoRA adapter for the base model to examples.
-func Train(ctx context.Context, o Options, examples []Example) (*Result, error) {
+// Train fits a LoRA adapter for the base model to examples and measures
+// its accuracy on heldOut (never trained on), which may be empty.
+func Train(ctx context.Context, o Options, examples, heldOut []Example) (*Result, error) {
 	o = o.withDefaults()
 	if len(examples) == 0 {
 		return nil, ErrNoExamples
@@ -115,11 +119,13 @@ func Train(ctx context.Context, o Options, examples []Example) (*Result, error) 
 		return nil, err
 	}
 	defer tok.Close()
-	seqs := make([]llama.Sequence, len(examples))
-	for i, ex := range examples {
-		if seqs[i], err = tok.sequence(o.Template, ex); err != nil {
-			return nil, fmt.Errorf("train: example %d: %w", i, err)
-		}
+	seqs, err := tok.sequences(o.Template, examples)
+	if err != nil {
+		return nil, err
+	}
+	held, err := tok.sequences(o.Template, heldOut)
+	if err != nil {
+		return nil, fmt.Errorf("held out: %w", err)
 	}
 	tr, err := llama.NewTrainer(o.Base, llama.TrainParams{Rank: o.Rank, Alpha: o.Alpha, Targets: o.Targets, Threads: o.Threads})
 	if err != nil {
@@ -127,11 +133,14 @@ func Train(ctx context.Context, o Options, examples []Example) (*Result, error) 
 	}
 	defer tr.Close()
 	initLoRA(tr, o.Seed)
+	res := &Result{}
+	if res.BaseAccuracy, err = accuracy(ctx, tr, held, o.BatchSize); err != nil {
+		return nil, err
+	}
 
 	r := rand.New(rand.NewPCG(o.Seed, 0x9a3))
 	perEpoch := (len(seqs) + o.BatchSize - 1) / o.BatchSize
 	steps := perEpoch * o.Epochs
-	res := &Result{}
 	start := time.Now()
 	order := make([]int, len(seqs))
 	for i := range order {
@@ -159,8 +168,60 @@ func Train(ctx context.Context, o Options, examples []Example) (*Result, error) 
 		}
 	}
 	res.Duration = time.Since(start)
+	if res.Accuracy, err = accuracy(ctx, tr, held, o.BatchSize); err != nil {
+		return nil, err
+	}
 	res.Adapter = snapshot(tr, o)
 	return res, nil
+}
+
+// accuracy is the fraction of seqs whose every output token is the most
+// likely one after the prompt and the output before it: what greedy decoding
+// would write. The final EOS is left out, as some base models never learned
+// to emit it (stories260K) and the runtime can stop on a length or string.
+func accuracy(ctx context.Context, tr *llama.Trainer, seqs []llama.Sequence, batch int) (float64, error) {
+	if len(seqs) == 0 {
+		return 0, nil
+	}
+	nv := tr.Info().Vocab
+	right := 0
+	for b := 0; b < len(seqs); b += batch {
+		part := seqs[b:min(b+batch, len(seqs))]
+		logits, err := tr.Logits(ctx, part)
+		if err != nil {
+			return 0, fmt.Errorf("accuracy: %w", err)
+		}
+		row := 0
+		for _, s := range part {
+			ok := true
+			var targets []llama.Token
+			for _, tg := range s.Targets {
+				if tg >= 0 {
+					targets = append(targets, tg)
+				}
+			}
+			for i, tg := range targets {
+				if i < len(targets)-1 && argmax(logits[(row+i)*nv:(row+i+1)*nv]) != int(tg) {
+					ok = false
+				}
+			}
+			row += len(targets)
+			if ok {
+				right++
+			}
+		}
+	}
+	return float64(right) / float64(len(seqs)), nil
+}
+
+func argmax(x []float32) int {
+	best := 0
+	for i, v := range x {
+		if v > x[best] {
+			best = i
+		}
+	}
+	return best
 }
 
 // schedule is linear warmup then cosine decay to a tenth of lr.
@@ -205,6 +266,17 @@ func newTokenizer(base string) (*tokenizer, error) {
 }
 
 func (t *tokenizer) Close() error { return t.m.Close() }
+
+func (t *tokenizer) sequences(tmpl program.Template, exs []Example) ([]llama.Sequence, error) {
+	seqs := make([]llama.Sequence, len(exs))
+	for i, ex := range exs {
+		var err error
+		if seqs[i], err = t.sequence(tmpl, ex); err != nil {
+			return nil, fmt.Errorf("train: example %d: %w", i, err)
+		}
+	}
+	return seqs, nil
+}
 
 // sequence renders ex: the prompt is masked, and the targets are the output
 // tokens then EOS. The output is tokenized as part of the whole text when

@@ -169,6 +169,7 @@ func TestCompileTeachesStories260K(t *testing.T) {
 	c := &lora.Compiler{
 		Options:  lora.Options{Base: base, Template: toyTemplate, Rank: 8, Alpha: 16, Epochs: 4, LR: 3e-3, BatchSize: 8, Threads: 2, Seed: 1},
 		Examples: train,
+		HeldOut:  held,
 	}
 	res, err := c.Compile(context.Background(), compile.Request{Spec: "Is the sentence about an animal or a toy?"})
 	if err != nil {
@@ -195,8 +196,12 @@ func TestCompileTeachesStories260K(t *testing.T) {
 		t.Fatal(err)
 	}
 	after, answers := accuracy(t, base, path, held)
-	t.Logf("held-out accuracy: %.0f%% with the prompt alone, %.0f%% after compile; compile %v (%d steps, loss %.3f -> %.3f, %.0f tok/s forward+backward)",
-		100*before, 100*after, elapsed.Round(time.Millisecond), rec.Steps, rec.FirstLoss, rec.FinalLoss, rec.TokensPerSec)
+	t.Logf("held-out accuracy: %.0f%% with the prompt alone, %.0f%% after compile (paw's graph, teacher-forced: %.0f%% -> %.0f%%); compile %v (%d steps, loss %.3f -> %.3f, %.0f tok/s forward+backward)",
+		100*before, 100*after, 100*rec.HeldOutBaseAccuracy, 100*rec.HeldOutAccuracy, elapsed.Round(time.Millisecond), rec.Steps, rec.FirstLoss, rec.FinalLoss, rec.TokensPerSec)
+	if rec.HeldOut != len(held) || rec.HeldOutAccuracy != after || rec.HeldOutBaseAccuracy != before {
+		t.Errorf("meta.json records %d held out, accuracy %.2f -> %.2f; llama.cpp measured %.2f -> %.2f",
+			rec.HeldOut, rec.HeldOutBaseAccuracy, rec.HeldOutAccuracy, before, after)
+	}
 	if after < 0.9 {
 		t.Errorf("held-out accuracy after compile %.2f, want >= 0.90 (answers %q)", after, answers[:10])
 	}
