@@ -139,7 +139,7 @@ func (c *Compiler) Compile(ctx context.Context, req compile.Request) (*compile.R
 	}
 	o = o.withDefaults()
 	rec, err := json.Marshal(Training{
-		Rank: o.Rank, Alpha: o.Alpha, Targets: o.Targets, Epochs: o.Epochs, LR: o.LR, BatchSize: o.BatchSize,
+		Rank: o.Rank, Alpha: o.Alpha, Targets: res.Adapter.Targets, Epochs: o.Epochs, LR: o.LR, BatchSize: o.BatchSize,
 		Examples: len(c.Examples), DataSHA256: dataHash(c.Examples), Steps: len(res.Losses),
 		FirstLoss: res.Losses[0], FinalLoss: res.Losses[len(res.Losses)-1],
 		Seconds: res.Duration.Seconds(), TokensPerSec: res.TokensPerSecond(),

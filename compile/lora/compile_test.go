@@ -106,3 +106,26 @@ func TestSplit(t *testing.T) {
 		t.Errorf("Split(0): %d train, %v held out", len(train), held)
 	}
 }
+
+// TestCompileGPT2 compiles on the tiny GPT-2 fixture with the default
+// targets: GPT-2's fused QKV and its MLP, under the GPT-2 template.
+func TestCompileGPT2(t *testing.T) {
+	cfg, err := fixture.Preset("gpt2-tiny")
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := fixturetest.Cached(t, "gpt2-tiny", cfg)
+	c := &lora.Compiler{Options: lora.Options{Base: base, Rank: 32, Epochs: 1, Threads: 2},
+		Examples: []lora.Example{{Input: "red", Output: "warm"}, {Input: "blue", Output: "cold"}}}
+	res, err := c.Compile(context.Background(), compile.Request{Spec: "Is the colour warm or cold?"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := res.Program
+	if p.Meta.Interpreter != program.InterpreterGPT2 || !strings.HasPrefix(p.Template.Prefix, "[PSEUDO_PROGRAM]") {
+		t.Errorf("interpreter %q, template %q", p.Meta.Interpreter, p.Template.Prefix)
+	}
+	if got := strings.Join(p.LoRA.Targets, ","); got != "attn_output,attn_qkv,ffn_down,ffn_up" {
+		t.Errorf("targets %s", got)
+	}
+}

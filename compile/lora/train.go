@@ -54,7 +54,7 @@ type Options struct {
 	Template program.Template // the prompt around each input
 	Rank     int
 	Alpha    float32
-	Targets  []string // block projections to adapt; default all (llama.TrainTargets)
+	Targets  []string // block projections to adapt; default: every projection of the architecture
 	Epochs   int
 	LR       float32
 	// BatchSize is the number of examples per optimizer step.
@@ -101,9 +101,6 @@ func (o Options) withDefaults() Options {
 	o.LR = cmp.Or(o.LR, DefaultLR)
 	o.BatchSize = cmp.Or(o.BatchSize, DefaultBatchSize)
 	o.Clip = cmp.Or(o.Clip, DefaultClip)
-	if len(o.Targets) == 0 {
-		o.Targets = llama.TrainTargets
-	}
 	return o
 }
 
@@ -330,7 +327,7 @@ type Tensor struct {
 }
 
 func snapshot(tr *llama.Trainer, o Options) *Adapter {
-	a := &Adapter{Arch: tr.Info().Arch, Rank: o.Rank, Alpha: o.Alpha, Targets: o.Targets}
+	a := &Adapter{Arch: tr.Info().Arch, Rank: o.Rank, Alpha: o.Alpha, Targets: tr.Targets()}
 	for i, lt := range tr.LoRA() {
 		a.Tensors = append(a.Tensors, Tensor{Name: lt.Name, Ne0: lt.Ne0, Ne1: lt.Ne1, Data: tr.Weights(i)})
 	}

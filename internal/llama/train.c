@@ -12,12 +12,16 @@
 #include "ggml.h"
 #include "gguf.h"
 
-enum { T_Q, T_K, T_V, T_O, T_GATE, T_UP, T_DOWN, T_COUNT };
-static const char *target_names[T_COUNT] = {"attn_q", "attn_k", "attn_v", "attn_output", "ffn_gate", "ffn_up", "ffn_down"};
+enum { T_Q, T_K, T_V, T_QKV, T_O, T_GATE, T_UP, T_DOWN, T_COUNT };
+static const char *target_names[T_COUNT] = {"attn_q", "attn_k", "attn_v", "attn_qkv", "attn_output", "ffn_gate", "ffn_up", "ffn_down"};
+// The projections each architecture has: GPT-2 fuses Q, K and V and has no gate.
+static const bool gpt2_has[T_COUNT] = {false, false, false, true, true, false, true, true};
+static const bool llama_has[T_COUNT] = {true, true, true, false, true, true, true, true};
 
 typedef struct {
 	struct ggml_tensor *attn_norm, *q_norm, *k_norm, *ffn_norm;
-	struct ggml_tensor *w[T_COUNT];
+	struct ggml_tensor *attn_norm_b, *ffn_norm_b; // GPT-2's layer norms
+	struct ggml_tensor *w[T_COUNT], *bias[T_COUNT];
 	struct ggml_tensor *a[T_COUNT], *b[T_COUNT]; // LoRA, NULL when not adapted
 } layer;
 
@@ -37,7 +41,7 @@ struct paw_trainer {
 	ggml_backend_buffer_t buf_lora;
 	ggml_backend_t backend;
 	ggml_gallocr_t galloc;
-	struct ggml_tensor *tok_embd, *out_norm, *output, *loss_acc;
+	struct ggml_tensor *tok_embd, *pos_embd, *out_norm, *out_norm_b, *output, *loss_acc;
 	layer *layers;
 	lora_tensor *lora;
 };
@@ -79,27 +83,31 @@ static float kv_f32(struct gguf_context *g, const char *arch, const char *key, f
 	return gguf_get_val_f32(g, id);
 }
 
-static struct ggml_tensor *weight(paw_trainer *t, int il, const char *name) {
+static struct ggml_tensor *tensor(paw_trainer *t, int il, const char *name, const char *kind) {
 	char full[96];
 	if (il < 0) {
-		snprintf(full, sizeof full, "%s.weight", name);
+		snprintf(full, sizeof full, "%s.%s", name, kind);
 	} else {
-		snprintf(full, sizeof full, "blk.%d.%s.weight", il, name);
+		snprintf(full, sizeof full, "blk.%d.%s.%s", il, name, kind);
 	}
 	return ggml_get_tensor(t->ctx_w, full);
 }
+
+static struct ggml_tensor *weight(paw_trainer *t, int il, const char *name) { return tensor(t, il, name, "weight"); }
 
 static int load_weights(paw_trainer *t, char *err, size_t err_len) {
 	paw_trainer_info *in = &t->info;
 	t->tok_embd = weight(t, -1, "token_embd");
 	t->out_norm = weight(t, -1, "output_norm");
+	t->out_norm_b = tensor(t, -1, "output_norm", "bias");
+	t->pos_embd = weight(t, -1, "position_embd");
 	t->output = weight(t, -1, "output");
 	in->tied = t->output == NULL;
 	if (in->tied) {
 		t->output = t->tok_embd;
 	}
-	if (!t->tok_embd || !t->out_norm) {
-		set_err(err, err_len, "missing token_embd or output_norm");
+	if (!t->tok_embd || !t->out_norm || (in->gpt2 && (!t->pos_embd || !t->out_norm_b))) {
+		set_err(err, err_len, "missing token_embd, position_embd or output_norm");
 		return -1;
 	}
 	in->n_vocab = (int32_t)t->tok_embd->ne[1];
@@ -110,14 +118,21 @@ static int load_weights(paw_trainer *t, char *err, size_t err_len) {
 		l->ffn_norm = weight(t, il, "ffn_norm");
 		l->q_norm = weight(t, il, "attn_q_norm");
 		l->k_norm = weight(t, il, "attn_k_norm");
+		l->attn_norm_b = tensor(t, il, "attn_norm", "bias");
+		l->ffn_norm_b = tensor(t, il, "ffn_norm", "bias");
 		for (int k = 0; k < T_COUNT; k++) {
+			if (!(in->gpt2 ? gpt2_has : llama_has)[k]) {
+				continue;
+			}
 			l->w[k] = weight(t, il, target_names[k]);
+			l->bias[k] = tensor(t, il, target_names[k], "bias");
 			if (!l->w[k]) {
 				set_err(err, err_len, "block %d has no %s.weight", il, target_names[k]);
 				return -1;
 			}
 		}
-		if (!l->attn_norm || !l->ffn_norm || (in->qk_norm && (!l->q_norm || !l->k_norm))) {
+		if (!l->attn_norm || !l->ffn_norm || (in->qk_norm && (!l->q_norm || !l->k_norm)) ||
+		    (in->gpt2 && (!l->attn_norm_b || !l->ffn_norm_b))) {
 			set_err(err, err_len, "block %d misses a norm weight", il);
 			return -1;
 		}
@@ -129,13 +144,23 @@ static int load_weights(paw_trainer *t, char *err, size_t err_len) {
 static int make_lora(paw_trainer *t, const char *targets, int32_t rank, char *err, size_t err_len) {
 	bool want[T_COUNT] = {false};
 	int n_targets = 0;
-	for (int k = 0; k < T_COUNT; k++) {
+	for (int k = 0; k < T_COUNT && targets[0] == '\0'; k++) {
+		if (t->layers[0].w[k]) {
+			want[k] = true;
+			n_targets++;
+		}
+	}
+	for (int k = 0; k < T_COUNT && targets[0] != '\0'; k++) {
 		const char *p = targets;
 		size_t len = strlen(target_names[k]);
 		while ((p = strstr(p, target_names[k])) != NULL) {
 			bool start = p == targets || p[-1] == ',';
 			bool end = p[len] == '\0' || p[len] == ',';
 			if (start && end) {
+				if (!t->layers[0].w[k]) {
+					set_err(err, err_len, "%s has no %s to adapt", t->info.arch, target_names[k]);
+					return -1;
+				}
 				want[k] = true;
 				n_targets++;
 				break;
@@ -215,8 +240,10 @@ paw_trainer *paw_trainer_new(const char *path, const char *targets, int32_t rank
 	} else if (strcmp(in->arch, "qwen3") == 0) {
 		t->rope_mode = GGML_ROPE_TYPE_NEOX;
 		in->qk_norm = 1;
+	} else if (strcmp(in->arch, "gpt2") == 0) {
+		in->gpt2 = 1;
 	} else {
-		set_err(err, err_len, "architecture %s is not trainable (want llama or qwen3)", in->arch);
+		set_err(err, err_len, "architecture %s is not trainable (want llama, qwen3 or gpt2)", in->arch);
 		paw_trainer_free(t);
 		return NULL;
 	}
@@ -228,7 +255,7 @@ paw_trainer *paw_trainer_new(const char *path, const char *targets, int32_t rank
 	in->n_ff = (int32_t)kv_int(t->gguf, a, "feed_forward_length", 0);
 	in->head_dim = in->n_head > 0 ? (int32_t)kv_int(t->gguf, a, "attention.key_length", in->n_embd / in->n_head) : 0;
 	in->n_rot = (int32_t)kv_int(t->gguf, a, "rope.dimension_count", in->head_dim);
-	t->eps = kv_f32(t->gguf, a, "attention.layer_norm_rms_epsilon", 1e-5f);
+	t->eps = kv_f32(t->gguf, a, in->gpt2 ? "attention.layer_norm_epsilon" : "attention.layer_norm_rms_epsilon", 1e-5f);
 	t->freq_base = kv_f32(t->gguf, a, "rope.freq_base", 10000.0f);
 	t->scale = alpha != 0 ? alpha / (float)rank : 1.0f;
 	if (in->n_layer <= 0 || in->n_embd <= 0 || in->n_head <= 0 || in->n_head_kv <= 0 || in->head_dim <= 0 ||
@@ -302,6 +329,9 @@ static struct ggml_tensor *linear(paw_trainer *t, struct ggml_context *ctx, cons
 		struct ggml_tensor *ab = ggml_mul_mat(ctx, l->b[k], ggml_mul_mat(ctx, l->a[k], x));
 		y = ggml_add(ctx, y, ggml_scale(ctx, ab, t->scale));
 	}
+	if (l->bias[k]) {
+		y = ggml_add(ctx, y, l->bias[k]);
+	}
 	return y;
 }
 
@@ -310,21 +340,53 @@ static struct ggml_tensor *norm(paw_trainer *t, struct ggml_context *ctx, struct
 	return ggml_mul(ctx, ggml_rms_norm(ctx, x, t->eps), w);
 }
 
+// layer_norm is GPT-2's norm built from ops ggml can differentiate
+// (ggml_norm has no backward): the RMS norm of the centred input.
+static struct ggml_tensor *layer_norm(paw_trainer *t, struct ggml_context *ctx, struct ggml_tensor *x,
+                                      struct ggml_tensor *w, struct ggml_tensor *b) {
+	// ggml_mean's backward assumes one row, so the row mean is a scaled sum.
+	struct ggml_tensor *mean = ggml_scale(ctx, ggml_sum_rows(ctx, x), 1.0f / (float)x->ne[0]);
+	struct ggml_tensor *c = ggml_sub(ctx, x, ggml_repeat(ctx, mean, x));
+	return ggml_add(ctx, norm(t, ctx, c, w), b);
+}
+
+// gelu is GELU's tanh form as x·σ(2z), z = √(2/π)(x + 0.044715x³), from
+// ops ggml can differentiate (its GELU op has no backward).
+static struct ggml_tensor *gelu(struct ggml_context *ctx, struct ggml_tensor *x) {
+	const float k = 0.7978845608f;
+	struct ggml_tensor *u = ggml_add(ctx, x, ggml_scale(ctx, ggml_mul(ctx, ggml_sqr(ctx, x), x), 0.044715f));
+	struct ggml_tensor *den = ggml_scale_bias(ctx, ggml_exp(ctx, ggml_scale(ctx, u, -2 * k)), 1, 1);
+	return ggml_div(ctx, x, den);
+}
+
 // attention is causal softmax attention over packed sequences (mask), with
 // the KV heads broadcast over groups of query heads (GQA) by ggml_mul_mat.
 static struct ggml_tensor *attention(paw_trainer *t, struct ggml_context *ctx, const layer *l,
                                      struct ggml_tensor *x, struct ggml_tensor *pos, struct ggml_tensor *mask) {
 	const paw_trainer_info *in = &t->info;
 	int64_t n = x->ne[1], hd = in->head_dim;
-	struct ggml_tensor *q = ggml_reshape_3d(ctx, linear(t, ctx, l, T_Q, x), hd, in->n_head, n);
-	struct ggml_tensor *k = ggml_reshape_3d(ctx, linear(t, ctx, l, T_K, x), hd, in->n_head_kv, n);
-	struct ggml_tensor *v = ggml_reshape_3d(ctx, linear(t, ctx, l, T_V, x), hd, in->n_head_kv, n);
-	if (in->qk_norm) {
-		q = norm(t, ctx, q, l->q_norm);
-		k = norm(t, ctx, k, l->k_norm);
+	struct ggml_tensor *q, *k, *v;
+	if (in->gpt2) {
+		struct ggml_tensor *qkv = linear(t, ctx, l, T_QKV, x);
+		// Each part is copied out and reshaped, so that its gradient reaches
+		// the fused output contiguous (ggml's CONT and VIEW backward need it).
+		int64_t nq = hd * in->n_head, nkv = hd * in->n_head_kv;
+		q = ggml_reshape_3d(ctx, ggml_cont(ctx, ggml_view_2d(ctx, qkv, nq, n, qkv->nb[1], 0)), hd, in->n_head, n);
+		k = ggml_reshape_3d(ctx, ggml_cont(ctx, ggml_view_2d(ctx, qkv, nkv, n, qkv->nb[1], sizeof(float) * (size_t)nq)), hd,
+		                    in->n_head_kv, n);
+		v = ggml_reshape_3d(ctx, ggml_cont(ctx, ggml_view_2d(ctx, qkv, nkv, n, qkv->nb[1], sizeof(float) * (size_t)(nq + nkv))),
+		                    hd, in->n_head_kv, n);
+	} else {
+		q = ggml_reshape_3d(ctx, linear(t, ctx, l, T_Q, x), hd, in->n_head, n);
+		k = ggml_reshape_3d(ctx, linear(t, ctx, l, T_K, x), hd, in->n_head_kv, n);
+		v = ggml_reshape_3d(ctx, linear(t, ctx, l, T_V, x), hd, in->n_head_kv, n);
+		if (in->qk_norm) {
+			q = norm(t, ctx, q, l->q_norm);
+			k = norm(t, ctx, k, l->k_norm);
+		}
+		q = ggml_rope_ext(ctx, q, pos, NULL, in->n_rot, t->rope_mode, 0, t->freq_base, 1, 0, 1, 0, 0);
+		k = ggml_rope_ext(ctx, k, pos, NULL, in->n_rot, t->rope_mode, 0, t->freq_base, 1, 0, 1, 0, 0);
 	}
-	q = ggml_rope_ext(ctx, q, pos, NULL, in->n_rot, t->rope_mode, 0, t->freq_base, 1, 0, 1, 0, 0);
-	k = ggml_rope_ext(ctx, k, pos, NULL, in->n_rot, t->rope_mode, 0, t->freq_base, 1, 0, 1, 0, 0);
 	q = ggml_cont(ctx, ggml_permute(ctx, q, 0, 2, 1, 3));                    // [hd, n, heads]
 	k = ggml_cont(ctx, ggml_permute(ctx, k, 0, 2, 1, 3));                    // [hd, n, kv heads]
 	struct ggml_tensor *vt = ggml_cont(ctx, ggml_permute(ctx, v, 1, 2, 0, 3)); // [n, hd, kv heads]
@@ -337,6 +399,9 @@ static struct ggml_tensor *attention(paw_trainer *t, struct ggml_context *ctx, c
 }
 
 static struct ggml_tensor *ffn(paw_trainer *t, struct ggml_context *ctx, const layer *l, struct ggml_tensor *x) {
+	if (t->info.gpt2) {
+		return linear(t, ctx, l, T_DOWN, gelu(ctx, linear(t, ctx, l, T_UP, x)));
+	}
 	struct ggml_tensor *g = ggml_silu(ctx, linear(t, ctx, l, T_GATE, x));
 	return linear(t, ctx, l, T_DOWN, ggml_mul(ctx, g, linear(t, ctx, l, T_UP, x)));
 }
@@ -358,13 +423,20 @@ static struct ggml_tensor *build(paw_trainer *t, struct ggml_context *ctx, graph
 	for (size_t i = 0; i < sizeof ins / sizeof ins[0]; i++) {
 		ggml_set_input(ins[i]);
 	}
+	bool gpt2 = t->info.gpt2;
 	struct ggml_tensor *x = ggml_get_rows(ctx, t->tok_embd, gi->tokens);
+	if (gpt2) {
+		x = ggml_add(ctx, x, ggml_get_rows(ctx, t->pos_embd, gi->pos));
+	}
 	for (int il = 0; il < t->info.n_layer; il++) {
 		const layer *l = &t->layers[il];
-		x = ggml_add(ctx, x, attention(t, ctx, l, norm(t, ctx, x, l->attn_norm), gi->pos, gi->mask));
-		x = ggml_add(ctx, x, ffn(t, ctx, l, norm(t, ctx, x, l->ffn_norm)));
+		struct ggml_tensor *h = gpt2 ? layer_norm(t, ctx, x, l->attn_norm, l->attn_norm_b) : norm(t, ctx, x, l->attn_norm);
+		x = ggml_add(ctx, x, attention(t, ctx, l, h, gi->pos, gi->mask));
+		h = gpt2 ? layer_norm(t, ctx, x, l->ffn_norm, l->ffn_norm_b) : norm(t, ctx, x, l->ffn_norm);
+		x = ggml_add(ctx, x, ffn(t, ctx, l, h));
 	}
-	x = ggml_get_rows(ctx, norm(t, ctx, x, t->out_norm), gi->rows);
+	x = gpt2 ? layer_norm(t, ctx, x, t->out_norm, t->out_norm_b) : norm(t, ctx, x, t->out_norm);
+	x = ggml_get_rows(ctx, x, gi->rows);
 	*logits = ggml_mul_mat(ctx, t->output, x);
 	ggml_set_output(*logits);
 	struct ggml_tensor *loss = ggml_cross_entropy_loss(ctx, *logits, gi->labels);

@@ -22,13 +22,10 @@ type TrainParams struct {
 	Rank  int     // LoRA rank (required)
 	Alpha float32 // LoRA alpha; the adapter output is scaled by Alpha/Rank (0 means scale 1)
 	// Targets are the block projections to adapt ("attn_q", "ffn_down", ...);
-	// default: all seven of llama and qwen3.
+	// default: every projection of the architecture, as official PAW adapters.
 	Targets []string
 	Threads int // compute threads, clamped to [1, MaxThreads()]; 0 means all cores
 }
-
-// TrainTargets are every projection a Trainer can adapt.
-var TrainTargets = []string{"attn_q", "attn_k", "attn_v", "attn_output", "ffn_gate", "ffn_up", "ffn_down"}
 
 // TrainInfo is the shape of the model a Trainer trains.
 type TrainInfo struct {
@@ -65,9 +62,6 @@ type Sequence struct {
 func NewTrainer(path string, p TrainParams) (*Trainer, error) {
 	Init()
 	targets := p.Targets
-	if len(targets) == 0 {
-		targets = TrainTargets
-	}
 	cpath := C.CString(path)
 	defer C.free(unsafe.Pointer(cpath))
 	ctargets := C.CString(strings.Join(targets, ","))
@@ -85,7 +79,7 @@ func NewTrainer(path string, p TrainParams) (*Trainer, error) {
 		HeadsKV: int(ci.n_head_kv), HeadDim: int(ci.head_dim), FFN: int(ci.n_ff), Vocab: int(ci.n_vocab),
 		RopeDim: int(ci.n_rot), QKNorm: ci.qk_norm != 0, Tied: ci.tied != 0,
 	}}
-	if n := len(targets); int(ci.n_lora) != 2*n*t.info.Layers {
+	if n := len(targets); n > 0 && int(ci.n_lora) != 2*n*t.info.Layers {
 		t.Close()
 		return nil, fmt.Errorf("%w: targets %v: only %d of them are known", ErrInvalidParam, targets, int(ci.n_lora)/(2*t.info.Layers))
 	}
@@ -100,6 +94,19 @@ func (t *Trainer) Close() error {
 	C.paw_trainer_free(t.c)
 	t.c = nil
 	return nil
+}
+
+// Targets returns the adapted projections, in block order.
+func (t *Trainer) Targets() []string {
+	var out []string
+	for _, lt := range t.LoRA() {
+		name, ok := strings.CutSuffix(lt.Name, ".weight.lora_a")
+		if !ok || !strings.HasPrefix(name, "blk.0.") {
+			continue
+		}
+		out = append(out, strings.TrimPrefix(name, "blk.0."))
+	}
+	return out
 }
 
 // Info returns the model's shape.

@@ -1,4 +1,4 @@
-// paw's own training graph in ggml (no KV cache): the llama and qwen3 layer
+// paw's own training graph in ggml (no KV cache): the llama, qwen3 and GPT-2 layer
 // math with LoRA on chosen projections, differentiated by ggml's autodiff.
 // llama.cpp's llama_opt_* cannot train in this version (in-place KV writes
 // break backward), so paw builds the forward graph itself.
@@ -11,13 +11,14 @@ typedef struct paw_trainer paw_trainer;
 typedef struct {
 	int32_t n_layer, n_embd, n_head, n_head_kv, head_dim, n_ff, n_vocab, n_rot;
 	int32_t n_lora; // LoRA tensors (A and B of every adapted projection)
-	int32_t qk_norm, tied;
+	int32_t qk_norm, tied, gpt2;
 	char arch[32];
 } paw_trainer_info;
 
 // paw_trainer_new reads the base model at path (its weights stay frozen) and
 // creates zeroed F32 LoRA tensors of rank for every block projection named in
-// targets (comma separated, e.g. "attn_q,attn_v"), scaled by alpha/rank.
+// targets (comma separated, e.g. "attn_q,attn_v"; empty: every projection
+// of the architecture), scaled by alpha/rank.
 // NULL on failure, with a message in err.
 paw_trainer *paw_trainer_new(const char *path, const char *targets, int32_t rank, float alpha,
                              int32_t n_threads, char *err, size_t err_len);

@@ -14,8 +14,8 @@ import (
 )
 
 // trainFixtures are the tiny random models the training graph is checked on:
-// qwen3 (QK-norm, NEOX rope, GQA, tied head) and llama (normal rope, GQA,
-// untied head).
+// qwen3 (QK-norm, NEOX rope, GQA, tied head), llama (normal rope, GQA,
+// untied head) and gpt2 (layer norms, learned positions, fused QKV, biases, GELU).
 func trainFixtures(t *testing.T) map[string]fixture.Config {
 	t.Helper()
 	q, err := fixture.Preset("qwen3-tiny")
@@ -24,7 +24,11 @@ func trainFixtures(t *testing.T) map[string]fixture.Config {
 	}
 	l := fixture.Config{Arch: fixture.ArchLlama, Layers: 2, Embd: 64, Heads: 4, HeadsKV: 2, FFN: 96, CtxTrain: 256,
 		Untied: true, Seed: 3, Name: "llama-tiny"}
-	return map[string]fixture.Config{"qwen3": q, "llama": l}
+	g, err := fixture.Preset("gpt2-tiny")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return map[string]fixture.Config{"qwen3": q, "llama": l, "gpt2": g}
 }
 
 func newTrainer(t *testing.T, path string, p llama.TrainParams) *llama.Trainer {
