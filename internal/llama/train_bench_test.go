@@ -10,6 +10,16 @@ import (
 	"github.com/paw-dev/paw/internal/llama"
 )
 
+// qwen3Q4 is the full-shape Qwen3-0.6B fixture with Q4_0 weights.
+func qwen3Q4(b *testing.B) (string, fixture.Config) {
+	cfg, err := fixture.Preset("qwen3-0.6b")
+	if err != nil {
+		b.Fatal(err)
+	}
+	cfg.Type = gguf.TypeQ4_0
+	return fixturetest.Cached(b, "qwen3-0.6b-Q4_0", cfg), cfg
+}
+
 // BenchmarkTrainStep measures one forward+backward+AdamW step of paw's
 // training graph over a 64-token sequence (loss on its last 32 tokens) on the
 // full-shape Qwen3-0.6B Q4_0 fixture with a rank-64 LoRA on every
@@ -17,12 +27,7 @@ import (
 //
 //	go test -run '^$' -bench TrainStep -benchtime 3x ./internal/llama/
 func BenchmarkTrainStep(b *testing.B) {
-	cfg, err := fixture.Preset("qwen3-0.6b")
-	if err != nil {
-		b.Fatal(err)
-	}
-	cfg.Type = gguf.TypeQ4_0
-	path := fixturetest.Cached(b, "qwen3-0.6b-Q4_0", cfg)
+	path, _ := qwen3Q4(b)
 	tr, err := llama.NewTrainer(path, llama.TrainParams{Rank: 64, Alpha: 16})
 	if err != nil {
 		b.Fatal(err)
