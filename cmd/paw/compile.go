@@ -25,6 +25,7 @@ func newCompileCmd(cfg *config.Config) *cobra.Command {
 		async  bool
 		asJSON bool
 		pull   bool
+		local  localFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "compile --spec TEXT",
@@ -32,9 +33,13 @@ func newCompileCmd(cfg *config.Config) *cobra.Command {
 		Long: "Compile a spec (what the function should do, in words) with the hosted PAW service\n" +
 			"and print the program id (--pull also downloads the program). --async submits a job and\n" +
 			"prints its id; follow it with 'paw compile status JOB' or 'paw compile wait JOB', and stop\n" +
-			"it with 'paw compile cancel JOB'.",
+			"it with 'paw compile cancel JOB'. --local compiles offline instead: it trains a LoRA adapter\n" +
+			"on --model over the --examples file and writes a .paw (--out).",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if local.enabled {
+				return runLocal(cmd, cfg, req.Spec, local, asJSON)
+			}
 			if async && pull {
 				return usagef("--pull needs the finished program: leave out --async, or use 'paw compile wait JOB --pull'")
 			}
@@ -66,6 +71,7 @@ func newCompileCmd(cfg *config.Config) *cobra.Command {
 	f.BoolVar(&async, "async", false, "submit a job and print its id instead of waiting (for slow fine-tuning compilers)")
 	cmd.PersistentFlags().BoolVar(&asJSON, "json", false, "print one JSON line")
 	cmd.PersistentFlags().BoolVar(&pull, "pull", false, "download the compiled program into the cache")
+	local.register(cmd)
 	_ = cmd.MarkFlagRequired("spec")
 	cmd.AddCommand(newCompileJobCmd(cfg, "status", "Show a compile job's state", &asJSON),
 		newCompileJobCmd(cfg, "cancel", "Cancel a compile job", &asJSON),

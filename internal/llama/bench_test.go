@@ -9,9 +9,7 @@ import (
 	"sync/atomic"
 	"testing"
 
-	"github.com/paw-dev/paw/gguf"
 	"github.com/paw-dev/paw/internal/fixture"
-	"github.com/paw-dev/paw/internal/fixture/fixturetest"
 	"github.com/paw-dev/paw/internal/llama"
 )
 
@@ -21,12 +19,8 @@ import (
 //
 //	make bench-llama
 func BenchmarkDecode(b *testing.B) {
-	cfg, err := fixture.Preset("qwen3-0.6b")
-	if err != nil {
-		b.Fatal(err)
-	}
-	cfg.Type = gguf.TypeQ4_0
-	m := load(b, fixturetest.Cached(b, "qwen3-0.6b-Q4_0", cfg))
+	path, cfg := qwen3Q4(b)
+	m := load(b, path)
 	ap := filepath.Join(b.TempDir(), "a.gguf")
 	if err := fixture.WriteAdapter(ap, cfg, fixture.OfficialAdapter(1)); err != nil {
 		b.Fatal(err)

@@ -1,0 +1,374 @@
+// Package lora compiles a fuzzy function offline: it trains a LoRA adapter
+// on the user's CPU over examples rendered through the program's prompt
+// template (loss on the output tokens and EOS only), with paw's own ggml
+// training graph in internal/llama, and exports it as a GGUF adapter in the
+// official layout and a .paw bundle.
+package lora
+
+import (
+	"bytes"
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"slices"
+	"time"
+
+	"github.com/paw-dev/paw/gguf"
+	"github.com/paw-dev/paw/internal/llama"
+	"github.com/paw-dev/paw/program"
+)
+
+// Defaults applied to zero Options fields.
+const (
+	DefaultRank      = 64 // as official PAW adapters
+	DefaultAlpha     = 16
+	DefaultEpochs    = 3
+	DefaultLR        = 2e-4
+	DefaultBatchSize = 8
+	DefaultClip      = 1.0
+	// DefaultWarmup is the fraction of steps over which the learning rate
+	// rises linearly; it then decays along a cosine to a tenth.
+	DefaultWarmup = 0.1
+)
+
+// Sentinel errors.
+var (
+	// ErrNoExamples means there is nothing to train on.
+	ErrNoExamples = errors.New("lora: no training examples")
+	// ErrExample means an example cannot be trained on.
+	ErrExample = errors.New("lora: unusable example")
+)
+
+// Example is one input and the output the function must give for it.
+type Example struct {
+	Input  string `json:"input"`
+	Output string `json:"output"`
+}
+
+// Options configures Train. Zero fields take the defaults above.
+type Options struct {
+	Base     string           // base model GGUF (required)
+	Template program.Template // the prompt around each input
+	Rank     int
+	Alpha    float32
+	Targets  []string // block projections to adapt; default: every projection of the architecture
+	Epochs   int
+	LR       float32
+	// BatchSize is the number of examples per optimizer step.
+	BatchSize int
+	Clip      float32 // global gradient norm limit
+	Seed      uint64  // shuffling
+	Threads   int     // 0: all cores
+	// Progress, if set, is called after every step.
+	Progress func(Progress)
+}
+
+// Progress reports one optimizer step.
+type Progress struct {
+	Step, Steps int
+	Epoch       int
+	Loss        float64 // mean cross-entropy of the step's batch, before the update
+	LR          float32
+	Elapsed     time.Duration
+}
+
+// Result is a trained adapter.
+type Result struct {
+	Adapter  *Adapter
+	Losses   []float64 // per step
+	Tokens   int       // tokens processed (forward and backward)
+	Duration time.Duration
+	// BaseAccuracy and Accuracy are the held-out accuracies before and
+	// after training (see Accuracy); both are 0 without held-out examples.
+	BaseAccuracy, Accuracy float64
+}
+
+// TokensPerSecond is the training throughput.
+func (r *Result) TokensPerSecond() float64 {
+	if r.Duration <= 0 {
+		return 0
+	}
+	return float64(r.Tokens) / r.Duration.Seconds()
+}
+
+func (o Options) withDefaults() Options {
+	o.Rank = cmp.Or(o.Rank, DefaultRank)
+	o.Alpha = cmp.Or(o.Alpha, DefaultAlpha)
+	o.Epochs = cmp.Or(o.Epochs, DefaultEpochs)
+	o.LR = cmp.Or(o.LR, DefaultLR)
+	o.BatchSize = cmp.Or(o.BatchSize, DefaultBatchSize)
+	o.Clip = cmp.Or(o.Clip, DefaultClip)
+	return o
+}
+
+// Train fits a LoRA adapter for the base model to examples and measures
+// its accuracy on heldOut (never trained on), which may be empty.
+func Train(ctx context.Context, o Options, examples, heldOut []Example) (*Result, error) {
+	o = o.withDefaults()
+	if len(examples) == 0 {
+		return nil, ErrNoExamples
+	}
+	tok, err := newTokenizer(o.Base)
+	if err != nil {
+		return nil, err
+	}
+	defer tok.Close()
+	seqs, err := tok.sequences(o.Template, examples)
+	if err != nil {
+		return nil, err
+	}
+	held, err := tok.sequences(o.Template, heldOut)
+	if err != nil {
+		return nil, fmt.Errorf("held out: %w", err)
+	}
+	tr, err := llama.NewTrainer(o.Base, llama.TrainParams{Rank: o.Rank, Alpha: o.Alpha, Targets: o.Targets, Threads: o.Threads})
+	if err != nil {
+		return nil, fmt.Errorf("train: %w", err)
+	}
+	defer tr.Close()
+	initLoRA(tr, o.Seed)
+	res := &Result{}
+	if res.BaseAccuracy, err = accuracy(ctx, tr, held, o.BatchSize); err != nil {
+		return nil, err
+	}
+
+	r := rand.New(rand.NewPCG(o.Seed, 0x9a3))
+	perEpoch := (len(seqs) + o.BatchSize - 1) / o.BatchSize
+	steps := perEpoch * o.Epochs
+	start := time.Now()
+	order := make([]int, len(seqs))
+	for i := range order {
+		order[i] = i
+	}
+	step := 0
+	for epoch := range o.Epochs {
+		r.Shuffle(len(order), func(i, j int) { order[i], order[j] = order[j], order[i] })
+		for b := 0; b < len(order); b += o.BatchSize {
+			batch := make([]llama.Sequence, 0, o.BatchSize)
+			for _, i := range order[b:min(b+o.BatchSize, len(order))] {
+				batch = append(batch, seqs[i])
+				res.Tokens += len(seqs[i].Tokens)
+			}
+			lr := schedule(o.LR, step, steps)
+			loss, _, err := tr.Step(ctx, batch, llama.AdamParams{LR: lr, Clip: o.Clip})
+			if err != nil {
+				return nil, fmt.Errorf("train: step %d: %w", step, err)
+			}
+			res.Losses = append(res.Losses, loss)
+			step++
+			if o.Progress != nil {
+				o.Progress(Progress{Step: step, Steps: steps, Epoch: epoch, Loss: loss, LR: lr, Elapsed: time.Since(start)})
+			}
+		}
+	}
+	res.Duration = time.Since(start)
+	if res.Accuracy, err = accuracy(ctx, tr, held, o.BatchSize); err != nil {
+		return nil, err
+	}
+	res.Adapter = snapshot(tr, o)
+	return res, nil
+}
+
+// accuracy is the fraction of seqs whose every output token is the most
+// likely one after the prompt and the output before it: what greedy decoding
+// would write. The final EOS is left out, as some base models never learned
+// to emit it (stories260K) and the runtime can stop on a length or string.
+func accuracy(ctx context.Context, tr *llama.Trainer, seqs []llama.Sequence, batch int) (float64, error) {
+	if len(seqs) == 0 {
+		return 0, nil
+	}
+	nv := tr.Info().Vocab
+	right := 0
+	for b := 0; b < len(seqs); b += batch {
+		part := seqs[b:min(b+batch, len(seqs))]
+		logits, err := tr.Logits(ctx, part)
+		if err != nil {
+			return 0, fmt.Errorf("accuracy: %w", err)
+		}
+		row := 0
+		for _, s := range part {
+			ok := true
+			var targets []llama.Token
+			for _, tg := range s.Targets {
+				if tg >= 0 {
+					targets = append(targets, tg)
+				}
+			}
+			for i, tg := range targets {
+				if i < len(targets)-1 && argmax(logits[(row+i)*nv:(row+i+1)*nv]) != int(tg) {
+					ok = false
+				}
+			}
+			row += len(targets)
+			if ok {
+				right++
+			}
+		}
+	}
+	return float64(right) / float64(len(seqs)), nil
+}
+
+func argmax(x []float32) int {
+	best := 0
+	for i, v := range x {
+		if v > x[best] {
+			best = i
+		}
+	}
+	return best
+}
+
+// schedule is linear warmup then cosine decay to a tenth of lr.
+func schedule(lr float32, step, steps int) float32 {
+	warm := max(1, int(DefaultWarmup*float64(steps)))
+	if step < warm {
+		return lr * float32(step+1) / float32(warm)
+	}
+	p := float64(step-warm) / float64(max(1, steps-warm))
+	return lr * float32(0.1+0.9*0.5*(1+math.Cos(math.Pi*p)))
+}
+
+// initLoRA sets every lora_a uniform on ±1/sqrt(n_in) (PEFT's Kaiming
+// init) and leaves lora_b zero, so training starts from the base model.
+func initLoRA(tr *llama.Trainer, seed uint64) {
+	r := rand.New(rand.NewPCG(seed, 0x10a))
+	for i, lt := range tr.LoRA() {
+		if !isA(lt.Name) {
+			continue
+		}
+		bound := 1 / math.Sqrt(float64(lt.Ne0))
+		v := make([]float32, lt.Ne0*lt.Ne1)
+		for j := range v {
+			v[j] = float32((2*r.Float64() - 1) * bound)
+		}
+		_ = tr.SetWeights(i, v) // sizes come from the trainer itself
+	}
+}
+
+func isA(name string) bool { return len(name) > 7 && name[len(name)-7:] == ".lora_a" }
+
+// tokenizer turns examples into training sequences with the base model's
+// own vocabulary (through llama.cpp, as the runtime tokenizes).
+type tokenizer struct{ m *llama.Model }
+
+func newTokenizer(base string) (*tokenizer, error) {
+	m, err := llama.LoadModel(base, llama.ModelParams{VocabOnly: true})
+	if err != nil {
+		return nil, fmt.Errorf("train: %w", err)
+	}
+	return &tokenizer{m}, nil
+}
+
+func (t *tokenizer) Close() error { return t.m.Close() }
+
+func (t *tokenizer) sequences(tmpl program.Template, exs []Example) ([]llama.Sequence, error) {
+	seqs := make([]llama.Sequence, len(exs))
+	for i, ex := range exs {
+		var err error
+		if seqs[i], err = t.sequence(tmpl, ex); err != nil {
+			return nil, fmt.Errorf("train: example %d: %w", i, err)
+		}
+	}
+	return seqs, nil
+}
+
+// sequence renders ex: the prompt is masked, and the targets are the output
+// tokens then EOS. The output is tokenized as part of the whole text when
+// the prompt's tokens are a prefix of it (so that a SentencePiece word
+// keeps its leading space), else on its own.
+func (t *tokenizer) sequence(tmpl program.Template, ex Example) (llama.Sequence, error) {
+	prompt := tmpl.Render(ex.Input)
+	p, err := t.m.Tokenize(prompt, true, true)
+	if err != nil {
+		return llama.Sequence{}, err
+	}
+	full, err := t.m.Tokenize(prompt+ex.Output, true, true)
+	if err != nil {
+		return llama.Sequence{}, err
+	}
+	var out []llama.Token
+	if len(full) > len(p) && slices.Equal(full[:len(p)], p) {
+		out = full[len(p):]
+	} else if out, err = t.m.Tokenize(ex.Output, false, false); err != nil {
+		return llama.Sequence{}, err
+	}
+	if len(out) == 0 || len(p) == 0 {
+		return llama.Sequence{}, fmt.Errorf("%w: empty prompt or output", ErrExample)
+	}
+	out = append(out, t.m.EOS())
+	all := append(slices.Clone(p), out...)
+	s := llama.Sequence{Tokens: all[:len(all)-1], Targets: make([]llama.Token, len(all)-1)}
+	for i := range s.Targets {
+		s.Targets[i] = -1
+		if i >= len(p)-1 {
+			s.Targets[i] = all[i+1]
+		}
+	}
+	return s, nil
+}
+
+// Adapter is a trained adapter's tensors, in the official layout.
+type Adapter struct {
+	Arch    string
+	Rank    int
+	Alpha   float32
+	Targets []string
+	Tensors []Tensor
+}
+
+// Tensor is one lora_a or lora_b matrix.
+type Tensor struct {
+	Name     string
+	Ne0, Ne1 int
+	Data     []float32
+}
+
+func snapshot(tr *llama.Trainer, o Options) *Adapter {
+	a := &Adapter{Arch: tr.Info().Arch, Rank: o.Rank, Alpha: o.Alpha, Targets: tr.Targets()}
+	for i, lt := range tr.LoRA() {
+		a.Tensors = append(a.Tensors, Tensor{Name: lt.Name, Ne0: lt.Ne0, Ne1: lt.Ne1, Data: tr.Weights(i)})
+	}
+	return a
+}
+
+// GGUF encodes the adapter as llama.cpp's LoRA GGUF (general.type adapter,
+// adapter.type lora, adapter.lora.alpha), its matrices as typ (F32, F16,
+// or Q4_0 when every row length is a multiple of 32).
+func (a *Adapter) GGUF(typ gguf.Type) ([]byte, error) {
+	var buf bytes.Buffer
+	w := gguf.NewWriter(&buf)
+	for _, kv := range []struct {
+		k string
+		v any
+	}{
+		{"general.architecture", a.Arch},
+		{"general.type", "adapter"},
+		{"adapter.type", "lora"},
+		{"adapter.lora.alpha", a.Alpha},
+	} {
+		if err := w.AddKV(kv.k, kv.v); err != nil {
+			return nil, fmt.Errorf("adapter gguf: %w", err)
+		}
+	}
+	for _, t := range a.Tensors {
+		if err := w.AddTensor(t.Name, typ, uint64(t.Ne0), uint64(t.Ne1)); err != nil {
+			return nil, fmt.Errorf("adapter gguf: %w", err)
+		}
+	}
+	for _, t := range a.Tensors {
+		b, err := gguf.Quantize(typ, t.Data)
+		if err != nil {
+			return nil, fmt.Errorf("adapter gguf: %s: %w", t.Name, err)
+		}
+		if err := w.WriteTensor(t.Name, b); err != nil {
+			return nil, fmt.Errorf("adapter gguf: %w", err)
+		}
+	}
+	if err := w.Close(); err != nil {
+		return nil, fmt.Errorf("adapter gguf: %w", err)
+	}
+	return buf.Bytes(), nil
+}
