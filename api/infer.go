@@ -11,10 +11,16 @@ type InferRequest struct {
 	Temperature *float64 `json:"temperature,omitempty"`
 }
 
-// Paths of InferResponse.Path: which side answered.
+// Paths of InferResponse.Path: which side answered. The server also sends
+// the path in the HeaderPath header, on every route (OpenAI ones included).
 const (
-	PathLocal = "local" // the compiled program, on this server's base model
+	PathLocal    = "local"    // the compiled program, on this server's base model
+	PathFallback = "fallback" // the upstream model, after the local answer was invalid or not confident
+	PathUpstream = "upstream" // the upstream model (shadow routing: the program ran beside it)
 )
+
+// HeaderPath is the response header naming the path that answered.
+const HeaderPath = "X-Paw-Path"
 
 // InferResponse is the answer of POST /infer. Output, TokensGenerated and
 // LatencyMS are the official service's fields; the rest are paw's extras.
@@ -30,7 +36,7 @@ type InferResponse struct {
 	// LogprobMin and LogprobMean summarise the output tokens' log-probabilities.
 	LogprobMin  float64 `json:"logprob_min"`
 	LogprobMean float64 `json:"logprob_mean"`
-	Path        string  `json:"path"` // PathLocal
+	Path        string  `json:"path"` // PathLocal, PathFallback or PathUpstream
 }
 
 // InferBatchRequest is POST /infer/batch (a paw extension): one program on

@@ -69,6 +69,9 @@ func statusFor(err error) (int, string) {
 		return http.StatusBadRequest, "context_length_exceeded"
 	case errors.Is(err, paw.ErrNoValidOutput):
 		return http.StatusUnprocessableEntity, "no_valid_output"
+	case errors.Is(err, ErrUpstream):
+		// Before the deadline: an upstream that timed out is the upstream's failure.
+		return http.StatusBadGateway, "upstream_error"
 	case errors.Is(err, context.DeadlineExceeded):
 		return http.StatusGatewayTimeout, "timeout"
 	case errors.Is(err, context.Canceled):

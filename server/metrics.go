@@ -18,6 +18,10 @@ type metrics struct {
 	latency  *prometheus.HistogramVec // route, function, path
 	tokens   *prometheus.CounterVec   // function, direction
 	rejected prometheus.Counter
+
+	fallbacks      *prometheus.CounterVec // function, reason
+	shadow         *prometheus.CounterVec // function, result
+	upstreamErrors *prometheus.CounterVec // function
 }
 
 func newMetrics() *metrics {
@@ -36,7 +40,16 @@ func newMetrics() *metrics {
 		rejected: prometheus.NewCounter(prometheus.CounterOpts{Name: "paw_queue_rejected_total",
 			Help: "Requests refused with 429 because the queue was full."}),
 	}
-	m.reg.MustRegister(m.requests, m.latency, m.tokens, m.rejected,
+	m.fallbacks = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "paw_fallbacks_total",
+		Help: "Local answers sent to the upstream model, by function and reason: invalid or low_confidence."},
+		[]string{"function", "reason"})
+	m.shadow = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "paw_shadow_total",
+		Help: "Shadow calls by function and result: agree or disagree with the upstream's answer, error, or dropped (queue full)."},
+		[]string{"function", "result"})
+	m.upstreamErrors = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "paw_upstream_errors_total",
+		Help: "Upstream requests that failed (down, timed out, or an answer breaking the contract), by function."},
+		[]string{"function"})
+	m.reg.MustRegister(m.requests, m.latency, m.tokens, m.rejected, m.fallbacks, m.shadow, m.upstreamErrors,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

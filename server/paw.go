@@ -10,7 +10,6 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/paw-dev/paw"
 	"github.com/paw-dev/paw/api"
 	"github.com/paw-dev/paw/hub"
 	"github.com/paw-dev/paw/program"
@@ -55,7 +54,7 @@ func (s *Server) handleInferBatch(w http.ResponseWriter, r *http.Request) {
 }
 
 // infer runs a PAW REST inference (greedy unless a temperature is given).
-func (s *Server) infer(ctx context.Context, w http.ResponseWriter, ref string, inputs []string, maxTokens int, temperature *float64) ([]paw.Result, error) {
+func (s *Server) infer(ctx context.Context, w http.ResponseWriter, ref string, inputs []string, maxTokens int, temperature *float64) ([]answer, error) {
 	opts, err := options(maxTokens, temperature, nil, nil)
 	if err != nil {
 		return nil, err
@@ -63,10 +62,10 @@ func (s *Server) infer(ctx context.Context, w http.ResponseWriter, ref string, i
 	return s.run(ctx, w, call{ref: ref, inputs: inputs, opts: opts})
 }
 
-func inferResponse(r paw.Result) api.InferResponse {
+func inferResponse(r answer) api.InferResponse {
 	return api.InferResponse{Output: r.Output, TokensGenerated: r.Tokens, LatencyMS: float64(r.Latency.Microseconds()) / 1000,
 		ProgramID: r.Program, FinishReason: r.FinishReason, Probs: r.Probs,
-		LogprobMin: r.LogprobMin, LogprobMean: r.LogprobMean, Path: api.PathLocal}
+		LogprobMin: r.LogprobMin, LogprobMean: r.LogprobMean, Path: r.Path}
 }
 
 // handleProgramPath serves GET /programs/resolve/{slug...},

@@ -66,6 +66,15 @@ type Config struct {
 	RetryAfter time.Duration
 	// Logger receives one JSON-able access record per request; nil discards.
 	Logger *slog.Logger
+	// Routes gives functions a fallback or shadow route (ReadRoutes reads
+	// them from a file), keyed by the program reference clients use or the
+	// program id; a function not listed answers locally.
+	Routes map[string]Route
+	// ShadowWorkers run shadow calls (DefaultShadowWorkers); ShadowQueue
+	// bounds those waiting (DefaultShadowQueue), beyond which they are
+	// dropped and counted.
+	ShadowWorkers int
+	ShadowQueue   int
 }
 
 // Server is an http.Handler serving paw functions. Close it when done.
@@ -76,6 +85,7 @@ type Server struct {
 	queue   *queue
 	metrics *metrics
 	log     *slog.Logger
+	shadow  *shadowPool
 
 	// call runs one input; tests replace it to block or observe calls.
 	call func(ctx context.Context, fn *paw.Function, input string, opts ...paw.Option) (paw.Result, error)
@@ -117,6 +127,9 @@ func newServer(cfg Config) (*Server, error) {
 	s.funcs = newFuncs(cfg.MaxLoaded, func(ctx context.Context, ref string) (*paw.Function, error) {
 		return cfg.Engine.Function(ctx, ref)
 	})
+	s.shadow = newShadowPool(ctx, cfg.ShadowWorkers, cfg.ShadowQueue, s.runShadow, func(ref, outcome string) {
+		s.metrics.shadow.WithLabelValues(ref, outcome).Inc()
+	})
 	s.metrics.queue(s.queue.len)
 	s.metrics.loaded(s.funcs.len)
 	s.routes()
@@ -132,6 +145,8 @@ func withDefaults(c Config) Config {
 	def(&c.MaxLoaded, DefaultMaxLoaded)
 	def(&c.QueueDepth, DefaultQueueDepth)
 	def(&c.MaxInputBytes, DefaultMaxInputBytes)
+	def(&c.ShadowWorkers, DefaultShadowWorkers)
+	def(&c.ShadowQueue, DefaultShadowQueue)
 	if c.MaxBodyBytes <= 0 {
 		c.MaxBodyBytes = DefaultMaxBodyBytes
 	}
@@ -186,6 +201,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.Serve
 func (s *Server) Close() error {
 	s.cancel()
 	<-s.preloaded
+	s.shadow.wait()
 	return s.funcs.close()
 }
 

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"os"
 	"path/filepath"
 	"strings"
 	"time"
@@ -18,6 +19,7 @@ import (
 func newServeCmd(cfg *config.Config) *cobra.Command {
 	var (
 		addr, model      string
+		routesFile       string
 		programs         []string
 		maxLoaded, queue int
 		threads          int
@@ -27,7 +29,7 @@ func newServeCmd(cfg *config.Config) *cobra.Command {
 		noDrafts         bool
 	)
 	cmd := &cobra.Command{
-		Use:   "serve [--addr 127.0.0.1:8100] [--model BASE.gguf] [--program REF]...",
+		Use:   "serve [--addr 127.0.0.1:8100] [--model BASE.gguf] [--program REF]... [--config FILE]",
 		Short: "Serve programs over HTTP: the PAW REST API and an OpenAI-compatible API",
 		Long: "Serve every cached program (and each --program, loaded at start) over HTTP on one shared base model:\n" +
 			"  /api/v1/...           the official PAW REST API (point an official SDK's PAW_API_URL here)\n" +
@@ -35,11 +37,20 @@ func newServeCmd(cfg *config.Config) *cobra.Command {
 			"  /v1/completions, /v1/models, /health, /ready, /metrics (Prometheus)\n" +
 			"Programs load on first use; --max-loaded bounds how many stay loaded. Requests beyond --queue get\n" +
 			"429 with Retry-After. SIGTERM or Ctrl-C stops accepting and drains requests in flight (--drain).\n" +
-			"Access logs go to stderr as JSON lines. The address is loopback unless --addr says otherwise.",
+			"Access logs go to stderr as JSON lines. The address is loopback unless --addr says otherwise.\n" +
+			"--config routes functions: fallback answers from an OpenAI-compatible upstream when the local answer\n" +
+			"is invalid or below its confidence threshold; shadow answers from the upstream and measures agreement.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if threads == 0 {
 				threads = cfg.Threads
+			}
+			var routes map[string]server.Route
+			if routesFile != "" {
+				var err error
+				if routes, err = server.ReadRoutes(routesFile, os.LookupEnv); err != nil {
+					return err
+				}
 			}
 			ctx := cmd.Context()
 			h := newHubClient(cmd, cfg)
@@ -53,7 +64,8 @@ func newServeCmd(cfg *config.Config) *cobra.Command {
 			// PAW_LOG_LEVEL says for the rest.
 			logger := slog.New(slog.NewJSONHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: min(cfg.LogLevel, slog.LevelInfo)}))
 			srv, err := server.New(server.Config{Engine: eng, Hub: h, Programs: programs, BaseModels: baseNames(model),
-				MaxLoaded: maxLoaded, QueueDepth: queue, MaxBodyBytes: maxBody, MaxInputBytes: maxInput, Timeout: timeout, Logger: logger})
+				MaxLoaded: maxLoaded, QueueDepth: queue, MaxBodyBytes: maxBody, MaxInputBytes: maxInput, Timeout: timeout, Logger: logger,
+				Routes: routes})
 			if err != nil {
 				return err
 			}
@@ -68,6 +80,7 @@ func newServeCmd(cfg *config.Config) *cobra.Command {
 	}
 	f := cmd.Flags()
 	f.StringVar(&addr, "addr", server.DefaultAddr, "address to listen on (host:port)")
+	f.StringVar(&routesFile, "config", "", "routing file (YAML or JSON): per function, route local, fallback or shadow, threshold, upstream")
 	f.StringVar(&model, "model", "", "base model GGUF to run every program on, instead of each program's runtime")
 	f.StringArrayVar(&programs, "program", nil, "program to load at start: id, slug or .paw path (repeatable; local paths are servable only this way)")
 	f.IntVar(&maxLoaded, "max-loaded", server.DefaultMaxLoaded, "programs kept loaded on demand besides --program ones")
