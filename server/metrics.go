@@ -75,7 +75,7 @@ func (m *metrics) observe(route string, rw *recorder, d time.Duration) {
 		m.tokens.WithLabelValues(rw.function, "in").Add(float64(rw.tokensIn))
 		m.tokens.WithLabelValues(rw.function, "out").Add(float64(rw.tokens))
 	}
-	if rw.status == http.StatusTooManyRequests {
+	if rw.code == "queue_full" {
 		m.rejected.Inc()
 	}
 }

@@ -70,6 +70,15 @@ type Config struct {
 	// them from a file), keyed by the program reference clients use or the
 	// program id; a function not listed answers locally.
 	Routes map[string]Route
+	// APIKeys, when set, are the keys requests must carry (X-API-Key or
+	// Authorization: Bearer), each with its rate limit (ReadAPIKeys reads
+	// them from a file); only health checks and the playground's page are
+	// served without one. nil serves every request.
+	APIKeys []APIKey
+	// CORSOrigins are the origins browsers may call the API from ("*" for
+	// any); none sends no CORS headers, so browsers refuse cross-origin
+	// calls.
+	CORSOrigins []string
 	// ShadowWorkers run shadow calls (DefaultShadowWorkers); ShadowQueue
 	// bounds those waiting (DefaultShadowQueue), beyond which they are
 	// dropped and counted.
@@ -86,6 +95,7 @@ type Server struct {
 	metrics *metrics
 	log     *slog.Logger
 	shadow  *shadowPool
+	keys    *keyring // nil: no keys checked
 
 	// call runs one input; tests replace it to block or observe calls.
 	call func(ctx context.Context, fn *paw.Function, input string, opts ...paw.Option) (paw.Result, error)
@@ -130,6 +140,9 @@ func newServer(cfg Config) (*Server, error) {
 	s.shadow = newShadowPool(ctx, cfg.ShadowWorkers, cfg.ShadowQueue, s.runShadow, func(ref, outcome string) {
 		s.metrics.shadow.WithLabelValues(ref, outcome).Inc()
 	})
+	if len(cfg.APIKeys) > 0 {
+		s.keys = newKeyring(cfg.APIKeys)
+	}
 	s.metrics.queue(s.queue.len)
 	s.metrics.loaded(s.funcs.len)
 	s.routes()
@@ -193,8 +206,13 @@ func (s *Server) preloading(ref string) bool {
 	return false
 }
 
-// ServeHTTP serves the API.
-func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
+// ServeHTTP serves the API, answering CORS preflights first.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if s.cors(w, r) {
+		return
+	}
+	s.mux.ServeHTTP(w, r)
+}
 
 // Close stops preloading and closes every loaded function; calls in flight
 // fail with paw.ErrFuncClosed. Shut the http.Server down first to drain.
@@ -240,7 +258,7 @@ func (s *Server) routes() {
 	h("POST /v1/chat/completions", s.handleChat)
 	h("POST /v1/completions", s.handleCompletion)
 	h("GET /v1/models", s.handleModels)
-	s.mux.Handle("GET /metrics", s.metrics.handler())
+	h("GET /metrics", s.metrics.handler().ServeHTTP)
 	h("/", s.handleNoRoute)
 }
 

@@ -20,6 +20,8 @@ func newServeCmd(cfg *config.Config) *cobra.Command {
 	var (
 		addr, model      string
 		routesFile       string
+		keysFile         string
+		corsOrigins      []string
 		programs         []string
 		maxLoaded, queue int
 		threads          int
@@ -45,12 +47,9 @@ func newServeCmd(cfg *config.Config) *cobra.Command {
 			if threads == 0 {
 				threads = cfg.Threads
 			}
-			var routes map[string]server.Route
-			if routesFile != "" {
-				var err error
-				if routes, err = server.ReadRoutes(routesFile, os.LookupEnv); err != nil {
-					return err
-				}
+			routes, keys, err := readServeFiles(routesFile, keysFile)
+			if err != nil {
+				return err
 			}
 			ctx := cmd.Context()
 			h := newHubClient(cmd, cfg)
@@ -65,7 +64,7 @@ func newServeCmd(cfg *config.Config) *cobra.Command {
 			logger := slog.New(slog.NewJSONHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: min(cfg.LogLevel, slog.LevelInfo)}))
 			srv, err := server.New(server.Config{Engine: eng, Hub: h, Programs: programs, BaseModels: baseNames(model),
 				MaxLoaded: maxLoaded, QueueDepth: queue, MaxBodyBytes: maxBody, MaxInputBytes: maxInput, Timeout: timeout, Logger: logger,
-				Routes: routes})
+				Routes: routes, APIKeys: keys, CORSOrigins: corsOrigins})
 			if err != nil {
 				return err
 			}
@@ -81,6 +80,8 @@ func newServeCmd(cfg *config.Config) *cobra.Command {
 	f := cmd.Flags()
 	f.StringVar(&addr, "addr", server.DefaultAddr, "address to listen on (host:port)")
 	f.StringVar(&routesFile, "config", "", "routing file (YAML or JSON): per function, route local, fallback or shadow, threshold, upstream")
+	f.StringVar(&keysFile, "api-keys", "", "file of accepted API keys, one \"SHA256HEX [NAME] [RATE]\" a line (RATE: N/s, N/m, N/h); unset: no key checked")
+	f.StringArrayVar(&corsOrigins, "cors-origin", nil, "origin browsers may call the API from (repeatable; \"*\" for any); unset: no CORS")
 	f.StringVar(&model, "model", "", "base model GGUF to run every program on, instead of each program's runtime")
 	f.StringArrayVar(&programs, "program", nil, "program to load at start: id, slug or .paw path (repeatable; local paths are servable only this way)")
 	f.IntVar(&maxLoaded, "max-loaded", server.DefaultMaxLoaded, "programs kept loaded on demand besides --program ones")
@@ -102,4 +103,23 @@ func baseNames(model string) []string {
 	}
 	name := filepath.Base(model)
 	return []string{model, name, strings.TrimSuffix(name, ".gguf")}
+}
+
+// readServeFiles reads the routing file and the API key file, when given,
+// before any model is opened.
+func readServeFiles(routesFile, keysFile string) (map[string]server.Route, []server.APIKey, error) {
+	var routes map[string]server.Route
+	var keys []server.APIKey
+	var err error
+	if routesFile != "" {
+		if routes, err = server.ReadRoutes(routesFile, os.LookupEnv); err != nil {
+			return nil, nil, err
+		}
+	}
+	if keysFile != "" {
+		if keys, err = server.ReadAPIKeys(keysFile); err != nil {
+			return nil, nil, err
+		}
+	}
+	return routes, keys, nil
 }
