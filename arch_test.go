@@ -34,13 +34,15 @@ var allowed = map[string][]string{
 	"cmd/paw":          nil, // the CLI may import anything but is imported by nothing
 	// The server runs programs through the root package's front door (the
 	// engine, re-exported errors, options), not interp directly.
-	"server": {"", "api", "hub", "program", "schema"},
+	// It routes through upstream and scores agreement and confidence as eval does.
+	"server": {"", "api", "eval", "hub", "program", "schema", "upstream"},
 
 	// The raw-model tools (completion, engine speed), apart from interp's
 	// program API; like interp, they run on internal/llama.
 	"internal/basemodel": {"internal/llama"},
 	// Test helpers, apart so that the binary does not link package testing.
 	"internal/fixture/fixturetest": {"internal/fixture"},
+	"internal/browsertest":         {"internal/fsutil"},
 }
 
 // TestImportArrows checks every package's imports of other paw packages.

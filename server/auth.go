@@ -156,7 +156,7 @@ func (kr *keyring) check(r *http.Request) (name string, retryAfter time.Duration
 // playground's static files (its API calls carry the key the user gives).
 func keyless(route string) bool {
 	switch route {
-	case "GET /health", "GET /ready", "GET /api/v1/health", "GET /api/v1/ready", "GET /{$}", "GET /static/":
+	case "GET /health", "GET /ready", "GET /api/v1/health", "GET /api/v1/ready", "GET /{$}", "GET /static/{file}":
 		return true
 	}
 	return false

@@ -259,6 +259,8 @@ func (s *Server) routes() {
 	h("POST /v1/completions", s.handleCompletion)
 	h("GET /v1/models", s.handleModels)
 	h("GET /metrics", s.metrics.handler().ServeHTTP)
+	h("GET /{$}", s.handlePlayground)
+	h("GET /static/{file}", s.handleStatic)
 	h("/", s.handleNoRoute)
 }
 
