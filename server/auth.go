@@ -36,14 +36,20 @@ type APIKey struct {
 	Burst int
 }
 
-// ReadAPIKeys reads a key file: one key a line, as `SHA256HEX [NAME]
-// [RATE]`, where RATE is N/s, N/m or N/h; blank lines and # comments are
-// skipped. Make a line with `printf %s "$KEY" | sha256sum`.
+// ReadAPIKeys reads a key file; see ParseAPIKeys.
 func ReadAPIKeys(path string) ([]APIKey, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrKeys, err)
 	}
+	return ParseAPIKeys(data, path)
+}
+
+// ParseAPIKeys decodes a key file: one key a line, as `SHA256HEX [NAME]
+// [RATE]`, where RATE is N/s, N/m or N/h; blank lines and # comments are
+// skipped. Make a line with `printf %s "$KEY" | sha256sum`. Errors name
+// the file (path) and the line.
+func ParseAPIKeys(data []byte, path string) ([]APIKey, error) {
 	var keys []APIKey
 	sc := bufio.NewScanner(bytes.NewReader(data))
 	for n := 1; sc.Scan(); n++ {
@@ -61,10 +67,13 @@ func ReadAPIKeys(path string) ([]APIKey, error) {
 		}
 		keys = append(keys, k)
 	}
+	if err := sc.Err(); err != nil {
+		return nil, fmt.Errorf("%w: %s: %w", ErrKeys, path, err)
+	}
 	if len(keys) == 0 {
 		return nil, fmt.Errorf("%w: %s has no keys: it would lock every client out", ErrKeys, path)
 	}
-	return keys, sc.Err()
+	return keys, nil
 }
 
 func parseKeyLine(fields []string) (APIKey, error) {
