@@ -154,7 +154,7 @@ func overload(t *testing.T, f *fix, ref string, n int) {
 	if codes[http.StatusTooManyRequests] == 0 || codes[http.StatusOK]+codes[http.StatusTooManyRequests] != n {
 		t.Errorf("overload answers %v, want only 200s and 429s, some 429s", codes)
 	}
-	if slow429 > 50*time.Millisecond {
+	if slow429 > 50*time.Millisecond && !raceEnabled {
 		t.Errorf("a 429 took %v (p50 %v), want within 50 ms", slow429, rejected[len(rejected)/2])
 	}
 	if grown > 64<<20 {
