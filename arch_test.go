@@ -35,7 +35,7 @@ var allowed = map[string][]string{
 	// The server runs programs through the root package's front door (the
 	// engine, re-exported errors, options), not interp directly.
 	// It routes through upstream and scores agreement and confidence as eval does.
-	"server": {"", "api", "eval", "hub", "program", "schema", "upstream"},
+	"server": {"", "api", "eval", "hub", "program", "registry", "schema", "upstream"},
 
 	// The raw-model tools (completion, engine speed), apart from interp's
 	// program API; like interp, they run on internal/llama.

@@ -67,6 +67,33 @@ type ProgramInfo struct {
 	// Contract is the program's output contract (paw's extension), if any.
 	Contract json.RawMessage `json:"contract,omitempty"`
 	Loaded   bool            `json:"loaded"`
+	// Registry is what the server's registry says of the function this
+	// program is a version of (paw's extension), when it is registered.
+	Registry *RegistryInfo `json:"registry,omitempty"`
+}
+
+// RegistryInfo is a registered function's governance, as ProgramInfo
+// carries it: its owner and scope, the version this program is, the live
+// one, and this version's last recorded test.
+type RegistryInfo struct {
+	Function    string `json:"function"`
+	Owner       string `json:"owner"`
+	Scope       string `json:"scope,omitempty"`
+	Version     int    `json:"version"`
+	LiveVersion int    `json:"live_version"` // 0: none is live
+	Retired     bool   `json:"retired,omitempty"`
+	Expired     bool   `json:"expired,omitempty"`
+	// LastTest is nil when the version was never tested.
+	LastTest *RegistryTest `json:"last_test,omitempty"`
+}
+
+// RegistryTest is a version's last recorded test: the gates' verdict, when,
+// and the report's accuracy and case count when it has them.
+type RegistryTest struct {
+	Passed   bool     `json:"passed"`
+	At       string   `json:"at"` // RFC 3339
+	Accuracy *float64 `json:"accuracy,omitempty"`
+	N        int      `json:"n,omitempty"`
 }
 
 // Health is GET /health and GET /ready.

@@ -1,6 +1,8 @@
 package server
 
 import (
+	"context"
+	"encoding/json"
 	"flag"
 	"math"
 	"net/url"
@@ -10,10 +12,66 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/paw-dev/paw/api"
 	"github.com/paw-dev/paw/internal/browsertest"
+	"github.com/paw-dev/paw/registry"
 )
 
 var update = flag.Bool("update", false, "rewrite docs/playground.png from the playground's screenshot")
+
+// openRegistry opens an empty registry for the test.
+func openRegistry(t *testing.T) *registry.Registry {
+	t.Helper()
+	reg, err := registry.Open(context.Background(), filepath.Join(t.TempDir(), "registry.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { reg.Close() })
+	return reg
+}
+
+// register makes program id version 1 of function triage, tested and live.
+func register(t *testing.T, reg *registry.Registry, id string) {
+	t.Helper()
+	ctx := context.Background()
+	if err := reg.AddFunction(ctx, registry.Function{Name: "triage", Owner: "alice", Scope: "support tickets only"}, "alice"); err != nil {
+		t.Fatal(err)
+	}
+	v, err := reg.AddVersion(ctx, registry.Version{Function: "triage", ProgramID: id, CreatedBy: "ci"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := reg.RecordTest(ctx, "triage", v.Number, json.RawMessage(`{"accuracy":0.94,"n":50}`), true, "ci"); err != nil {
+		t.Fatal(err)
+	}
+	if err := reg.Promote(ctx, "triage", v.Number, registry.PromoteOptions{Actor: "alice"}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestProgramRegistry: with a registry, a registered program's detail
+// carries its function's owner, scope, versions and last test; others
+// none.
+func TestProgramRegistry(t *testing.T) {
+	reg := openRegistry(t)
+	f := newFix(t, Config{Registry: reg}, nil)
+	register(t, reg, f.labelsID)
+	resp, body := f.do(t, "GET", "/api/v1/programs/alice/triage", nil)
+	wantStatus(t, resp, body, 200)
+	var info api.ProgramInfo
+	mustJSON(t, body, &info)
+	r := info.Registry
+	if r == nil || r.Function != "triage" || r.Owner != "alice" || r.Scope != "support tickets only" || r.Version != 1 ||
+		r.LiveVersion != 1 || r.LastTest == nil || !r.LastTest.Passed || r.LastTest.Accuracy == nil || *r.LastTest.Accuracy != 0.94 ||
+		r.LastTest.N != 50 || r.LastTest.At == "" {
+		t.Errorf("registry info %s", body)
+	}
+	resp, body = f.do(t, "GET", "/api/v1/programs/alice/notes", nil)
+	wantStatus(t, resp, body, 200)
+	if strings.Contains(string(body), `"registry"`) {
+		t.Errorf("an unregistered program has registry info: %s", body)
+	}
+}
 
 // docsShot is the committed screenshot of the playground.
 const docsShot = "../docs/playground.png"
@@ -50,7 +108,9 @@ var (
 // message; the screenshot is not blank.
 func TestPlaygroundChromium(t *testing.T) {
 	bin := browsertest.Chromium(t)
-	f := newFix(t, Config{}, nil)
+	reg := openRegistry(t)
+	f := newFix(t, Config{Registry: reg}, nil)
+	register(t, reg, f.labelsID)
 	const input = "My invoice charged me twice this month."
 	want := f.serial(t, "alice/triage", input)
 	page := f.ts.URL + "/?program=alice/triage&demo=" + url.QueryEscape(input)
@@ -76,6 +136,12 @@ func TestPlaygroundChromium(t *testing.T) {
 	}
 	if m := pathRe.FindStringSubmatch(dom); m == nil || m[1] != "local" {
 		t.Errorf("path %q, want local", m)
+	}
+	for _, s := range []string{"<dd>alice</dd>", "<dd>support tickets only</dd>", "<dd>v1 (live: v1)</dd>",
+		"<dd>passed, accuracy 94.0% on 50 cases, 20"} {
+		if !strings.Contains(dom, s) {
+			t.Errorf("the DOM lacks the registry's %q", s)
+		}
 	}
 	shot := filepath.Join(t.TempDir(), "playground.png")
 	logs := browsertest.Run(t, bin, wait, "--screenshot="+shot, "--window-size=1200,720", page)

@@ -18,6 +18,7 @@ import (
 
 	"github.com/paw-dev/paw"
 	"github.com/paw-dev/paw/hub"
+	"github.com/paw-dev/paw/registry"
 )
 
 // Defaults for zero Config fields.
@@ -79,6 +80,10 @@ type Config struct {
 	// any); none sends no CORS headers, so browsers refuse cross-origin
 	// calls.
 	CORSOrigins []string
+	// Registry, when set, tells each program's function: GET
+	// /api/v1/programs/{id} (and the playground) show its owner, scope,
+	// live version and last test. The caller closes it.
+	Registry *registry.Registry
 	// ShadowWorkers run shadow calls (DefaultShadowWorkers); ShadowQueue
 	// bounds those waiting (DefaultShadowQueue), beyond which they are
 	// dropped and counted.

@@ -13,6 +13,7 @@ import (
 
 	"github.com/paw-dev/paw"
 	"github.com/paw-dev/paw/internal/config"
+	"github.com/paw-dev/paw/registry"
 	"github.com/paw-dev/paw/server"
 )
 
@@ -21,6 +22,7 @@ func newServeCmd(cfg *config.Config) *cobra.Command {
 		addr, model      string
 		routesFile       string
 		keysFile         string
+		registryDSN      string
 		corsOrigins      []string
 		programs         []string
 		maxLoaded, queue int
@@ -52,6 +54,13 @@ func newServeCmd(cfg *config.Config) *cobra.Command {
 				return err
 			}
 			ctx := cmd.Context()
+			var reg *registry.Registry
+			if registryDSN != "" {
+				if reg, err = registry.Open(ctx, registryDSN); err != nil {
+					return err
+				}
+				defer reg.Close()
+			}
 			h := newHubClient(cmd, cfg)
 			h.Trace = nil // stderr carries JSON access logs: no progress bars in between
 			eng, err := paw.Open(ctx, paw.Options{Model: model, Threads: threads, NoDrafts: noDrafts, Hub: h, KVCacheMax: cfg.KVCacheMax})
@@ -64,7 +73,7 @@ func newServeCmd(cfg *config.Config) *cobra.Command {
 			logger := slog.New(slog.NewJSONHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: min(cfg.LogLevel, slog.LevelInfo)}))
 			srv, err := server.New(server.Config{Engine: eng, Hub: h, Programs: programs, BaseModels: baseNames(model),
 				MaxLoaded: maxLoaded, QueueDepth: queue, MaxBodyBytes: maxBody, MaxInputBytes: maxInput, Timeout: timeout, Logger: logger,
-				Routes: routes, APIKeys: keys, CORSOrigins: corsOrigins})
+				Routes: routes, APIKeys: keys, CORSOrigins: corsOrigins, Registry: reg})
 			if err != nil {
 				return err
 			}
@@ -82,6 +91,7 @@ func newServeCmd(cfg *config.Config) *cobra.Command {
 	f.StringVar(&routesFile, "config", "", "routing file (YAML or JSON): per function, route local, fallback or shadow, threshold, upstream")
 	f.StringVar(&keysFile, "api-keys", "", "file of accepted API keys, one \"SHA256HEX [NAME] [RATE]\" a line (RATE: N/s, N/m, N/h); unset: no key checked")
 	f.StringArrayVar(&corsOrigins, "cors-origin", nil, "origin browsers may call the API from (repeatable; \"*\" for any); unset: no CORS")
+	f.StringVar(&registryDSN, "registry", "", "registry file or postgres:// DSN: program details and the playground show each function's owner, scope, live version and last test")
 	f.StringVar(&model, "model", "", "base model GGUF to run every program on, instead of each program's runtime")
 	f.StringArrayVar(&programs, "program", nil, "program to load at start: id, slug or .paw path (repeatable; local paths are servable only this way)")
 	f.IntVar(&maxLoaded, "max-loaded", server.DefaultMaxLoaded, "programs kept loaded on demand besides --program ones")

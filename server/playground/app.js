@@ -45,7 +45,8 @@ function row(dl, name, value) {
 }
 
 // describe shows what the server knows about a function: its names, spec,
-// contract and interpreter.
+// contract and interpreter, and, with a registry, its owner, scope, live
+// version and last test.
 async function describe(id) {
   const dl = $("meta");
   dl.replaceChildren();
@@ -61,6 +62,17 @@ async function describe(id) {
   row(dl, "interpreter", data.interpreter);
   row(dl, "created", data.created_at);
   row(dl, "loaded", data.loaded ? "yes" : "no");
+  const reg = data.registry;
+  if (!reg) return;
+  row(dl, "function", reg.function);
+  row(dl, "owner", reg.owner);
+  row(dl, "scope", reg.scope);
+  row(dl, "version", "v" + reg.version + (reg.live_version ? " (live: v" + reg.live_version + ")" : " (none live)") +
+    (reg.retired ? ", retired" : "") + (reg.expired ? ", expired" : ""));
+  const t = reg.last_test;
+  row(dl, "last test", !t ? "never tested" : (t.passed ? "passed" : "failed") +
+    (t.accuracy !== undefined ? ", accuracy " + (100 * t.accuracy).toFixed(1) + "%" : "") +
+    (t.n ? " on " + t.n + " cases" : "") + ", " + t.at);
 }
 
 function bars(probs, output) {
