@@ -11,7 +11,7 @@ DEMO ?= .demo
 # Pure-Go packages: they must build without cgo.
 PURE_PKGS := ./gguf/... ./program/... ./api/... ./hub/... ./compile/ ./compile/hosted/... ./internal/config/... ./internal/fsutil/... ./eval/... ./upstream/... ./internal/retry/... ./registry/... ./library/...
 
-.PHONY: all build demo test tools lint bench bench-interp bench-llama fuzz
+.PHONY: all build demo test tools lint bench bench-interp bench-llama fuzz loadtest
 all: build
 
 build:
@@ -63,6 +63,13 @@ test: tools lint
 ifeq ($(PKGS),./...)
 	$(GO) test -p 1 -race ./...
 endif
+
+# make loadtest [LOAD=30s] [CLIENTS=32]: paw serve's load test (server/loadtest_test.go,
+# skipped by make test): answers equal to serial ones, throughput, p50/p99, overload.
+LOAD ?= 30s
+CLIENTS ?= 32
+loadtest:
+	$(GO) test -p 1 -count=1 ./server/ -run '^TestLoad$$' -v -load $(LOAD) -load-clients $(CLIENTS)
 
 # make fuzz FUZZ=FuzzSplitUserDefined FUZZPKG=./interp/ runs one fuzz target with the build flags.
 FUZZTIME ?= 60s

@@ -35,7 +35,8 @@ var allowed = map[string][]string{
 	"cmd/paw":          nil, // the CLI may import anything but is imported by nothing
 	// The server runs programs through the root package's front door (the
 	// engine, re-exported errors, options), not interp directly.
-	"server": {"", "api", "hub", "program", "registry", "schema"},
+	// It routes through upstream and scores agreement and confidence as eval does.
+	"server": {"", "api", "eval", "hub", "program", "registry", "schema", "upstream"},
 
 	// The example project: a user's program and the package paw gen go wrote.
 	"examples/triage":       {"", "examples/triage/fuzzy"},
@@ -46,6 +47,7 @@ var allowed = map[string][]string{
 	"internal/basemodel": {"internal/llama"},
 	// Test helpers, apart so that the binary does not link package testing.
 	"internal/fixture/fixturetest": {"internal/fixture"},
+	"internal/browsertest":         {"internal/fsutil"},
 }
 
 // TestImportArrows checks every package's imports of other paw packages.

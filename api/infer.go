@@ -11,10 +11,16 @@ type InferRequest struct {
 	Temperature *float64 `json:"temperature,omitempty"`
 }
 
-// Paths of InferResponse.Path: which side answered.
+// Paths of InferResponse.Path: which side answered. The server also sends
+// the path in the HeaderPath header, on every route (OpenAI ones included).
 const (
-	PathLocal = "local" // the compiled program, on this server's base model
+	PathLocal    = "local"    // the compiled program, on this server's base model
+	PathFallback = "fallback" // the upstream model, after the local answer was invalid or not confident
+	PathUpstream = "upstream" // the upstream model (shadow routing: the program ran beside it)
 )
+
+// HeaderPath is the response header naming the path that answered.
+const HeaderPath = "X-Paw-Path"
 
 // InferResponse is the answer of POST /infer. Output, TokensGenerated and
 // LatencyMS are the official service's fields; the rest are paw's extras.
@@ -30,7 +36,7 @@ type InferResponse struct {
 	// LogprobMin and LogprobMean summarise the output tokens' log-probabilities.
 	LogprobMin  float64 `json:"logprob_min"`
 	LogprobMean float64 `json:"logprob_mean"`
-	Path        string  `json:"path"` // PathLocal
+	Path        string  `json:"path"` // PathLocal, PathFallback or PathUpstream
 }
 
 // InferBatchRequest is POST /infer/batch (a paw extension): one program on
@@ -61,6 +67,33 @@ type ProgramInfo struct {
 	// Contract is the program's output contract (paw's extension), if any.
 	Contract json.RawMessage `json:"contract,omitempty"`
 	Loaded   bool            `json:"loaded"`
+	// Registry is what the server's registry says of the function this
+	// program is a version of (paw's extension), when it is registered.
+	Registry *RegistryInfo `json:"registry,omitempty"`
+}
+
+// RegistryInfo is a registered function's governance, as ProgramInfo
+// carries it: its owner and scope, the version this program is, the live
+// one, and this version's last recorded test.
+type RegistryInfo struct {
+	Function    string `json:"function"`
+	Owner       string `json:"owner"`
+	Scope       string `json:"scope,omitempty"`
+	Version     int    `json:"version"`
+	LiveVersion int    `json:"live_version"` // 0: none is live
+	Retired     bool   `json:"retired,omitempty"`
+	Expired     bool   `json:"expired,omitempty"`
+	// LastTest is nil when the version was never tested.
+	LastTest *RegistryTest `json:"last_test,omitempty"`
+}
+
+// RegistryTest is a version's last recorded test: the gates' verdict, when,
+// and the report's accuracy and case count when it has them.
+type RegistryTest struct {
+	Passed   bool     `json:"passed"`
+	At       string   `json:"at"` // RFC 3339
+	Accuracy *float64 `json:"accuracy,omitempty"`
+	N        int      `json:"n,omitempty"`
 }
 
 // Health is GET /health and GET /ready.

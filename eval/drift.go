@@ -54,7 +54,7 @@ func Compare(old, next *Report) (*Drift, error) {
 		if o.Case.Input != n.Case.Input {
 			return nil, fmt.Errorf("%w: case %d has input %q against %q", ErrMismatch, i, o.Case.Input, n.Case.Input)
 		}
-		if normKey(o.Answer) == normKey(n.Answer) {
+		if Agree(o.Answer, n.Answer) {
 			agree++
 			continue
 		}

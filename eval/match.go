@@ -64,6 +64,10 @@ func normKey(s string) string {
 	return "text:" + strings.ToLower(t)
 }
 
+// Agree reports whether two answers match, normalized: how paw test's
+// baseline agreement and the server's shadow agreement compare them.
+func Agree(a, b string) bool { return normKey(a) == normKey(b) }
+
 // expectedKey is the normalized form of a case's expected answer.
 func (c *Case) expectedKey() string {
 	if c.ExpectedJSON {

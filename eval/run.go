@@ -43,6 +43,21 @@ func ConfidenceFromLogprob(logprobMin float64) float64 {
 	return min(1, math.Exp(logprobMin))
 }
 
+// Confidence is a call's confidence as calibration and fallback routing
+// read it: the chosen label's probability when the call has label
+// probabilities, else exp(logprob_min) of its generated tokens; none when
+// it generated nothing. paw test's thresholds are on this scale.
+func Confidence(probs map[string]float64, output string, tokens int, logprobMin float64) (float64, bool) {
+	if probs != nil {
+		p, ok := probs[output]
+		return p, ok
+	}
+	if tokens > 0 {
+		return ConfidenceFromLogprob(logprobMin), true
+	}
+	return 0, false
+}
+
 // Call is one recorded call, as it appears in a report.
 type Call struct {
 	Output       string   `json:"output"`

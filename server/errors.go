@@ -42,6 +42,10 @@ func statusFor(err error) (int, string) {
 		return http.StatusRequestEntityTooLarge, "body_too_large"
 	case errors.Is(err, ErrInputTooLarge):
 		return http.StatusRequestEntityTooLarge, "input_too_large"
+	case errors.Is(err, ErrUnauthorized):
+		return http.StatusUnauthorized, "unauthorized"
+	case errors.Is(err, ErrRateLimited):
+		return http.StatusTooManyRequests, "rate_limited"
 	case errors.Is(err, ErrQueueFull):
 		return http.StatusTooManyRequests, "queue_full"
 	case errors.Is(err, ErrBuilding):
@@ -69,6 +73,9 @@ func statusFor(err error) (int, string) {
 		return http.StatusBadRequest, "context_length_exceeded"
 	case errors.Is(err, paw.ErrNoValidOutput):
 		return http.StatusUnprocessableEntity, "no_valid_output"
+	case errors.Is(err, ErrUpstream):
+		// Before the deadline: an upstream that timed out is the upstream's failure.
+		return http.StatusBadGateway, "upstream_error"
 	case errors.Is(err, context.DeadlineExceeded):
 		return http.StatusGatewayTimeout, "timeout"
 	case errors.Is(err, context.Canceled):
@@ -105,10 +112,13 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		// built by "not found" in a 404 download's detail.
 		msg = "not found: " + msg
 	}
+	if status == http.StatusUnauthorized {
+		w.Header().Set("WWW-Authenticate", "Bearer")
+	}
 	if status == http.StatusInternalServerError {
 		s.log.Error("request failed", "path", r.URL.Path, "err", err)
 	}
-	if status == http.StatusTooManyRequests || status == http.StatusAccepted {
+	if (status == http.StatusTooManyRequests || status == http.StatusAccepted) && w.Header().Get("Retry-After") == "" {
 		w.Header().Set("Retry-After", strconv.Itoa(max(1, int(s.cfg.RetryAfter.Seconds()))))
 	}
 	if rw, ok := w.(*recorder); ok {

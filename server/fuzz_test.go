@@ -44,3 +44,57 @@ func FuzzRequestBodies(f *testing.F) {
 		}
 	})
 }
+
+// FuzzParseRoutes: any routing file is decoded or refused, never a panic;
+// what is accepted is usable: a known mode, an upstream where one is
+// needed, a threshold in [0, 1].
+func FuzzParseRoutes(f *testing.F) {
+	for _, s := range []string{
+		"upstream: {url: u, model: m, timeout: 2s}\nfunctions:\n  a/b: {route: fallback, threshold: 0.8}\n  c: {route: shadow}\n",
+		`{"functions": {"a/b": {"route": "local"}}}`,
+		"functions:\n  a: {route: fallback, upstream: {url: u, model: m, api_key_env: K, retries: 2}}\n",
+		"functions: &x {a: *x}\n", "- 1\n", "",
+	} {
+		f.Add([]byte(s))
+	}
+	env := func(string) (string, bool) { return "k", true }
+	f.Fuzz(func(t *testing.T, data []byte) {
+		routes, err := ParseRoutes(data, "r.yaml", env)
+		if err != nil {
+			return
+		}
+		for ref, r := range routes {
+			switch {
+			case r.Mode != RouteLocal && r.Mode != RouteFallback && r.Mode != RouteShadow:
+				t.Fatalf("%s: mode %q", ref, r.Mode)
+			case r.Mode != RouteLocal && (r.Upstream == nil || r.Upstream.HTTPClient.Timeout <= 0):
+				t.Fatalf("%s: %s without a bounded upstream", ref, r.Mode)
+			case r.Threshold != nil && !(*r.Threshold >= 0 && *r.Threshold <= 1):
+				t.Fatalf("%s: threshold %v", ref, *r.Threshold)
+			}
+		}
+	})
+}
+
+// FuzzParseAPIKeys: any key file is decoded or refused, never a panic; an
+// accepted one has keys, each with a name and a usable limit.
+func FuzzParseAPIKeys(f *testing.F) {
+	h := strings.Repeat("ab", 32)
+	for _, s := range []string{h + " alice 10/s\n# c\n" + h + " 1.5/m\n", h + "\n", "x y z w\n", h + " 0/s", h + " 1e308/s"} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		keys, err := ParseAPIKeys(data, "keys")
+		if err != nil {
+			return
+		}
+		if len(keys) == 0 {
+			t.Fatal("accepted a file without keys")
+		}
+		for _, k := range keys {
+			if k.Name == "" || k.Rate < 0 || (k.Rate > 0 && k.Burst < 1) {
+				t.Fatalf("key %+v", k)
+			}
+		}
+	})
+}

@@ -20,13 +20,17 @@ type call struct {
 	ref    string
 	inputs []string
 	opts   []paw.Option
+	// contract is the request's own output contract (response_format),
+	// which opts carry too; upstream answers are checked against it.
+	contract *schema.Contract
 }
 
-// run admits c, loads its program and runs it under the request deadline.
-// It notes on w (the request's recorder) what answered, for the access log
-// and the metrics. A client that disconnects cancels ctx, which cancels
+// run admits c, loads its program and runs it on its route under the
+// request deadline. It notes on w (the request's recorder) what answered,
+// for the access log and the metrics, and names the answering path in the
+// X-Paw-Path header. A client that disconnects cancels ctx, which cancels
 // its calls.
-func (s *Server) run(ctx context.Context, w http.ResponseWriter, c call) ([]paw.Result, error) {
+func (s *Server) run(ctx context.Context, w http.ResponseWriter, c call) ([]answer, error) {
 	if err := s.checkRef(c.ref); err != nil {
 		return nil, err
 	}
@@ -50,16 +54,15 @@ func (s *Server) run(ctx context.Context, w http.ResponseWriter, c call) ([]paw.
 		return nil, fmt.Errorf("program %s: %w", c.ref, err)
 	}
 	defer done()
-	var res []paw.Result
-	if len(c.inputs) == 1 {
-		var r paw.Result
-		r, err = s.call(ctx, fn, c.inputs[0], c.opts...)
-		res = []paw.Result{r}
+	var res []answer
+	if rt := s.routeFor(c.ref, fn); rt.Mode == RouteLocal {
+		res, err = s.local(ctx, fn, c)
 	} else {
-		res, err = fn.Batch(ctx, c.inputs, c.opts...)
+		res, err = s.routed(ctx, fn, rt, c)
 	}
+	path := answeredBy(res)
 	if rw, ok := w.(*recorder); ok {
-		rw.function, rw.path = fn.Name(), api.PathLocal
+		rw.function, rw.path = fn.Name(), path
 		for _, r := range res {
 			rw.tokensIn += r.PromptTokens
 			rw.tokens += r.Tokens
@@ -68,7 +71,23 @@ func (s *Server) run(ctx context.Context, w http.ResponseWriter, c call) ([]paw.
 	if err != nil {
 		return nil, fmt.Errorf("program %s: %w", c.ref, err)
 	}
+	w.Header().Set(api.HeaderPath, path)
 	return res, nil
+}
+
+// answeredBy is the path of a request's answers: the one furthest from
+// local when a batch mixes them.
+func answeredBy(res []answer) string {
+	path := api.PathLocal
+	for _, r := range res {
+		switch r.Path {
+		case api.PathUpstream:
+			return r.Path
+		case api.PathFallback:
+			path = r.Path
+		}
+	}
+	return path
 }
 
 // canonical is the program id a cached slug names, so that a program asked

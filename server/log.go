@@ -34,6 +34,9 @@ func slogAttrs(r *http.Request, rw *recorder, id string, d time.Duration) []slog
 		attrs = append(attrs, slog.String("function", rw.function), slog.String("answered_by", rw.path),
 			slog.Int("tokens_in", rw.tokensIn), slog.Int("tokens_out", rw.tokens))
 	}
+	if rw.key != "" {
+		attrs = append(attrs, slog.String("key", rw.key)) // the key's name, never the key
+	}
 	if rw.code != "" {
 		attrs = append(attrs, slog.String("error", rw.code))
 	}

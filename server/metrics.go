@@ -19,6 +19,10 @@ type metrics struct {
 	tokens   *prometheus.CounterVec   // function, direction
 	rejected prometheus.Counter
 	reloads  *prometheus.CounterVec // function
+
+	fallbacks      *prometheus.CounterVec // function, reason
+	shadow         *prometheus.CounterVec // function, result
+	upstreamErrors *prometheus.CounterVec // function
 }
 
 func newMetrics() *metrics {
@@ -40,7 +44,16 @@ func newMetrics() *metrics {
 			Help: "Loaded functions dropped because the registry's live version of their name changed."},
 			[]string{"function"}),
 	}
-	m.reg.MustRegister(m.requests, m.latency, m.tokens, m.rejected, m.reloads,
+	m.fallbacks = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "paw_fallbacks_total",
+		Help: "Local answers sent to the upstream model, by function and reason: invalid or low_confidence."},
+		[]string{"function", "reason"})
+	m.shadow = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "paw_shadow_total",
+		Help: "Shadow calls by function and result: agree or disagree with the upstream's answer, error, or dropped (queue full)."},
+		[]string{"function", "result"})
+	m.upstreamErrors = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "paw_upstream_errors_total",
+		Help: "Upstream requests that failed (down, timed out, or an answer breaking the contract), by function."},
+		[]string{"function"})
+	m.reg.MustRegister(m.requests, m.latency, m.tokens, m.rejected, m.fallbacks, m.shadow, m.upstreamErrors, m.reloads,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -69,7 +82,7 @@ func (m *metrics) observe(route string, rw *recorder, d time.Duration) {
 		m.tokens.WithLabelValues(rw.function, "in").Add(float64(rw.tokensIn))
 		m.tokens.WithLabelValues(rw.function, "out").Add(float64(rw.tokens))
 	}
-	if rw.status == http.StatusTooManyRequests {
+	if rw.code == "queue_full" {
 		m.rejected.Inc()
 	}
 }

@@ -3,7 +3,9 @@ package server
 import (
 	"crypto/rand"
 	"encoding/hex"
+	"math"
 	"net/http"
+	"strconv"
 	"time"
 )
 
@@ -15,7 +17,8 @@ type recorder struct {
 	bytes    int64
 	code     string // machine-readable error code, when the request failed
 	function string // the program that answered, when one did
-	path     string // which path answered (api.PathLocal)
+	path     string // which path answered (api.PathLocal...)
+	key      string // the API key's name, when keys are checked
 	tokensIn int
 	tokens   int
 }
@@ -61,6 +64,20 @@ func newRequestID() string {
 	return hex.EncodeToString(b[:])
 }
 
+// authorize checks the request's API key and its rate limit, when the
+// server has keys; a rate-limited request gets Retry-After for its key.
+func (s *Server) authorize(rw *recorder, r *http.Request, route string) error {
+	if s.keys == nil || keyless(route) {
+		return nil
+	}
+	name, wait, err := s.keys.check(r)
+	rw.key = name
+	if wait > 0 {
+		rw.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(wait.Seconds()))))
+	}
+	return err
+}
+
 // wrap gives a handler a request id (the client's X-Request-ID, or a new
 // one), a bounded body, an access log record and its metrics.
 func (s *Server) wrap(route string, h http.Handler) http.Handler {
@@ -74,7 +91,11 @@ func (s *Server) wrap(route string, h http.Handler) http.Handler {
 		r = r.WithContext(withRequestID(r.Context(), id))
 		r.Body = http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes)
 		rw := &recorder{ResponseWriter: w}
-		h.ServeHTTP(rw, r)
+		if err := s.authorize(rw, r, route); err != nil {
+			s.writeError(rw, r, err)
+		} else {
+			h.ServeHTTP(rw, r)
+		}
 		if rw.status == 0 {
 			rw.status = http.StatusOK
 		}

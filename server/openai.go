@@ -22,11 +22,12 @@ func (s *Server) handleChat(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	res, err := s.chat(r.Context(), w, &req)
+	a, err := s.chat(r.Context(), w, &req)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
+	res := a.Result // the path is in the X-Paw-Path header
 	id, created := "chatcmpl-"+requestID(r), time.Now().Unix()
 	if req.Stream {
 		streamChat(w, id, created, req.Model, res, req.Logprobs)
@@ -39,21 +40,21 @@ func (s *Server) handleChat(w http.ResponseWriter, r *http.Request) {
 }
 
 // chat checks a chat request and runs it.
-func (s *Server) chat(ctx context.Context, w http.ResponseWriter, req *api.ChatRequest) (paw.Result, error) {
+func (s *Server) chat(ctx context.Context, w http.ResponseWriter, req *api.ChatRequest) (answer, error) {
 	switch {
 	case req.N > 1:
-		return paw.Result{}, fmt.Errorf("%w: n=%d: a function has one answer per input", ErrUnsupported, req.N)
+		return answer{}, fmt.Errorf("%w: n=%d: a function has one answer per input", ErrUnsupported, req.N)
 	case len(req.Tools) > 0 && string(req.Tools) != "null" && string(req.Tools) != "[]":
-		return paw.Result{}, fmt.Errorf("%w: tools", ErrUnsupported)
+		return answer{}, fmt.Errorf("%w: tools", ErrUnsupported)
 	case req.TopLogprobs > 0:
-		return paw.Result{}, fmt.Errorf("%w: top_logprobs: paw reports logprob_mean and logprob_min per answer (logprobs: true)", ErrUnsupported)
+		return answer{}, fmt.Errorf("%w: top_logprobs: paw reports logprob_mean and logprob_min per answer (logprobs: true)", ErrUnsupported)
 	}
 	input, ok := "", false
 	for i := len(req.Messages) - 1; i >= 0 && !ok; i-- {
 		input, ok = string(req.Messages[i].Content), req.Messages[i].Role == "user"
 	}
 	if !ok {
-		return paw.Result{}, fmt.Errorf("%w: no user message: the last one is the function's input", ErrBadRequest)
+		return answer{}, fmt.Errorf("%w: no user message: the last one is the function's input", ErrBadRequest)
 	}
 	maxTokens := req.MaxTokens
 	if req.MaxCompletionTokens > 0 {
@@ -64,21 +65,21 @@ func (s *Server) chat(ctx context.Context, w http.ResponseWriter, req *api.ChatR
 
 // openAICall runs one OpenAI-style request.
 func (s *Server) openAICall(ctx context.Context, w http.ResponseWriter, model, input string, maxTokens int,
-	temperature *float64, seed *int64, stop []string, rf *api.ResponseFormat) (paw.Result, error) {
+	temperature *float64, seed *int64, stop []string, rf *api.ResponseFormat) (answer, error) {
 	opts, err := options(maxTokens, temperature, seed, stop)
 	if err != nil {
-		return paw.Result{}, err
+		return answer{}, err
 	}
 	contract, err := contractFor(rf)
 	if err != nil {
-		return paw.Result{}, err
+		return answer{}, err
 	}
 	if contract != nil {
 		opts = append(opts, paw.WithContract(*contract))
 	}
-	res, err := s.run(ctx, w, call{ref: model, inputs: []string{input}, opts: opts})
+	res, err := s.run(ctx, w, call{ref: model, inputs: []string{input}, opts: opts, contract: contract})
 	if err != nil {
-		return paw.Result{}, err
+		return answer{}, err
 	}
 	return res[0], nil
 }
@@ -89,11 +90,12 @@ func (s *Server) handleCompletion(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	res, err := s.completion(r.Context(), w, &req)
+	a, err := s.completion(r.Context(), w, &req)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
+	res := a.Result // the path is in the X-Paw-Path header
 	id, created := "cmpl-"+requestID(r), time.Now().Unix()
 	if req.Stream {
 		streamCompletion(w, id, created, req.Model, res, req.Logprobs != nil)
@@ -105,14 +107,14 @@ func (s *Server) handleCompletion(w http.ResponseWriter, r *http.Request) {
 		Usage:   usage(res)})
 }
 
-func (s *Server) completion(ctx context.Context, w http.ResponseWriter, req *api.CompletionRequest) (paw.Result, error) {
+func (s *Server) completion(ctx context.Context, w http.ResponseWriter, req *api.CompletionRequest) (answer, error) {
 	switch {
 	case len(req.Prompt) != 1:
-		return paw.Result{}, fmt.Errorf("%w: prompt: want one string, got %d", ErrBadRequest, len(req.Prompt))
+		return answer{}, fmt.Errorf("%w: prompt: want one string, got %d", ErrBadRequest, len(req.Prompt))
 	case req.N > 1:
-		return paw.Result{}, fmt.Errorf("%w: n=%d: a function has one answer per input", ErrUnsupported, req.N)
+		return answer{}, fmt.Errorf("%w: n=%d: a function has one answer per input", ErrUnsupported, req.N)
 	case req.Echo:
-		return paw.Result{}, fmt.Errorf("%w: echo", ErrUnsupported)
+		return answer{}, fmt.Errorf("%w: echo", ErrUnsupported)
 	}
 	return s.openAICall(ctx, w, req.Model, req.Prompt[0], req.MaxTokens, req.Temperature, req.Seed, req.Stop, nil)
 }

@@ -3,17 +3,19 @@ package server
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
-	"github.com/paw-dev/paw"
 	"github.com/paw-dev/paw/api"
 	"github.com/paw-dev/paw/hub"
 	"github.com/paw-dev/paw/program"
+	"github.com/paw-dev/paw/registry"
 )
 
 // The PAW REST routes, under /api/v1, in the official service's shapes.
@@ -55,7 +57,7 @@ func (s *Server) handleInferBatch(w http.ResponseWriter, r *http.Request) {
 }
 
 // infer runs a PAW REST inference (greedy unless a temperature is given).
-func (s *Server) infer(ctx context.Context, w http.ResponseWriter, ref string, inputs []string, maxTokens int, temperature *float64) ([]paw.Result, error) {
+func (s *Server) infer(ctx context.Context, w http.ResponseWriter, ref string, inputs []string, maxTokens int, temperature *float64) ([]answer, error) {
 	opts, err := options(maxTokens, temperature, nil, nil)
 	if err != nil {
 		return nil, err
@@ -63,10 +65,10 @@ func (s *Server) infer(ctx context.Context, w http.ResponseWriter, ref string, i
 	return s.run(ctx, w, call{ref: ref, inputs: inputs, opts: opts})
 }
 
-func inferResponse(r paw.Result) api.InferResponse {
+func inferResponse(r answer) api.InferResponse {
 	return api.InferResponse{Output: r.Output, TokensGenerated: r.Tokens, LatencyMS: float64(r.Latency.Microseconds()) / 1000,
 		ProgramID: r.Program, FinishReason: r.FinishReason, Probs: r.Probs,
-		LogprobMin: r.LogprobMin, LogprobMean: r.LogprobMean, Path: api.PathLocal}
+		LogprobMin: r.LogprobMin, LogprobMean: r.LogprobMean, Path: r.Path}
 }
 
 // handleProgramPath serves GET /programs/resolve/{slug...},
@@ -87,7 +89,7 @@ func (s *Server) handleProgramPath(w http.ResponseWriter, r *http.Request) {
 		s.handleDownload(w, r, id)
 		return
 	}
-	info, err := s.programInfo(ref)
+	info, err := s.programInfo(r.Context(), ref)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -146,7 +148,7 @@ func (s *Server) program(ref string) (p *program.Program, loaded bool, err error
 	return p, false, nil
 }
 
-func (s *Server) programInfo(ref string) (api.ProgramInfo, error) {
+func (s *Server) programInfo(ctx context.Context, ref string) (api.ProgramInfo, error) {
 	p, loaded, err := s.program(ref)
 	if err != nil {
 		return api.ProgramInfo{}, err
@@ -158,7 +160,54 @@ func (s *Server) programInfo(ref string) (api.ProgramInfo, error) {
 	if len(info.Aliases) > 0 {
 		info.Name = info.Aliases[0]
 	}
+	info.Registry = s.registryInfo(ctx, m.ProgramID)
 	return info, nil
+}
+
+// registryInfo is what the registry says of the function program id is a
+// version of (its latest such version); nil without a registry or when
+// the program is not registered. The registry is optional here, so a
+// failure to read it is logged, not returned.
+func (s *Server) registryInfo(ctx context.Context, id string) *api.RegistryInfo {
+	if s.cfg.Registry == nil {
+		return nil
+	}
+	fns, err := s.cfg.Registry.List(ctx)
+	if err != nil {
+		s.log.Warn("cannot read the registry", "err", err)
+		return nil
+	}
+	for _, f := range fns {
+		d, err := s.cfg.Registry.Show(ctx, f.Name)
+		if err != nil {
+			s.log.Warn("cannot read the registry", "function", f.Name, "err", err)
+			continue
+		}
+		for i := len(d.Versions) - 1; i >= 0; i-- {
+			if v := d.Versions[i]; v.ProgramID == id {
+				return &api.RegistryInfo{Function: f.Name, Owner: f.Owner, Scope: f.Scope, Version: v.Number,
+					LiveVersion: f.Live, Retired: f.Retired, Expired: f.Expired, LastTest: lastTest(v.Test)}
+			}
+		}
+	}
+	return nil
+}
+
+// lastTest summarises a recorded test; the report's accuracy and case
+// count are read when it has them.
+func lastTest(t *registry.TestResult) *api.RegistryTest {
+	if t == nil {
+		return nil
+	}
+	out := &api.RegistryTest{Passed: t.Passed, At: t.At.UTC().Format(time.RFC3339)}
+	var rep struct {
+		Accuracy *float64 `json:"accuracy"`
+		N        int      `json:"n"`
+	}
+	if json.Unmarshal(t.Result, &rep) == nil {
+		out.Accuracy, out.N = rep.Accuracy, rep.N
+	}
+	return out
 }
 
 // aliases are the cached slugs of program id.

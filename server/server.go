@@ -71,9 +71,29 @@ type Config struct {
 	// (paw.Options.Registry), or nil. The server polls it every
 	// RegistryPoll (DefaultRegistryPoll): when a name's live version
 	// changes, new requests get the new version without a restart, and
-	// calls in flight finish on the version they started on.
+	// calls in flight finish on the version they started on. GET
+	// /api/v1/programs/{id} and the playground show each function's owner,
+	// scope, live version and last test. The caller closes it.
 	Registry     *registry.Registry
 	RegistryPoll time.Duration
+	// Routes gives functions a fallback or shadow route (ReadRoutes reads
+	// them from a file), keyed by the program reference clients use or the
+	// program id; a function not listed answers locally.
+	Routes map[string]Route
+	// APIKeys, when set, are the keys requests must carry (X-API-Key or
+	// Authorization: Bearer), each with its rate limit (ReadAPIKeys reads
+	// them from a file); only health checks and the playground's page are
+	// served without one. nil serves every request.
+	APIKeys []APIKey
+	// CORSOrigins are the origins browsers may call the API from ("*" for
+	// any); none sends no CORS headers, so browsers refuse cross-origin
+	// calls.
+	CORSOrigins []string
+	// ShadowWorkers run shadow calls (DefaultShadowWorkers); ShadowQueue
+	// bounds those waiting (DefaultShadowQueue), beyond which they are
+	// dropped and counted.
+	ShadowWorkers int
+	ShadowQueue   int
 }
 
 // Server is an http.Handler serving paw functions. Close it when done.
@@ -84,6 +104,8 @@ type Server struct {
 	queue   *queue
 	metrics *metrics
 	log     *slog.Logger
+	shadow  *shadowPool
+	keys    *keyring // nil: no keys checked
 
 	// call runs one input; tests replace it to block or observe calls.
 	call func(ctx context.Context, fn *paw.Function, input string, opts ...paw.Option) (paw.Result, error)
@@ -127,6 +149,12 @@ func newServer(cfg Config) (*Server, error) {
 	s.funcs = newFuncs(cfg.MaxLoaded, func(ctx context.Context, ref string) (*paw.Function, error) {
 		return cfg.Engine.Function(ctx, ref)
 	})
+	s.shadow = newShadowPool(ctx, cfg.ShadowWorkers, cfg.ShadowQueue, s.runShadow, func(ref, outcome string) {
+		s.metrics.shadow.WithLabelValues(ref, outcome).Inc()
+	})
+	if len(cfg.APIKeys) > 0 {
+		s.keys = newKeyring(cfg.APIKeys)
+	}
 	s.metrics.queue(s.queue.len)
 	s.metrics.loaded(s.funcs.len)
 	s.routes()
@@ -147,6 +175,8 @@ func withDefaults(c Config) Config {
 	def(&c.MaxLoaded, DefaultMaxLoaded)
 	def(&c.QueueDepth, DefaultQueueDepth)
 	def(&c.MaxInputBytes, DefaultMaxInputBytes)
+	def(&c.ShadowWorkers, DefaultShadowWorkers)
+	def(&c.ShadowQueue, DefaultShadowQueue)
 	if c.MaxBodyBytes <= 0 {
 		c.MaxBodyBytes = DefaultMaxBodyBytes
 	}
@@ -196,8 +226,13 @@ func (s *Server) preloading(ref string) bool {
 	return false
 }
 
-// ServeHTTP serves the API.
-func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
+// ServeHTTP serves the API, answering CORS preflights first.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if s.cors(w, r) {
+		return
+	}
+	s.mux.ServeHTTP(w, r)
+}
 
 // Close stops preloading and closes every loaded function; calls in flight
 // fail with paw.ErrFuncClosed. Shut the http.Server down first to drain.
@@ -205,6 +240,7 @@ func (s *Server) Close() error {
 	s.cancel()
 	<-s.preloaded
 	<-s.watched
+	s.shadow.wait()
 	return s.funcs.close()
 }
 
@@ -243,7 +279,9 @@ func (s *Server) routes() {
 	h("POST /v1/chat/completions", s.handleChat)
 	h("POST /v1/completions", s.handleCompletion)
 	h("GET /v1/models", s.handleModels)
-	s.mux.Handle("GET /metrics", s.metrics.handler())
+	h("GET /metrics", s.metrics.handler().ServeHTTP)
+	h("GET /{$}", s.handlePlayground)
+	h("GET /static/{file}", s.handleStatic)
 	h("/", s.handleNoRoute)
 }
 

@@ -58,11 +58,7 @@ func (r *funcRunner) Run(ctx context.Context, input string) (eval.Answer, error)
 		return eval.Answer{}, err
 	}
 	a := eval.Answer{Output: res.Output, Valid: valid, Latency: res.Latency, Tokens: res.Tokens, PromptTokens: res.PromptTokens}
-	if res.Probs != nil {
-		a.Confidence, a.HasConfidence = res.Probs[res.Output]
-	} else if res.Tokens > 0 {
-		a.Confidence, a.HasConfidence = eval.ConfidenceFromLogprob(res.LogprobMin), true
-	}
+	a.Confidence, a.HasConfidence = eval.Confidence(res.Probs, res.Output, res.Tokens, res.LogprobMin)
 	return a, nil
 }
 

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"os"
 	"path/filepath"
 	"strings"
 	"time"
@@ -18,6 +19,10 @@ import (
 func newServeCmd(cfg *config.Config) *cobra.Command {
 	var (
 		addr, model      string
+		routesFile       string
+		keysFile         string
+		registryDSN      string
+		corsOrigins      []string
 		programs         []string
 		maxLoaded, queue int
 		threads          int
@@ -25,11 +30,10 @@ func newServeCmd(cfg *config.Config) *cobra.Command {
 		maxBody          int64
 		timeout, drain   time.Duration
 		noDrafts         bool
-		registryDSN      string
 		registryPoll     time.Duration
 	)
 	cmd := &cobra.Command{
-		Use:   "serve [--addr 127.0.0.1:8100] [--model BASE.gguf] [--program REF]...",
+		Use:   "serve [--addr 127.0.0.1:8100] [--model BASE.gguf] [--program REF]... [--config FILE]",
 		Short: "Serve programs over HTTP: the PAW REST API and an OpenAI-compatible API",
 		Long: "Serve every cached program (and each --program, loaded at start) over HTTP on one shared base model:\n" +
 			"  /api/v1/...           the official PAW REST API (point an official SDK's PAW_API_URL here)\n" +
@@ -39,11 +43,17 @@ func newServeCmd(cfg *config.Config) *cobra.Command {
 			"429 with Retry-After. SIGTERM or Ctrl-C stops accepting and drains requests in flight (--drain).\n" +
 			"Access logs go to stderr as JSON lines. The address is loopback unless --addr says otherwise.\n" +
 			"With a registry (--registry, PAW_REGISTRY), a function's name serves its live version; a promote or\n" +
-			"rollback reaches new requests within --registry-poll, and calls in flight finish on their version.",
+			"rollback reaches new requests within --registry-poll, and calls in flight finish on their version.\n" +
+			"--config routes functions: fallback answers from an OpenAI-compatible upstream when the local answer\n" +
+			"is invalid or below its confidence threshold; shadow answers from the upstream and measures agreement.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if threads == 0 {
 				threads = cfg.Threads
+			}
+			routes, keys, err := readServeFiles(routesFile, keysFile)
+			if err != nil {
+				return err
 			}
 			ctx := cmd.Context()
 			h := newHubClient(cmd, cfg)
@@ -64,6 +74,7 @@ func newServeCmd(cfg *config.Config) *cobra.Command {
 			logger := slog.New(slog.NewJSONHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: min(cfg.LogLevel, slog.LevelInfo)}))
 			srv, err := server.New(server.Config{Engine: eng, Hub: h, Programs: programs, BaseModels: baseNames(model),
 				MaxLoaded: maxLoaded, QueueDepth: queue, MaxBodyBytes: maxBody, MaxInputBytes: maxInput, Timeout: timeout, Logger: logger,
+				Routes: routes, APIKeys: keys, CORSOrigins: corsOrigins,
 				Registry: reg, RegistryPoll: registryPoll})
 			if err != nil {
 				return err
@@ -79,6 +90,9 @@ func newServeCmd(cfg *config.Config) *cobra.Command {
 	}
 	f := cmd.Flags()
 	f.StringVar(&addr, "addr", server.DefaultAddr, "address to listen on (host:port)")
+	f.StringVar(&routesFile, "config", "", "routing file (YAML or JSON): per function, route local, fallback or shadow, threshold, upstream")
+	f.StringVar(&keysFile, "api-keys", "", "file of accepted API keys, one \"SHA256HEX [NAME] [RATE]\" a line (RATE: N/s, N/m, N/h); unset: no key checked")
+	f.StringArrayVar(&corsOrigins, "cors-origin", nil, "origin browsers may call the API from (repeatable; \"*\" for any); unset: no CORS")
 	f.StringVar(&model, "model", "", "base model GGUF to run every program on, instead of each program's runtime")
 	f.StringArrayVar(&programs, "program", nil, "program to load at start: id, slug or .paw path (repeatable; local paths are servable only this way)")
 	f.IntVar(&maxLoaded, "max-loaded", server.DefaultMaxLoaded, "programs kept loaded on demand besides --program ones")
@@ -88,7 +102,7 @@ func newServeCmd(cfg *config.Config) *cobra.Command {
 	f.DurationVar(&timeout, "timeout", server.DefaultTimeout, "deadline of each request's calls")
 	f.DurationVar(&drain, "drain", server.DefaultDrain, "how long shutdown waits for requests in flight")
 	f.IntVar(&threads, "threads", 0, "compute threads (0 = PAW_THREADS, else one per core)")
-	f.StringVar(&registryDSN, "registry", "", "function registry file or postgres:// DSN: names resolve to their live version, reloaded when it changes (default PAW_REGISTRY, if that file exists)")
+	f.StringVar(&registryDSN, "registry", "", "function registry file or postgres:// DSN: names resolve to their live version, reloaded when it changes; program details and the playground show owner, scope and last test (default PAW_REGISTRY, if that file exists)")
 	f.DurationVar(&registryPoll, "registry-poll", server.DefaultRegistryPoll, "how often to check the registry for a new live version")
 	f.BoolVar(&noDrafts, "no-drafts", false, "decode without speculative drafts (answers bit-identical to serial ones)")
 	return cmd
@@ -102,4 +116,23 @@ func baseNames(model string) []string {
 	}
 	name := filepath.Base(model)
 	return []string{model, name, strings.TrimSuffix(name, ".gguf")}
+}
+
+// readServeFiles reads the routing file and the API key file, when given,
+// before any model is opened.
+func readServeFiles(routesFile, keysFile string) (map[string]server.Route, []server.APIKey, error) {
+	var routes map[string]server.Route
+	var keys []server.APIKey
+	var err error
+	if routesFile != "" {
+		if routes, err = server.ReadRoutes(routesFile, os.LookupEnv); err != nil {
+			return nil, nil, err
+		}
+	}
+	if keysFile != "" {
+		if keys, err = server.ReadAPIKeys(keysFile); err != nil {
+			return nil, nil, err
+		}
+	}
+	return routes, keys, nil
 }

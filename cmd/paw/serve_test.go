@@ -3,13 +3,17 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/paw-dev/paw/api"
+	"github.com/paw-dev/paw/server"
 )
 
 // TestServe runs `paw serve` with a preloaded fixture program, answers an
@@ -71,5 +75,18 @@ func TestServe(t *testing.T) {
 		}
 	case <-time.After(30 * time.Second):
 		t.Fatal("serve did not stop")
+	}
+}
+
+// TestServeBadConfig: a routing file that cannot be used stops paw serve
+// before it opens a model, with the file, the function and the reason.
+func TestServeBadConfig(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "routes.yaml")
+	if err := os.WriteFile(path, []byte("functions:\n  alice/triage: {route: fallback, treshold: 0.8}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, err := runPaw(t, "serve", "--config", path, "--model", "/nonexistent.gguf")
+	if !errors.Is(err, server.ErrRoutes) || !strings.Contains(err.Error(), "routes.yaml") || !strings.Contains(err.Error(), "treshold") {
+		t.Errorf("error %v, want the routing file's unknown key", err)
 	}
 }
