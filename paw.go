@@ -112,6 +112,14 @@ func Open(ctx context.Context, o Options) (*Engine, error) {
 // Close frees every model and function.
 func (e *Engine) Close() error { return e.eng.Close() }
 
+// Stats is the engine's work since Open: prefixes evaluated or restored,
+// speculative drafts, and decode steps with the calls batched into them
+// (DecodeCalls/Decodes is the mean batch).
+type Stats = interp.Stats
+
+// Stats returns the engine's counters.
+func (e *Engine) Stats() Stats { return e.eng.Stats() }
+
 // Function loads a program: a .paw file or unpacked directory, a program id,
 // or a slug (user/name[@vN]; a bare name means programasweights/name),
 // downloading it and its base model if they are not cached.

@@ -260,6 +260,12 @@ type Stats struct {
 	PrefixRestored  int // prefixes restored from a cache file
 	Drafted         int // tokens guessed ahead by greedy calls
 	DraftAccepted   int // guesses that greedy decoding confirmed (each saves a step)
+	// Decodes counts decode steps; DecodeCalls sums the calls in each, so
+	// DecodeCalls/Decodes is the mean batch (1 = no batching).
+	Decodes         int
+	DecodeCalls     int
+	DecodeTokens    int // tokens decoded, prompts and drafts included
+	AdapterSwitches int // decodes that had to load another program's adapter first
 }
 
 // Stats returns the counters.

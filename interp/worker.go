@@ -290,6 +290,9 @@ func (w *worker) step(ctx context.Context) {
 	t0 := time.Now()
 	err := w.decode(ctx)
 	slog.Debug("decode", "program", fn.name, "tokens", w.batch.Len(), "calls", len(calls), "ms", time.Since(t0).Milliseconds())
+	if err == nil {
+		w.b.e.count(func(s *Stats) { s.Decodes++; s.DecodeCalls += len(calls); s.DecodeTokens += w.batch.Len() })
+	}
 	if err != nil {
 		err = fmt.Errorf("decode: %w", err)
 		if ctx.Err() != nil {
@@ -793,6 +796,7 @@ func (w *worker) setAdapter(a *llama.Adapter) error {
 	if w.curSet && w.cur == a {
 		return nil
 	}
+	w.b.e.count(func(s *Stats) { s.AdapterSwitches++ })
 	w.b.lctx.ClearAdapters()
 	if a != nil {
 		// Scale 1.0: llama.cpp applies alpha/rank itself, as the official runtime does.

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -160,6 +161,28 @@ func TestConcurrentEqualsSerial(t *testing.T) {
 	for e := range errs {
 		t.Error(e)
 	}
+	// Batching across clients shows in the metrics: more calls than decodes.
+	m := f.metrics(t)
+	decodes, calls := metricValue(t, m, "paw_engine_decodes_total"), metricValue(t, m, "paw_engine_decode_calls_total")
+	if decodes == 0 || calls <= decodes {
+		t.Errorf("8 concurrent clients: %v calls over %v decodes, want a mean batch above 1", calls, decodes)
+	}
+}
+
+// metricValue reads an unlabelled series from a Prometheus text page.
+func metricValue(t *testing.T, page, name string) float64 {
+	t.Helper()
+	for line := range strings.Lines(page) {
+		if v, ok := strings.CutPrefix(line, name+" "); ok {
+			f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
+			if err != nil {
+				t.Fatalf("%s: %v", name, err)
+			}
+			return f
+		}
+	}
+	t.Fatalf("no %s in the metrics", name)
+	return 0
 }
 
 func (f *fix) metrics(t *testing.T) string {

@@ -8,6 +8,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/paw-dev/paw"
 )
 
 // metrics are the server's Prometheus series, on a registry of its own so
@@ -67,6 +69,28 @@ func (m *metrics) queue(depth func() int) {
 
 // reloaded counts a function dropped for a new live version.
 func (m *metrics) reloaded(name string) { m.reloads.WithLabelValues(name).Inc() }
+
+// engine exports the engine's counters, read at scrape time: with
+// paw_engine_decode_calls_total over paw_engine_decodes_total the mean
+// batch, so batching across clients is visible.
+func (m *metrics) engine(stats func() paw.Stats) {
+	counter := func(name, help string, v func(paw.Stats) int) {
+		m.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help},
+			func() float64 { return float64(v(stats())) }))
+	}
+	counter("paw_engine_decodes_total", "Decode steps run by the engine.", func(s paw.Stats) int { return s.Decodes })
+	counter("paw_engine_decode_calls_total", "Calls summed over decode steps: over paw_engine_decodes_total, the mean batch.",
+		func(s paw.Stats) int { return s.DecodeCalls })
+	counter("paw_engine_decode_tokens_total", "Tokens decoded: prompts, outputs and drafts.", func(s paw.Stats) int { return s.DecodeTokens })
+	counter("paw_engine_adapter_switches_total", "Decode steps that first switched to another program's adapter.",
+		func(s paw.Stats) int { return s.AdapterSwitches })
+	counter("paw_engine_prefix_evaluated_total", "Program prefixes evaluated from scratch (prefix-cache misses).",
+		func(s paw.Stats) int { return s.PrefixEvaluated })
+	counter("paw_engine_prefix_restored_total", "Program prefixes restored from the prefix cache on disk.",
+		func(s paw.Stats) int { return s.PrefixRestored })
+	counter("paw_engine_drafted_total", "Tokens guessed ahead by speculative drafts.", func(s paw.Stats) int { return s.Drafted })
+	counter("paw_engine_draft_accepted_total", "Drafted tokens that greedy decoding confirmed.", func(s paw.Stats) int { return s.DraftAccepted })
+}
 
 // loaded exports how many functions are loaded.
 func (m *metrics) loaded(n func() int) {

@@ -157,6 +157,7 @@ func newServer(cfg Config) (*Server, error) {
 	}
 	s.metrics.queue(s.queue.len)
 	s.metrics.loaded(s.funcs.len)
+	s.metrics.engine(cfg.Engine.Stats)
 	s.routes()
 	if cfg.Registry != nil {
 		go s.watchRegistry()
