@@ -11,7 +11,7 @@ DEMO ?= .demo
 # Pure-Go packages: they must build without cgo.
 PURE_PKGS := ./gguf/... ./program/... ./api/... ./hub/... ./compile/ ./compile/hosted/... ./internal/config/... ./internal/fsutil/... ./eval/... ./upstream/... ./internal/retry/... ./registry/... ./library/...
 
-.PHONY: all build demo test tools lint bench bench-interp bench-llama fuzz loadtest
+.PHONY: all build demo test tools lint bench bench-interp bench-llama bench-train fuzz loadtest
 all: build
 
 build:
@@ -52,6 +52,10 @@ bench-interp: tools
 bench-llama: tools
 	$(GO) test -run '^$$' -bench Decode -benchtime 10x ./internal/llama/
 	$(GO) test -run '^$$' -bench 'LogSumExp|Int8Peak' ./internal/llama/
+
+# LoRA training throughput on the full Qwen3-0.6B and GPT-2 fixture shapes.
+bench-train: tools
+	$(GO) test -run '^$$' -bench TrainStep -benchtime 2x -timeout 30m ./internal/llama/
 
 # -p 1: test binaries that run llama.cpp each use every core; running two at
 # once oversubscribes the CPU and collapses throughput (see README).
