@@ -23,6 +23,7 @@ typedef struct {
 	struct ggml_tensor *attn_norm_b, *ffn_norm_b; // GPT-2's layer norms
 	struct ggml_tensor *w[T_COUNT], *bias[T_COUNT];
 	struct ggml_tensor *a[T_COUNT], *b[T_COUNT]; // LoRA, NULL when not adapted
+	struct ggml_tensor *wt[T_COUNT];               // transposed copies for the backward pass, or NULL
 } layer;
 
 typedef struct {
@@ -34,14 +35,16 @@ typedef struct {
 struct paw_trainer {
 	paw_trainer_info info;
 	int rope_mode;
+	int autodiff_only; // keep ggml's own backward for every op (to check the rewrite against)
 	float eps, freq_base, scale;
 	struct gguf_context *gguf;
 	struct ggml_context *ctx_w;    // the frozen base weights, with their data
 	struct ggml_context *ctx_lora; // LoRA values and gradient accumulators
+	struct ggml_context *ctx_t;    // transposed copies of the frozen weights, with their data
 	ggml_backend_buffer_t buf_lora;
 	ggml_backend_t backend;
-	ggml_gallocr_t galloc;
-	struct ggml_tensor *tok_embd, *pos_embd, *out_norm, *out_norm_b, *output, *loss_acc;
+	ggml_gallocr_t galloc, galloc_bw; // forward-only and backward graphs
+	struct ggml_tensor *tok_embd, *pos_embd, *out_norm, *out_norm_b, *output, *output_t, *loss_acc;
 	layer *layers;
 	lora_tensor *lora;
 };
@@ -213,6 +216,92 @@ static int make_lora(paw_trainer *t, const char *targets, int32_t rank, char *er
 	return 0;
 }
 
+// transposed_type is the type of W's transposed copy: F32 and F16 stay,
+// quantized weights become Q8_0 (one more rounding, far below the base's own)
+// or F16 when the rows of the copy (W's columns) do not fill Q8_0 blocks.
+static enum ggml_type transposed_type(const struct ggml_tensor *w) {
+	if (w->type == GGML_TYPE_F32 || w->type == GGML_TYPE_F16) {
+		return w->type;
+	}
+	return w->ne[1] % ggml_blck_size(GGML_TYPE_Q8_0) == 0 ? GGML_TYPE_Q8_0 : GGML_TYPE_F16;
+}
+
+// transpose fills wt with Wᵀ, a stripe of wt's rows at a time, so that the
+// float buffer stays small even for the vocabulary-sized output head.
+static int transpose(const struct ggml_tensor *w, struct ggml_tensor *wt) {
+	int64_t n_in = w->ne[0], n_out = w->ne[1], blk = ggml_blck_size(w->type);
+	ggml_to_float_t to_float = w->type == GGML_TYPE_F32 ? NULL : ggml_get_type_traits(w->type)->to_float;
+	if (w->type != GGML_TYPE_F32 && !to_float) {
+		return -1;
+	}
+	int64_t bs = ((1 << 22) / n_out) / blk * blk;
+	bs = bs < blk ? blk : bs > n_in ? n_in : bs;
+	float *row = malloc((size_t)bs * sizeof(float));
+	float *stripe = malloc((size_t)(bs * n_out) * sizeof(float));
+	if (!row || !stripe) {
+		free(row);
+		free(stripe);
+		return -1;
+	}
+	for (int64_t i0 = 0; i0 < n_in; i0 += bs) {
+		int64_t nb = n_in - i0 < bs ? n_in - i0 : bs;
+		for (int64_t j = 0; j < n_out; j++) {
+			const char *src = (const char *)w->data + j * (int64_t)w->nb[1] + i0 / blk * (int64_t)ggml_type_size(w->type);
+			if (to_float) {
+				to_float(src, row, nb);
+			} else {
+				memcpy(row, src, (size_t)nb * sizeof(float));
+			}
+			for (int64_t i = 0; i < nb; i++) {
+				stripe[i * n_out + j] = row[i];
+			}
+		}
+		ggml_quantize_chunk(wt->type, stripe, (char *)wt->data + i0 * (int64_t)wt->nb[1], 0, nb, n_out, NULL);
+	}
+	free(row);
+	free(stripe);
+	return 0;
+}
+
+// make_transposed creates Wᵀ for every frozen weight whose input gradient the
+// backward pass needs: every block projection except the first block's Q, K
+// and V (their input is the embedding, which needs no gradient), and the head.
+static int make_transposed(paw_trainer *t, char *err, size_t err_len) {
+	int n_layer = t->info.n_layer;
+	struct ggml_tensor **ws = calloc((size_t)(n_layer * T_COUNT + 1), sizeof *ws);
+	struct ggml_tensor ***dst = calloc((size_t)(n_layer * T_COUNT + 1), sizeof *dst);
+	int n = 0;
+	size_t size = 0;
+	for (int il = 0; il < n_layer; il++) {
+		for (int k = 0; k < T_COUNT; k++) {
+			bool qkv = k == T_Q || k == T_K || k == T_V || k == T_QKV;
+			if (t->layers[il].w[k] && !(il == 0 && qkv)) {
+				ws[n] = t->layers[il].w[k];
+				dst[n++] = &t->layers[il].wt[k];
+			}
+		}
+	}
+	ws[n] = t->output;
+	dst[n++] = &t->output_t;
+	for (int i = 0; i < n; i++) {
+		size += ggml_row_size(transposed_type(ws[i]), ws[i]->ne[1]) * (size_t)ws[i]->ne[0] + GGML_MEM_ALIGN;
+	}
+	struct ggml_init_params ip = {size + ggml_tensor_overhead() * (size_t)n, NULL, false};
+	t->ctx_t = ggml_init(ip);
+	int rc = t->ctx_t ? 0 : -1;
+	for (int i = 0; i < n && rc == 0; i++) {
+		struct ggml_tensor *wt = ggml_new_tensor_2d(t->ctx_t, transposed_type(ws[i]), ws[i]->ne[1], ws[i]->ne[0]);
+		rc = transpose(ws[i], wt);
+		*dst[i] = wt;
+	}
+	if (rc != 0) {
+		set_err(err, err_len, "cannot transpose the frozen weights");
+	}
+	free(ws);
+	free(dst);
+	return rc;
+}
+
 paw_trainer *paw_trainer_new(const char *path, const char *targets, int32_t rank, float alpha,
                              int32_t n_threads, char *err, size_t err_len) {
 	if (rank <= 0) {
@@ -267,7 +356,9 @@ paw_trainer *paw_trainer_new(const char *path, const char *targets, int32_t rank
 	t->backend = ggml_backend_cpu_init();
 	ggml_backend_cpu_set_n_threads(t->backend, n_threads > 0 ? n_threads : 1);
 	t->galloc = ggml_gallocr_new(ggml_backend_get_default_buffer_type(t->backend));
-	if (load_weights(t, err, err_len) != 0 || make_lora(t, targets, rank, err, err_len) != 0) {
+	t->galloc_bw = ggml_gallocr_new(ggml_backend_get_default_buffer_type(t->backend));
+	if (load_weights(t, err, err_len) != 0 || make_lora(t, targets, rank, err, err_len) != 0 ||
+	    make_transposed(t, err, err_len) != 0) {
 		paw_trainer_free(t);
 		return NULL;
 	}
@@ -286,6 +377,12 @@ void paw_trainer_free(paw_trainer *t) {
 	free(t->layers);
 	if (t->galloc) {
 		ggml_gallocr_free(t->galloc);
+	}
+	if (t->galloc_bw) {
+		ggml_gallocr_free(t->galloc_bw);
+	}
+	if (t->ctx_t) {
+		ggml_free(t->ctx_t);
 	}
 	if (t->buf_lora) {
 		ggml_backend_buffer_free(t->buf_lora);
@@ -474,11 +571,57 @@ static void set_inputs(paw_trainer *t, const graph_inputs *gi, const int32_t *to
 	free(labels);
 }
 
-static void free_graph(struct ggml_context *ctx, ggml_backend_buffer_t buf) {
-	if (buf) {
-		ggml_backend_buffer_free(buf);
+// transposed_of is the transposed copy of frozen weight w, or NULL.
+static struct ggml_tensor *transposed_of(const paw_trainer *t, const struct ggml_tensor *w) {
+	if (w == t->output) {
+		return t->output_t;
 	}
-	ggml_free(ctx);
+	for (int il = 0; il < t->info.n_layer; il++) {
+		for (int k = 0; k < T_COUNT; k++) {
+			if (t->layers[il].w[k] == w) {
+				return t->layers[il].wt[k];
+			}
+		}
+	}
+	return NULL;
+}
+
+// use_transposed rewrites the input gradients through frozen weights. ggml's
+// autodiff computes dx of y = W x as out_prod(W, dyᵀ), which dequantizes W
+// row by row and ran 6x slower than mul_mat; with the transposed copy the same
+// product is mul_mat(Wᵀ, dy), so those nodes become mul_mats in place.
+static void use_transposed(const paw_trainer *t, struct ggml_cgraph *g) {
+	for (int i = 0; i < ggml_graph_n_nodes(g); i++) {
+		struct ggml_tensor *node = ggml_graph_node(g, i);
+		if (node->op != GGML_OP_OUT_PROD || node->src[1]->op != GGML_OP_TRANSPOSE) {
+			continue;
+		}
+		struct ggml_tensor *wt = transposed_of(t, node->src[0]), *dy = node->src[1]->src[0];
+		if (!wt || !ggml_is_contiguous(dy) || wt->ne[0] != dy->ne[0] || wt->ne[1] != node->ne[0] ||
+		    dy->ne[1] != node->ne[1] || dy->ne[2] != 1 || dy->ne[3] != 1) {
+			continue;
+		}
+		node->op = GGML_OP_MUL_MAT;
+		node->src[0] = wt;
+		node->src[1] = dy;
+	}
+}
+
+// protect_inplace keeps ggml's graph allocator from computing two backward
+// ops in place of the one input they must not overwrite: the CPU kernels of
+// RMS_NORM_BACK (dx := x, then dx += dz) and SOFT_MAX_BACK (dx := dy, then
+// dx *= y) read that input after writing dx, so sharing its memory gave
+// gradients off by 100%+. An output is never shared, so marking the input as
+// one lets the allocator reuse memory everywhere else.
+static void protect_inplace(struct ggml_cgraph *g) {
+	for (int i = 0; i < ggml_graph_n_nodes(g); i++) {
+		struct ggml_tensor *node = ggml_graph_node(g, i);
+		if (node->op == GGML_OP_RMS_NORM_BACK) {
+			ggml_set_output(node->src[0]);
+		} else if (node->op == GGML_OP_SOFT_MAX_BACK) {
+			ggml_set_output(node->src[1]);
+		}
+	}
 }
 
 int paw_trainer_eval(paw_trainer *t, const int32_t *tokens, const int32_t *pos, const int32_t *seq,
@@ -520,15 +663,12 @@ int paw_trainer_eval(paw_trainer *t, const int32_t *tokens, const int32_t *pos, 
 		}
 		ggml_build_backward_expand(ctx, g, accs);
 		free(accs);
+		if (!t->autodiff_only) {
+			use_transposed(t, g);
+		}
+		protect_inplace(g);
 	}
-	// ggml's graph allocator reuses buffers in a way that corrupts the
-	// backward pass (measured: gradients off by 100%+ against finite
-	// differences), so a backward graph gets every tensor its own memory.
-	ggml_backend_buffer_t buf = NULL;
-	if (backward) {
-		buf = ggml_backend_alloc_ctx_tensors(ctx, t->backend);
-	}
-	if (backward ? buf == NULL : !ggml_gallocr_alloc_graph(t->galloc, g)) {
+	if (!ggml_gallocr_alloc_graph(backward ? t->galloc_bw : t->galloc, g)) {
 		set_err(err, err_len, "cannot allocate the graph for %d tokens", n);
 		ggml_free(ctx);
 		return -1;
@@ -539,16 +679,18 @@ int paw_trainer_eval(paw_trainer *t, const int32_t *tokens, const int32_t *pos, 
 	}
 	if (ggml_backend_graph_compute(t->backend, g) != GGML_STATUS_SUCCESS) {
 		set_err(err, err_len, "graph compute failed");
-		free_graph(ctx, buf);
+		ggml_free(ctx);
 		return -1;
 	}
 	ggml_backend_tensor_get(l, loss, 0, sizeof(float));
 	if (logits) {
 		ggml_backend_tensor_get(out, logits, 0, ggml_nbytes(out));
 	}
-	free_graph(ctx, buf);
+	ggml_free(ctx);
 	return 0;
 }
+
+void paw_trainer_set_autodiff_only(paw_trainer *t, int on) { t->autodiff_only = on; }
 
 float paw_trainer_adam(paw_trainer *t, int64_t step, float lr, float beta1, float beta2, float eps,
                        float weight_decay, float clip) {

@@ -238,6 +238,16 @@ func (t *Trainer) Logits(ctx context.Context, seqs []Sequence) ([]float32, error
 	return out, err
 }
 
+// setAutodiffOnly makes later backward passes use ggml's autodiff for every
+// op instead of the faster rewrite, so that tests can compare the two.
+func (t *Trainer) setAutodiffOnly(on bool) {
+	v := C.int(0)
+	if on {
+		v = 1
+	}
+	C.paw_trainer_set_autodiff_only(t.c, v)
+}
+
 // AdamParams configures an AdamW update. Zero fields take the defaults
 // below (LR has none).
 type AdamParams struct {

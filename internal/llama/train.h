@@ -42,6 +42,11 @@ int paw_trainer_eval(paw_trainer *t, const int32_t *tokens, const int32_t *pos, 
                      const int32_t *targets, int32_t n, int backward, float *loss, float *logits,
                      char *err, size_t err_len);
 
+// paw_trainer_set_autodiff_only makes later backward passes keep ggml's
+// autodiff for every op (on) instead of mul_mats against transposed copies
+// of the frozen weights (off, the default): tests compare the two.
+void paw_trainer_set_autodiff_only(paw_trainer *t, int on);
+
 // paw_trainer_adam clips the gradients to global norm clip (0: no clip) and
 // takes one AdamW step (step counts from 1). Returns the norm before clipping.
 float paw_trainer_adam(paw_trainer *t, int64_t step, float lr, float beta1, float beta2, float eps,
