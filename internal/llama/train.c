@@ -32,10 +32,25 @@ typedef struct {
 	float *m, *v;                // Adam moments
 } lora_tensor;
 
+// profile accumulates the time of every op kind of a graph, as seen by the
+// CPU backend's callback after each node (one thread: exact compute times).
+enum { PROF_MAX = 64 };
+struct profile {
+	struct ggml_cgraph *g; // the graph being computed
+	int node, n_fwd;       // the node that runs next; forward nodes come first
+	int64_t last;          // time of the previous callback
+	int n;
+	struct {
+		char key[48];
+		int64_t us, count;
+	} rows[PROF_MAX];
+};
+
 struct paw_trainer {
 	paw_trainer_info info;
 	int rope_mode;
 	int autodiff_only; // keep ggml's own backward for every op (to check the rewrite against)
+	struct profile *prof; // per-op times of the next evaluations, or NULL
 	float eps, freq_base, scale;
 	struct gguf_context *gguf;
 	struct ggml_context *ctx_w;    // the frozen base weights, with their data
@@ -45,6 +60,7 @@ struct paw_trainer {
 	ggml_backend_t backend;
 	ggml_gallocr_t galloc, galloc_bw; // forward-only and backward graphs
 	struct ggml_tensor *tok_embd, *pos_embd, *out_norm, *out_norm_b, *output, *output_t, *loss_acc;
+	struct ggml_tensor *output_pad; // the head with zero rows up to a whole Q8_0 block of tokens, or NULL
 	layer *layers;
 	lora_tensor *lora;
 };
@@ -218,12 +234,13 @@ static int make_lora(paw_trainer *t, const char *targets, int32_t rank, char *er
 
 // transposed_type is the type of W's transposed copy: F32 and F16 stay,
 // quantized weights become Q8_0 (one more rounding, far below the base's own)
-// or F16 when the rows of the copy (W's columns) do not fill Q8_0 blocks.
+// or F32 when the rows of the copy (W's columns) do not fill Q8_0 blocks
+// (no such weight in the supported architectures once the head is padded).
 static enum ggml_type transposed_type(const struct ggml_tensor *w) {
 	if (w->type == GGML_TYPE_F32 || w->type == GGML_TYPE_F16) {
 		return w->type;
 	}
-	return w->ne[1] % ggml_blck_size(GGML_TYPE_Q8_0) == 0 ? GGML_TYPE_Q8_0 : GGML_TYPE_F16;
+	return w->ne[1] % ggml_blck_size(GGML_TYPE_Q8_0) == 0 ? GGML_TYPE_Q8_0 : GGML_TYPE_F32;
 }
 
 // transpose fills wt with Wᵀ, a stripe of wt's rows at a time, so that the
@@ -281,6 +298,14 @@ static int make_transposed(paw_trainer *t, char *err, size_t err_len) {
 			}
 		}
 	}
+	// A quantized head whose vocabulary does not fill Q8_0 blocks (GPT-2's
+	// 50257 tokens) gets zero rows: its transposed copy can then be Q8_0,
+	// where an F16 or F32 copy ran at 20 GFLOP/s (ggml's unblocked dot path).
+	int64_t blk = ggml_blck_size(GGML_TYPE_Q8_0), n_vocab = t->output->ne[1];
+	bool pad = ggml_is_quantized(t->output->type) && n_vocab % blk != 0;
+	if (pad) {
+		size += ggml_row_size(t->output->type, t->output->ne[0]) * (size_t)(n_vocab / blk + 1) * (size_t)blk + GGML_MEM_ALIGN;
+	}
 	ws[n] = t->output;
 	dst[n++] = &t->output_t;
 	for (int i = 0; i < n; i++) {
@@ -289,6 +314,12 @@ static int make_transposed(paw_trainer *t, char *err, size_t err_len) {
 	struct ggml_init_params ip = {size + ggml_tensor_overhead() * (size_t)n, NULL, false};
 	t->ctx_t = ggml_init(ip);
 	int rc = t->ctx_t ? 0 : -1;
+	if (rc == 0 && pad) {
+		t->output_pad = ggml_new_tensor_2d(t->ctx_t, t->output->type, t->output->ne[0], (n_vocab / blk + 1) * blk);
+		memset(t->output_pad->data, 0, ggml_nbytes(t->output_pad));
+		memcpy(t->output_pad->data, t->output->data, ggml_nbytes(t->output));
+		ws[n - 1] = t->output_pad;
+	}
 	for (int i = 0; i < n && rc == 0; i++) {
 		struct ggml_tensor *wt = ggml_new_tensor_2d(t->ctx_t, transposed_type(ws[i]), ws[i]->ne[1], ws[i]->ne[0]);
 		rc = transpose(ws[i], wt);
@@ -375,6 +406,7 @@ void paw_trainer_free(paw_trainer *t) {
 	}
 	free(t->lora);
 	free(t->layers);
+	free(t->prof);
 	if (t->galloc) {
 		ggml_gallocr_free(t->galloc);
 	}
@@ -534,7 +566,12 @@ static struct ggml_tensor *build(paw_trainer *t, struct ggml_context *ctx, graph
 	}
 	x = gpt2 ? layer_norm(t, ctx, x, t->out_norm, t->out_norm_b) : norm(t, ctx, x, t->out_norm);
 	x = ggml_get_rows(ctx, x, gi->rows);
-	*logits = ggml_mul_mat(ctx, t->output, x);
+	if (t->output_pad) {
+		struct ggml_tensor *padded = ggml_mul_mat(ctx, t->output_pad, x);
+		*logits = ggml_cont(ctx, ggml_view_2d(ctx, padded, t->info.n_vocab, n_rows, padded->nb[1], 0));
+	} else {
+		*logits = ggml_mul_mat(ctx, t->output, x);
+	}
 	ggml_set_output(*logits);
 	struct ggml_tensor *loss = ggml_cross_entropy_loss(ctx, *logits, gi->labels);
 	ggml_set_loss(loss);
@@ -573,7 +610,7 @@ static void set_inputs(paw_trainer *t, const graph_inputs *gi, const int32_t *to
 
 // transposed_of is the transposed copy of frozen weight w, or NULL.
 static struct ggml_tensor *transposed_of(const paw_trainer *t, const struct ggml_tensor *w) {
-	if (w == t->output) {
+	if (w == t->output || (w == t->output_pad && w)) {
 		return t->output_t;
 	}
 	for (int il = 0; il < t->info.n_layer; il++) {
@@ -624,6 +661,60 @@ static void protect_inplace(struct ggml_cgraph *g) {
 	}
 }
 
+static bool is_empty_op(enum ggml_op op) {
+	return op == GGML_OP_NONE || op == GGML_OP_RESHAPE || op == GGML_OP_VIEW || op == GGML_OP_PERMUTE ||
+	       op == GGML_OP_TRANSPOSE;
+}
+
+// profile_node is the CPU backend's abort callback: it runs after every
+// non-empty node and charges the time since the previous one to that node's
+// op, split by the type of its first input and by forward or backward.
+static bool profile_node(void *data) {
+	struct profile *p = data;
+	int n = ggml_graph_n_nodes(p->g);
+	while (p->node < n && is_empty_op(ggml_graph_node(p->g, p->node)->op)) {
+		p->node++;
+	}
+	if (p->node >= n) {
+		return false;
+	}
+	struct ggml_tensor *node = ggml_graph_node(p->g, p->node);
+	char key[48];
+	snprintf(key, sizeof key, "%s %s %s", p->node < p->n_fwd ? "fwd" : "bwd", ggml_op_desc(node),
+	         node->src[0] ? ggml_type_name(node->src[0]->type) : "");
+	int64_t now = ggml_time_us();
+	int i = 0;
+	while (i < p->n && strcmp(p->rows[i].key, key) != 0) {
+		i++;
+	}
+	if (i == p->n && p->n < PROF_MAX) {
+		snprintf(p->rows[p->n++].key, sizeof key, "%s", key);
+	}
+	if (i < p->n) {
+		p->rows[i].us += now - p->last;
+		p->rows[i].count++;
+	}
+	p->last = now;
+	p->node++;
+	return false;
+}
+
+void paw_trainer_profile(paw_trainer *t, int on) {
+	free(t->prof);
+	t->prof = on ? calloc(1, sizeof *t->prof) : NULL;
+	ggml_backend_cpu_set_abort_callback(t->backend, on ? profile_node : NULL, t->prof);
+}
+
+int paw_trainer_profile_row(const paw_trainer *t, int32_t i, const char **key, int64_t *us, int64_t *count) {
+	if (!t->prof || i < 0 || i >= t->prof->n) {
+		return -1;
+	}
+	*key = t->prof->rows[i].key;
+	*us = t->prof->rows[i].us;
+	*count = t->prof->rows[i].count;
+	return 0;
+}
+
 int paw_trainer_eval(paw_trainer *t, const int32_t *tokens, const int32_t *pos, const int32_t *seq,
                      const int32_t *targets, int32_t n, int backward, float *loss, float *logits,
                      char *err, size_t err_len) {
@@ -647,6 +738,7 @@ int paw_trainer_eval(paw_trainer *t, const int32_t *tokens, const int32_t *pos, 
 	struct ggml_tensor *l = build(t, ctx, &gi, n, n_rows, &out);
 	struct ggml_cgraph *g = ggml_new_graph_custom(ctx, graph_size, backward != 0);
 	ggml_build_forward_expand(g, l);
+	int n_fwd = ggml_graph_n_nodes(g);
 	if (backward) {
 		int nn = ggml_graph_n_nodes(g);
 		struct ggml_tensor **accs = calloc((size_t)nn, sizeof *accs);
@@ -676,6 +768,12 @@ int paw_trainer_eval(paw_trainer *t, const int32_t *tokens, const int32_t *pos, 
 	set_inputs(t, &gi, tokens, pos, seq, targets, n, n_rows);
 	if (backward) {
 		ggml_graph_reset(g); // zero the LoRA gradients, seed d loss = 1
+	}
+	if (t->prof) {
+		t->prof->g = g;
+		t->prof->node = 0;
+		t->prof->n_fwd = n_fwd;
+		t->prof->last = ggml_time_us();
 	}
 	if (ggml_backend_graph_compute(t->backend, g) != GGML_STATUS_SUCCESS) {
 		set_err(err, err_len, "graph compute failed");

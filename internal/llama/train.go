@@ -248,6 +248,34 @@ func (t *Trainer) setAutodiffOnly(on bool) {
 	C.paw_trainer_set_autodiff_only(t.c, v)
 }
 
+// opTime is the time spent in one op kind while profiling.
+type opTime struct {
+	Op           string // pass, op and first input's type: "bwd MUL_MAT q8_0"
+	Micros, Runs int64
+}
+
+// profile starts (on) or stops timing the ops of later evaluations;
+// profileTimes reads what was timed since it started.
+func (t *Trainer) profile(on bool) {
+	v := C.int(0)
+	if on {
+		v = 1
+	}
+	C.paw_trainer_profile(t.c, v)
+}
+
+func (t *Trainer) profileTimes() []opTime {
+	var out []opTime
+	for i := C.int32_t(0); ; i++ {
+		var key *C.char
+		var us, n C.int64_t
+		if C.paw_trainer_profile_row(t.c, i, &key, &us, &n) != 0 {
+			return out
+		}
+		out = append(out, opTime{Op: C.GoString(key), Micros: int64(us), Runs: int64(n)})
+	}
+}
+
 // AdamParams configures an AdamW update. Zero fields take the defaults
 // below (LR has none).
 type AdamParams struct {

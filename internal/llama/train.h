@@ -47,6 +47,13 @@ int paw_trainer_eval(paw_trainer *t, const int32_t *tokens, const int32_t *pos, 
 // of the frozen weights (off, the default): tests compare the two.
 void paw_trainer_set_autodiff_only(paw_trainer *t, int on);
 
+// paw_trainer_profile starts (on) or stops timing every op of later
+// evaluations; paw_trainer_profile_row reads row i of the table: the op
+// ("bwd MUL_MAT q8_0": pass, op, type of its first input), its total
+// microseconds and node count. -1 past the last row.
+void paw_trainer_profile(paw_trainer *t, int on);
+int paw_trainer_profile_row(const paw_trainer *t, int32_t i, const char **key, int64_t *us, int64_t *count);
+
 // paw_trainer_adam clips the gradients to global norm clip (0: no clip) and
 // takes one AdamW step (step counts from 1). Returns the norm before clipping.
 float paw_trainer_adam(paw_trainer *t, int64_t step, float lr, float beta1, float beta2, float eps,

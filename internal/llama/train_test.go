@@ -5,6 +5,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/paw-dev/paw/gguf"
@@ -224,6 +225,80 @@ func TestTrainerMatchesLlamaCpp(t *testing.T) {
 			}
 			if diff < 10*maxErr {
 				t.Errorf("the adapter changes logits by only %.3g, error is %.3g", diff, maxErr)
+			}
+		})
+	}
+}
+
+// TestTrainerBackwardRewrite compares the backward pass paw computes (input
+// gradients through frozen weights as mul_mats against transposed copies)
+// with ggml's own autodiff on the same batch, for every architecture, and
+// checks that the rewrite took place: no out_prod reads a frozen weight.
+func TestTrainerBackwardRewrite(t *testing.T) {
+	ctx := context.Background()
+	fixtures := trainFixtures(t)
+	// Quantized, with a vocabulary that does not fill Q8_0 blocks: the
+	// transposed copies are Q8_0 and the head is padded, as on GPT-2 124M.
+	// (Not in the finite-difference test: the activations are quantized
+	// too, so the loss moves in steps as large as the differences.)
+	gq := fixtures["gpt2"]
+	gq.Type, gq.VocabSize, gq.Name = gguf.TypeQ8_0, 1001, "gpt2-tiny-q8"
+	fixtures["gpt2-q8"] = gq
+	for name, cfg := range fixtures {
+		t.Run(name, func(t *testing.T) {
+			tr := newTrainer(t, fixturetest.Cached(t, "train-"+name, cfg), llama.TrainParams{Rank: 4, Alpha: 8, Threads: 2})
+			randomLoRA(t, tr, 1, 0.05)
+			seqs := trainSeqs(tr.Info().Vocab)
+			grads := func(autodiff bool) [][]float32 {
+				llama.SetAutodiffOnly(tr, autodiff)
+				if _, err := tr.Backward(ctx, seqs); err != nil {
+					t.Fatal(err)
+				}
+				var out [][]float32
+				for i := range tr.LoRA() {
+					out = append(out, tr.Grad(i))
+				}
+				return out
+			}
+			want := grads(true)
+			llama.Profile(tr, true)
+			got := grads(false)
+			var rewritten int64
+			for _, o := range llama.ProfileTimes(tr) {
+				if strings.HasPrefix(o.Op, "bwd OUT_PROD") && !strings.HasSuffix(o.Op, "f32") {
+					t.Errorf("%d %s nodes left: an input gradient still goes through out_prod", o.Runs, o.Op)
+				}
+				if o.Op == "bwd MUL_MAT "+map[bool]string{true: "q8_0", false: "f32"}[cfg.Type == gguf.TypeQ8_0] {
+					rewritten += o.Runs
+				}
+			}
+			llama.Profile(tr, false)
+			if rewritten == 0 {
+				t.Error("no input gradient was computed as a mul_mat against a transposed weight")
+			}
+			// Per tensor: the norm of the difference relative to the norm of
+			// autodiff's gradient.
+			var worst float64
+			worstName := ""
+			for i, lt := range tr.LoRA() {
+				var d, n float64
+				for j := range want[i] {
+					d += math.Pow(float64(got[i][j]-want[i][j]), 2)
+					n += math.Pow(float64(want[i][j]), 2)
+				}
+				if rel := math.Sqrt(d / max(n, 1e-30)); rel > worst {
+					worst, worstName = rel, lt.Name
+				}
+			}
+			t.Logf("%s: max relative difference from autodiff's gradient %.3g (%s)", name, worst, worstName)
+			// F32 weights: the same sums in another order. Q8_0: the copy is
+			// rounded once more.
+			limit := 1e-4
+			if cfg.Type == gguf.TypeQ8_0 {
+				limit = 2e-2
+			}
+			if worst > limit {
+				t.Errorf("%s: the rewritten gradient differs from autodiff's by %.3g (limit %.3g)", worstName, worst, limit)
 			}
 		})
 	}
