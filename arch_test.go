@@ -20,6 +20,7 @@ var allowed = map[string][]string{
 	"compile":          {"program"},
 	"compile/hosted":   {"api", "compile", "internal/retry", "program"},
 	"compile/lora":     {"compile", "gguf", "internal/llama", "program"},
+	"compile/mapper":   {"gguf"},
 	"eval":             {"program", "schema"},
 	"eval/report":      {"eval", "internal/fsutil"},
 	"library":          {"compile", "eval", "internal/fsutil", "program", "schema"},
