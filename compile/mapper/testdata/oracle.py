@@ -9,7 +9,11 @@ import torch.nn.functional as F
 out, arch = sys.argv[1], sys.argv[2]
 hidden, layers, bases, rank, rows = map(int, sys.argv[3:8])
 torch.manual_seed(7)
-if arch == "qwen3":
+if arch == "qwen3-tiny":
+    # internal/fixture's qwen3-tiny (embd 64, q 64, kv 32, ffn 128)
+    mods = {"q_proj": (64, 64), "k_proj": (64, 32), "v_proj": (64, 32), "o_proj": (64, 64),
+            "gate_proj": (64, 128), "up_proj": (64, 128), "down_proj": (128, 64)}
+elif arch == "qwen3":
     # d_in, d_out of each module in a small Qwen3 (embd 64, q 128, kv 64, ffn 96)
     mods = {"q_proj": (64, 128), "k_proj": (64, 64), "v_proj": (64, 64), "o_proj": (128, 64),
             "gate_proj": (64, 96), "up_proj": (64, 96), "down_proj": (96, 64)}
@@ -51,7 +55,7 @@ states.numpy().astype("<f4").tofile(os.path.join(out, "states.bin"))
 coeff.numpy().astype("<f4").tofile(os.path.join(out, "coeff.bin"))
 weights.numpy().astype("<f4").tofile(os.path.join(out, "weights.bin"))
 with open(os.path.join(out, "meta.json"), "w") as f:
-    json.dump({"interpreter": "Qwen/Qwen3-0.6B" if arch == "qwen3" else "gpt2", "lora_rank": rank,
+    json.dump({"interpreter": "gpt2" if arch == "gpt2" else "Qwen/Qwen3-0.6B", "lora_rank": rank,
                "lora_alpha": 16, "lora_num_bases": bases, "prefix_steps": rows}, f)
 # A checkpoint the reader must refuse: an fp16 tensor.
 torch.save({"trunk.0.weight": torch.zeros(2, 2, dtype=torch.float16)}, os.path.join(out, "half.pt"))
