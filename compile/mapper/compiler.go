@@ -54,7 +54,7 @@ func (c *Compiler) Compile(ctx context.Context, req compile.Request) (*compile.R
 func (c *Compiler) stage(name string, job int, start time.Time, timings map[string]float64) {
 	d := time.Since(start)
 	if timings != nil {
-		timings[strings.ReplaceAll(name, " ", "_")+"_seconds"] = d.Seconds()
+		timings[strings.NewReplacer(" ", "_", "-", "_").Replace(name)+"_seconds"] = d.Seconds()
 	}
 	if c.Progress != nil {
 		c.Progress(name, job, d)

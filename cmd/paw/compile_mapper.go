@@ -1,0 +1,96 @@
+package main
+
+import (
+	"cmp"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/paw-dev/paw/compile/mapper"
+	"github.com/paw-dev/paw/internal/config"
+)
+
+// officialCompilers are the PAW fast compilers whose weights paw runs
+// locally (paw compile --local --compiler NAME).
+var officialCompilers = []string{"paw-4b-qwen3-0.6b", "paw-4b-gpt2"}
+
+// mapperFlags are `paw compile --local --compiler`'s options: PAW's fast
+// compiler (encoder + LoRA mapper) on this machine.
+type mapperFlags struct {
+	pseudoFile, writer string
+}
+
+func (m *mapperFlags) register(cmd *cobra.Command) {
+	f := cmd.Flags()
+	f.StringVar(&m.pseudoFile, "pseudo-program", "", "with --local --compiler: a file holding the pseudo-program (default: written by --writer-model)")
+	f.StringVar(&m.writer, "writer-model", "", "with --local --compiler: the instruct GGUF that writes pseudo-programs (default: writer.gguf in the compiler's directory)")
+}
+
+// compilerDir is where a compiler's files are: a directory given as such,
+// or an official compiler's directory in the cache (paw pull).
+func compilerDir(cfg *config.Config, name string) (string, error) {
+	if st, err := os.Stat(name); err == nil && st.IsDir() {
+		return name, nil
+	}
+	if !slices.Contains(officialCompilers, name) {
+		return "", usagef("--compiler %q with --local: want a directory or one of %s", name, strings.Join(officialCompilers, ", "))
+	}
+	dir := filepath.Join(cfg.CacheDir, "compilers", name)
+	if _, err := os.Stat(filepath.Join(dir, "meta.json")); err != nil {
+		return "", fmt.Errorf("compiler %s is not in the cache (%s): run 'paw pull %s' first", name, dir, name)
+	}
+	return dir, nil
+}
+
+// runMapperCompile compiles spec with a local PAW fast compiler and writes the .paw.
+func runMapperCompile(cmd *cobra.Command, cfg *config.Config, spec, compilerName, out string, m mapperFlags, asJSON bool) error {
+	dir, err := compilerDir(cfg, compilerName)
+	if err != nil {
+		return err
+	}
+	job := mapper.Job{Spec: spec}
+	if m.pseudoFile != "" {
+		b, err := os.ReadFile(m.pseudoFile)
+		if err != nil {
+			return err
+		}
+		job.PseudoProgram = strings.TrimSpace(string(b))
+	}
+	stderr := cmd.ErrOrStderr()
+	c := &mapper.Compiler{
+		Name:        filepath.Base(filepath.Clean(dir)),
+		EncoderPath: filepath.Join(dir, "compiler.gguf"),
+		MapperPath:  filepath.Join(dir, "lora_mapper.pt"),
+		MetaPath:    filepath.Join(dir, "meta.json"),
+		WriterPath:  cmp.Or(m.writer, filepath.Join(dir, "writer.gguf")),
+		Threads:     cfg.Threads,
+		Progress: func(stage string, _ int, d time.Duration) {
+			if !cfg.Quiet {
+				fmt.Fprintf(stderr, "%s: %.1fs\n", stage, d.Seconds())
+			}
+		},
+	}
+	res, err := c.CompileAll(cmd.Context(), []mapper.Job{job})
+	if err != nil {
+		return err
+	}
+	r := res[0]
+	path := cmp.Or(out, r.ProgramID+".paw")
+	if err := r.Program.WriteFile(path); err != nil {
+		return err
+	}
+	if !asJSON {
+		fmt.Fprintln(cmd.OutOrStdout(), r.ProgramID)
+		if !cfg.Quiet {
+			fmt.Fprintf(stderr, "wrote %s\n", path)
+		}
+		return nil
+	}
+	return writeJSON(cmd.OutOrStdout(), compileOutput{ProgramID: r.ProgramID, Status: r.Status, Compiler: r.Compiler,
+		CompilerSnapshot: r.CompilerSnapshot, RuntimeID: r.RuntimeID, Timings: r.Timings, Path: path})
+}
