@@ -62,9 +62,17 @@ func runMapperCompile(cmd *cobra.Command, cfg *config.Config, spec, compilerName
 		job.PseudoProgram = strings.TrimSpace(string(b))
 	}
 	stderr := cmd.ErrOrStderr()
+	start := time.Now()
+	enc, converted, err := mapper.EncoderGGUF(dir)
+	if err != nil {
+		return err
+	}
+	if converted && !cfg.Quiet {
+		fmt.Fprintf(stderr, "convert: %.1fs (%s, kept for later compiles)\n", time.Since(start).Seconds(), enc)
+	}
 	c := &mapper.Compiler{
 		Name:        filepath.Base(filepath.Clean(dir)),
-		EncoderPath: filepath.Join(dir, "compiler.gguf"),
+		EncoderPath: enc,
 		MapperPath:  filepath.Join(dir, "lora_mapper.pt"),
 		MetaPath:    filepath.Join(dir, "meta.json"),
 		WriterPath:  cmp.Or(m.writer, filepath.Join(dir, "writer.gguf")),
