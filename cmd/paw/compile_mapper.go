@@ -3,6 +3,7 @@ package main
 import (
 	"cmp"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -12,12 +13,9 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/paw-dev/paw/compile/mapper"
+	"github.com/paw-dev/paw/hub"
 	"github.com/paw-dev/paw/internal/config"
 )
-
-// officialCompilers are the PAW fast compilers whose weights paw runs
-// locally (paw compile --local --compiler NAME).
-var officialCompilers = []string{"paw-4b-qwen3-0.6b", "paw-4b-gpt2"}
 
 // mapperFlags are `paw compile --local --compiler`'s options: PAW's fast
 // compiler (encoder + LoRA mapper) on this machine.
@@ -32,24 +30,21 @@ func (m *mapperFlags) register(cmd *cobra.Command) {
 }
 
 // compilerDir is where a compiler's files are: a directory given as such,
-// or an official compiler's directory in the cache (paw pull).
-func compilerDir(cfg *config.Config, name string) (string, error) {
+// or an official compiler pulled into the cache (paw pull NAME).
+func compilerDir(cmd *cobra.Command, cfg *config.Config, name string) (string, error) {
 	if st, err := os.Stat(name); err == nil && st.IsDir() {
 		return name, nil
 	}
-	if !slices.Contains(officialCompilers, name) {
-		return "", usagef("--compiler %q with --local: want a directory or one of %s", name, strings.Join(officialCompilers, ", "))
+	if _, ok := hub.OfficialCompilers[name]; !ok {
+		names := slices.Sorted(maps.Keys(hub.OfficialCompilers))
+		return "", usagef("--compiler %q with --local: want a directory or one of %s", name, strings.Join(names, ", "))
 	}
-	dir := filepath.Join(cfg.CacheDir, "compilers", name)
-	if _, err := os.Stat(filepath.Join(dir, "meta.json")); err != nil {
-		return "", fmt.Errorf("compiler %s is not in the cache (%s): run 'paw pull %s' first", name, dir, name)
-	}
-	return dir, nil
+	return newHubClient(cmd, cfg).CompilerDir(name)
 }
 
 // runMapperCompile compiles spec with a local PAW fast compiler and writes the .paw.
 func runMapperCompile(cmd *cobra.Command, cfg *config.Config, spec, compilerName, out string, m mapperFlags, asJSON bool) error {
-	dir, err := compilerDir(cfg, compilerName)
+	dir, err := compilerDir(cmd, cfg, compilerName)
 	if err != nil {
 		return err
 	}

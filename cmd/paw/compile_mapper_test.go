@@ -70,4 +70,7 @@ func TestCompileMapperEndToEnd(t *testing.T) {
 	if _, err := runPaw(t, "compile", "--local", "--compiler", "no-such-compiler", "--spec", "x"); err == nil {
 		t.Error("an unknown compiler was accepted")
 	}
+	if _, err := runPaw(t, "compile", "--local", "--compiler", "paw-4b-gpt2", "--spec", "x"); err == nil || !strings.Contains(err.Error(), "paw pull paw-4b-gpt2") {
+		t.Errorf("an official compiler not pulled yet: %v, want advice to pull it", err)
+	}
 }
