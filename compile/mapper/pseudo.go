@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/paw-dev/paw/internal/llama"
+	"github.com/paw-dev/paw/program"
 )
 
 // MaxPseudoTokens bounds a generated pseudo-program.
@@ -99,8 +100,12 @@ func (w *Writer) Write(ctx context.Context, spec string) (string, error) {
 
 // ExtractPseudo returns the pseudo-program in a model's reply: from its
 // [PSEUDO_PROGRAM] marker (added when missing) to [END_PSEUDO_PROGRAM]
-// (added when the reply stops short of it).
+// (added when the reply stops short of it). Bytes that are not UTF-8 (a
+// reply cut inside a character) and the template's input placeholder,
+// which a program's text may not hold, are replaced.
 func ExtractPseudo(reply string) string {
+	reply = strings.ToValidUTF8(reply, "\uFFFD")
+	reply = strings.ReplaceAll(reply, program.Placeholder, "")
 	if i := strings.Index(reply, pseudoBegin); i >= 0 {
 		reply = reply[i+len(pseudoBegin):]
 	}

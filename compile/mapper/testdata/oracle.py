@@ -13,6 +13,10 @@ if arch == "qwen3-tiny":
     # internal/fixture's qwen3-tiny (embd 64, q 64, kv 32, ffn 128)
     mods = {"q_proj": (64, 64), "k_proj": (64, 32), "v_proj": (64, 32), "o_proj": (64, 64),
             "gate_proj": (64, 128), "up_proj": (64, 128), "down_proj": (128, 64)}
+elif arch == "qwen3-0.6b":
+    # the official interpreter (for full-shape timing)
+    mods = {"q_proj": (1024, 2048), "k_proj": (1024, 1024), "v_proj": (1024, 1024), "o_proj": (2048, 1024),
+            "gate_proj": (1024, 3072), "up_proj": (1024, 3072), "down_proj": (3072, 1024)}
 elif arch == "qwen3":
     # d_in, d_out of each module in a small Qwen3 (embd 64, q 128, kv 64, ffn 96)
     mods = {"q_proj": (64, 128), "k_proj": (64, 64), "v_proj": (64, 64), "o_proj": (128, 64),
