@@ -102,29 +102,7 @@ func TestMapMatchesTorch(t *testing.T) {
 				t.Fatalf("mapper %s, %d layers, hidden %d, %d modules", m.Arch, m.Layers, m.Hidden, len(m.Modules))
 			}
 			states := readFloats(t, filepath.Join(dir, "states.bin"))
-			c, err := m.Coefficients(states)
-			if err != nil {
-				t.Fatal(err)
-			}
-			diff, scale := maxAbsDiff(t, c, readFloats(t, filepath.Join(dir, "coeff.bin")))
-			t.Logf("coefficients: max abs error %.3g (values up to %.3g)", diff, scale)
-			if diff > 1e-5*scale {
-				t.Errorf("coefficients: max abs error %.3g, values up to %.3g", diff, scale)
-			}
-			ad, err := m.Map(context.Background(), states)
-			if err != nil {
-				t.Fatal(err)
-			}
-			var got []float32
-			for _, w := range ad.Modules {
-				got = append(append(got, w.A...), w.B...)
-			}
-			diff, scale = maxAbsDiff(t, got, readFloats(t, filepath.Join(dir, "weights.bin")))
-			t.Logf("A and B: max abs error %.3g (values up to %.3g)", diff, scale)
-			if diff > 1e-5*scale {
-				t.Errorf("A and B: max abs error %.3g, values up to %.3g", diff, scale)
-			}
-
+			ad := compareTorch(t, m, dir, states)
 			// The export dequantizes back to the mapper's matrices within Q4_0's step.
 			var buf bytes.Buffer
 			if err := ad.WriteGGUF(&buf); err != nil {
@@ -151,12 +129,61 @@ func TestMapMatchesTorch(t *testing.T) {
 				t.Fatal(err)
 			}
 			n := 32 * w.In
-			diff, scale = maxAbsDiff(t, back, w.A[n:2*n])
+			diff, scale := maxAbsDiff(t, back, w.A[n:2*n])
 			if diff > scale/7 {
 				t.Errorf("lora_a of layer 1 dequantizes with error %.3g (values up to %.3g)", diff, scale)
 			}
 		})
 	}
+}
+
+// compareTorch checks m's coefficients and matrices for states against
+// those oracle.py wrote in dir, and returns the adapter.
+func compareTorch(t *testing.T, m *Mapper, dir string, states []float32) *Adapter {
+	t.Helper()
+	c, err := m.Coefficients(states)
+	if err != nil {
+		t.Fatal(err)
+	}
+	diff, scale := maxAbsDiff(t, c, readFloats(t, filepath.Join(dir, "coeff.bin")))
+	t.Logf("coefficients: max abs error %.3g (values up to %.3g)", diff, scale)
+	if diff > 1e-5*scale {
+		t.Errorf("coefficients: max abs error %.3g, values up to %.3g", diff, scale)
+	}
+	ad, err := m.Map(context.Background(), states)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []float32
+	for _, w := range ad.Modules {
+		got = append(append(got, w.A...), w.B...)
+	}
+	diff, scale = maxAbsDiff(t, got, readFloats(t, filepath.Join(dir, "weights.bin")))
+	t.Logf("A and B: max abs error %.3g (values up to %.3g)", diff, scale)
+	if diff > 1e-5*scale {
+		t.Errorf("A and B: max abs error %.3g, values up to %.3g", diff, scale)
+	}
+	return ad
+}
+
+// TestMapMatchesTorchFullShape compares with PyTorch on the official
+// mapper's shape (163,081,216 parameters), written ahead by
+// `python3 compile/mapper/testdata/oracle.py DIR qwen3-0.6b 2560 28 64 64 64`
+// (650 MB) with PAW_MAPPER_ORACLE=DIR; skipped otherwise.
+func TestMapMatchesTorchFullShape(t *testing.T) {
+	dir := os.Getenv("PAW_MAPPER_ORACLE")
+	if dir == "" {
+		t.Skip("PAW_MAPPER_ORACLE not set")
+	}
+	m := loadOracle(t, dir)
+	n := m.Hidden*m.Hidden + m.Hidden + len(m.b2)*(m.Hidden+1)
+	for _, mod := range m.Modules {
+		n += len(mod.a) + len(mod.b)
+	}
+	if n != 163_081_216 || m.Layers != 28 || len(m.Modules) != 7 {
+		t.Fatalf("%d parameters, %d layers, %d modules", n, m.Layers, len(m.Modules))
+	}
+	compareTorch(t, m, dir, readFloats(t, filepath.Join(dir, "states.bin")))
 }
 
 // TestReadCheckpointRefuses: a checkpoint with a non-fp32 tensor, or not a
