@@ -161,3 +161,23 @@ func TestPullCompilerCorrupt(t *testing.T) {
 		}
 	}
 }
+
+// FuzzParseRepoTree: a Hugging Face tree listing never panics the parser,
+// and every file it accepts has a safe relative path and one hash.
+func FuzzParseRepoTree(f *testing.F) {
+	f.Add([]byte(`[{"type":"file","path":"compiler/model.safetensors","size":134,"oid":"0123456789012345678901234567890123456789",` +
+		`"lfs":{"oid":"` + strings.Repeat("ab", 32) + `","size":9,"pointerSize":134}},` +
+		`{"type":"file","path":"meta.json","size":2,"oid":"` + strings.Repeat("1", 40) + `"}]`))
+	f.Add([]byte(`[{"type":"file","path":"../x","size":1,"oid":"` + strings.Repeat("1", 40) + `"}]`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		files, err := ParseRepoTree(b)
+		if err != nil {
+			return
+		}
+		for _, fl := range files {
+			if !filepath.IsLocal(fl.Path) || strings.Contains(fl.Path, "\\") || (fl.SHA256 == "") == (fl.GitOID == "") || fl.Size < 0 {
+				t.Errorf("accepted %+v", fl)
+			}
+		}
+	})
+}
