@@ -20,10 +20,18 @@ import (
 // and interpreter.
 func tinyCompiler(t *testing.T) (*Compiler, string) {
 	t.Helper()
-	dir := oracle(t, "qwen3-tiny", "64", "2", "4", "32", "64")
-	interpCfg, _ := fixture.Preset("qwen3-tiny")
-	interp := fixturetest.Cached(t, "qwen3-tiny", interpCfg)
-	r, err := gguf.Open(interp)
+	return tinyCompilerFor(t, "qwen3-tiny", "qwen3-tiny")
+}
+
+// tinyCompilerFor is tinyCompiler with the mapper oracle.py writes for
+// arch, for the interpreter preset interp.
+func tinyCompilerFor(t *testing.T, arch, interpPreset string) (*Compiler, string) {
+	t.Helper()
+	dir := oracle(t, arch, "64", "2", "4", "32", "64")
+	interpCfg, _ := fixture.Preset(interpPreset)
+	interp := fixturetest.Cached(t, interpPreset, interpCfg)
+	qcfg, _ := fixture.Preset("qwen3-tiny")
+	r, err := gguf.Open(fixturetest.Cached(t, "qwen3-tiny", qcfg))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -97,6 +105,33 @@ func TestCompileAll(t *testing.T) {
 	if s := string(gen.Meta.Extra[StrategyKey]); !strings.HasPrefix(s, `"generated:`) ||
 		!strings.HasPrefix(gen.PseudoProgram, "[PSEUDO_PROGRAM]\n") || !strings.HasSuffix(gen.PseudoProgram, "\n[END_PSEUDO_PROGRAM]") {
 		t.Errorf("generated pseudo-program %q (strategy %s)", gen.PseudoProgram, s)
+	}
+}
+
+// TestCompileGPT2: a GPT-2 mapper (modules attn_c_proj, c_attn, c_fc,
+// mlp_c_proj) gives a program for GPT-2 whose adapter fits the interpreter
+// with no transpose.
+func TestCompileGPT2(t *testing.T) {
+	c, interp := tinyCompilerFor(t, "gpt2", "gpt2-tiny")
+	c.WriterPath = ""
+	res, err := c.CompileAll(context.Background(), []Job{{Spec: "Say yes.", PseudoProgram: "[PSEUDO_PROGRAM]\nTask: Say yes.\n[END_PSEUDO_PROGRAM]"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := res[0].Program
+	base, err := gguf.Open(interp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer base.Close()
+	if err := p.CheckBase(&base.Reader); err != nil {
+		t.Error(err)
+	}
+	if p.Meta.Interpreter != program.InterpreterGPT2 || len(p.LoRA.Targets) != 4 || p.LoRA.Layers != 2 {
+		t.Errorf("%+v, meta %+v", p.LoRA, p.Meta)
+	}
+	if !strings.HasPrefix(p.Template.Prefix, "[PSEUDO_PROGRAM]") {
+		t.Errorf("GPT-2 template %q", p.Template.Prefix)
 	}
 }
 
