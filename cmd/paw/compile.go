@@ -26,6 +26,7 @@ func newCompileCmd(cfg *config.Config) *cobra.Command {
 		asJSON bool
 		pull   bool
 		local  localFlags
+		mflags mapperFlags // --local --compiler: PAW's fast compiler (compile_mapper.go)
 	)
 	cmd := &cobra.Command{
 		Use:   "compile --spec TEXT",
@@ -37,6 +38,9 @@ func newCompileCmd(cfg *config.Config) *cobra.Command {
 			"on --model over the --examples file and writes a .paw (--out).",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if local.enabled && req.Compiler != "" {
+				return runMapperCompile(cmd, cfg, req.Spec, req.Compiler, local.out, mflags, asJSON)
+			}
 			if local.enabled {
 				return runLocal(cmd, cfg, req.Spec, local, asJSON)
 			}
@@ -72,6 +76,7 @@ func newCompileCmd(cfg *config.Config) *cobra.Command {
 	cmd.PersistentFlags().BoolVar(&asJSON, "json", false, "print one JSON line")
 	cmd.PersistentFlags().BoolVar(&pull, "pull", false, "download the compiled program into the cache")
 	local.register(cmd)
+	mflags.register(cmd)
 	_ = cmd.MarkFlagRequired("spec")
 	cmd.AddCommand(newCompileJobCmd(cfg, "status", "Show a compile job's state", &asJSON),
 		newCompileJobCmd(cfg, "cancel", "Cancel a compile job", &asJSON),

@@ -126,7 +126,8 @@ func benignWarning(msg string) bool {
 		strings.Contains(msg, "cannot use buft") || // LoRA tensors stay in plain CPU buffers next to repacked weights
 		// One KV cache holds many sequences, so it may outsize the trained
 		// context; interp bounds each call by the trained context itself.
-		strings.Contains(msg, "possible training context overflow")
+		strings.Contains(msg, "possible training context overflow") ||
+		strings.Contains(msg, "but [0] was specified") // CaptureHidden asks for per-token embeddings (pooling none)
 }
 
 // SystemInfo reports the CPU features llama.cpp was compiled for and detects.
