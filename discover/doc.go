@@ -38,10 +38,13 @@
 //     few unmatched ones); two messages that share enough literal text start
 //     a new template.
 //
-// Literal runs inside a message (not anchored at its start or end) must be
-// substantial (MinMiddleLiteral non-space characters, or a line break with
-// text) to count: two slot values share short words and spaces by chance,
-// a template's separators ("\nReview: ") are longer. Accidental shared
+// Alignment takes the common prefix and suffix, then, recursively, the
+// common run of most non-space tokens (Ratcliff/Obershelp), not a longest
+// common subsequence: scattered words two slot values share by chance would
+// outnumber a separator's few tokens. Literal runs inside a message (not
+// anchored at its start or end) must be substantial (MinMiddleLiteral
+// non-space characters in two or more tokens, or a line break with text) to
+// count: a template's separators ("\nReview: ") are, a shared word is not. Accidental shared
 // text that survives is generalized away by the first message without it.
 // Slot values are recovered at the end from the sampled examples against the
 // final template.

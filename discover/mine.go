@@ -126,7 +126,11 @@ func (m *miner) slowPath(g *group, c Call) {
 	var bestT template
 	bestLit := -1
 	for _, cl := range g.clusters {
-		if !mayShare(cl.toks, toks, KeepLiteral*float64(cl.tmpl.literal())) {
+		need := KeepLiteral * float64(cl.tmpl.literal())
+		if cl.tmpl.slots() == 0 {
+			need = MinLiteral
+		}
+		if !mayShare(cl.toks, toks, need) {
 			continue
 		}
 		t, ok := m.al.generalize(&cl.tmpl, cl.toks, cl.seg, toks)
@@ -137,6 +141,7 @@ func (m *miner) slowPath(g *group, c Call) {
 	if best != nil {
 		best.setTemplate(bestT)
 		m.addTo(best, c)
+		m.absorb(g, best)
 		return
 	}
 	if len(g.clusters) < maxPerGroup && len(m.clusters) < m.opts.MaxTemplates {
@@ -156,14 +161,7 @@ func (m *miner) slowPath(g *group, c Call) {
 			g.pending = slices.Delete(g.pending, i, i+1)
 			m.addTo(cl, p)
 			m.addTo(cl, c)
-			// Pending messages that fit the new template join it.
-			g.pending = slices.DeleteFunc(g.pending, func(q Call) bool {
-				if _, ok := t.match(q.User, nil); ok {
-					m.addTo(cl, q)
-					return true
-				}
-				return false
-			})
+			m.absorb(g, cl)
 			return
 		}
 	}
@@ -172,6 +170,18 @@ func (m *miner) slowPath(g *group, c Call) {
 		m.dropped++
 	}
 	g.pending = append(g.pending, c)
+}
+
+// absorb moves g's pending messages that fit cl's (new or loosened)
+// template into it.
+func (m *miner) absorb(g *group, cl *cluster) {
+	g.pending = slices.DeleteFunc(g.pending, func(q Call) bool {
+		if _, ok := cl.tmpl.match(q.User, nil); ok {
+			m.addTo(cl, q)
+			return true
+		}
+		return false
+	})
 }
 
 // mayShare is a cheap bound before an alignment: the non-space characters

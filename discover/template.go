@@ -134,15 +134,22 @@ func (t *template) tokens() (toks []string, seg []int) {
 	return toks, seg
 }
 
-// aligner aligns token sequences, reusing its table.
+// aligner aligns token sequences, reusing its rows.
 type aligner struct {
-	table []uint16
+	prev, cur []cell
 }
 
-// align returns the index pairs of a longest common subsequence of a and b.
-// Common prefix and suffix are matched first; a remaining middle too large
-// for the table stays unmatched.
-func (al *aligner) align(a, b []string) [][2]int {
+// cell is a common run ending at one pair of positions: its non-space
+// tokens and its length in tokens.
+type cell struct{ weight, length int32 }
+
+// align returns matched index pairs of a and b, in order: the common prefix
+// and suffix, then between them, recursively, the common run with the most
+// non-space tokens (Ratcliff/Obershelp matching). Unlike a longest common
+// subsequence, this keeps a template's separators ("\nReview: ", several
+// tokens in a row) over scattered words two slot values share by chance.
+// aSeg, when set, gives a's tokens' segments: no run crosses two.
+func (al *aligner) align(a, b []string, aSeg []int) [][2]int {
 	var pairs [][2]int
 	p := 0
 	for p < len(a) && p < len(b) && a[p] == b[p] {
@@ -153,55 +160,56 @@ func (al *aligner) align(a, b []string) [][2]int {
 	for s < len(a)-p && s < len(b)-p && a[len(a)-1-s] == b[len(b)-1-s] {
 		s++
 	}
-	ma, mb := a[p:len(a)-s], b[p:len(b)-s]
-	n, m := len(ma), len(mb)
-	if n > 0 && m > 0 && (n+1)*(m+1) <= maxAlignCells && n < 1<<16 && m < 1<<16 {
-		pairs = append(pairs, al.lcs(ma, mb, p)...)
-	}
+	pairs = al.blocks(a, b, aSeg, p, len(a)-s, p, len(b)-s, pairs)
 	for k := s; k > 0; k-- {
 		pairs = append(pairs, [2]int{len(a) - k, len(b) - k})
 	}
 	return pairs
 }
 
-// lcs is the DP alignment of a and b (offset by off in both).
-func (al *aligner) lcs(a, b []string, off int) [][2]int {
-	n, m := len(a), len(b)
-	w := m + 1
-	if cap(al.table) < (n+1)*w {
-		al.table = make([]uint16, (n+1)*w)
+// blocks appends the matching of a[alo:ahi] and b[blo:bhi].
+func (al *aligner) blocks(a, b []string, aSeg []int, alo, ahi, blo, bhi int, pairs [][2]int) [][2]int {
+	n, m := ahi-alo, bhi-blo
+	if n <= 0 || m <= 0 || n*m > maxAlignCells {
+		return pairs
 	}
-	t := al.table[:(n+1)*w]
-	// t[i][j] = LCS length of a[i:], b[j:].
-	for j := 0; j <= m; j++ {
-		t[n*w+j] = 0
+	if cap(al.cur) < m+1 {
+		al.prev, al.cur = make([]cell, m+1), make([]cell, m+1)
 	}
-	for i := n - 1; i >= 0; i-- {
-		t[i*w+m] = 0
-		for j := m - 1; j >= 0; j-- {
-			switch {
-			case a[i] == b[j]:
-				t[i*w+j] = t[(i+1)*w+j+1] + 1
-			case t[(i+1)*w+j] >= t[i*w+j+1]:
-				t[i*w+j] = t[(i+1)*w+j]
-			default:
-				t[i*w+j] = t[i*w+j+1]
+	prev, cur := al.prev[:m+1], al.cur[:m+1]
+	clear(prev)
+	var best cell
+	bi, bj := 0, 0 // where the best run ends (exclusive)
+	for i := alo; i < ahi; i++ {
+		cur[0] = cell{}
+		for j := blo; j < bhi; j++ {
+			c := cell{}
+			if a[i] == b[j] {
+				c = prev[j-blo]
+				if c.length > 0 && aSeg != nil && aSeg[i] != aSeg[i-1] {
+					c = cell{}
+				}
+				c.length++
+				if runeClass([]rune(a[i])[0]) != 3 {
+					c.weight++
+				}
+				if c.weight > best.weight || c.weight == best.weight && c.length > best.length {
+					best, bi, bj = c, i+1, j+1
+				}
 			}
+			cur[j-blo+1] = c
 		}
+		prev, cur = cur, prev
 	}
-	var pairs [][2]int
-	for i, j := 0, 0; i < n && j < m; {
-		switch {
-		case a[i] == b[j]:
-			pairs = append(pairs, [2]int{off + i, off + j})
-			i, j = i+1, j+1
-		case t[(i+1)*w+j] >= t[i*w+j+1]:
-			i++
-		default:
-			j++
-		}
+	if best.weight == 0 {
+		return pairs
 	}
-	return pairs
+	l := int(best.length)
+	pairs = al.blocks(a, b, aSeg, alo, bi-l, blo, bj-l, pairs)
+	for k := range l {
+		pairs = append(pairs, [2]int{bi - l + k, bj - l + k})
+	}
+	return al.blocks(a, b, aSeg, bi, ahi, bj, bhi, pairs)
 }
 
 // fromAlignment builds the template of the runs that a (with segment
@@ -253,23 +261,36 @@ func fromAlignment(a []string, aSeg []int, aOpen [2]bool, b []string, pairs [][2
 }
 
 // substantial says whether a literal run between slots is a template's,
-// not two slot values' chance overlap.
+// not two slot values' chance overlap: MinMiddleLiteral non-space
+// characters in two or more tokens (a word and its colon, several words),
+// or a line break and two.
 func substantial(s string) bool {
-	n := nonSpace(s)
-	return n >= MinMiddleLiteral || (n >= 2 && strings.Contains(s, "\n"))
+	n, toks := 0, 0
+	for _, tok := range tokenize(s) {
+		if k := nonSpace(tok); k > 0 {
+			n += k
+			toks++
+		}
+	}
+	return n >= MinMiddleLiteral && toks >= 2 || n >= 2 && strings.Contains(s, "\n")
 }
 
 // induce returns the template two messages share, if they share enough.
 func (al *aligner) induce(a, b []string) (template, bool) {
-	t := fromAlignment(a, nil, [2]bool{}, b, al.align(a, b))
+	t := fromAlignment(a, nil, [2]bool{}, b, al.align(a, b, nil))
 	return t, t.literal() >= MinLiteral
 }
 
 // generalize returns t loosened to fit the message of tokens b, if that
-// keeps KeepLiteral of t's literal text.
+// keeps KeepLiteral of t's literal text (of a template without slots, the
+// same text repeated, as much as pairing asks).
 func (al *aligner) generalize(t *template, tToks []string, tSeg []int, b []string) (template, bool) {
 	open := [2]bool{t.segs[0] == "", t.segs[len(t.segs)-1] == ""}
-	g := fromAlignment(tToks, tSeg, open, b, al.align(tToks, b))
+	g := fromAlignment(tToks, tSeg, open, b, al.align(tToks, b, tSeg))
 	lit := g.literal()
+	if t.slots() == 0 {
+		// Repeats of one message: any slot is new, as when pairing.
+		return g, lit >= MinLiteral
+	}
 	return g, lit >= MinLiteral && float64(lit) >= KeepLiteral*float64(t.literal())
 }

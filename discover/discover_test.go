@@ -1,0 +1,155 @@
+package discover
+
+import (
+	"bytes"
+	"compress/gzip"
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/paw-dev/paw/discover/discovertest"
+)
+
+// synthLog writes the standard synthetic log (gzipped when gz) and returns
+// its path, the truth and the malformed lines' numbers.
+func synthLog(t *testing.T, calls int, gz bool) (string, map[time.Time]discovertest.Call, []int) {
+	t.Helper()
+	truth := map[time.Time]discovertest.Call{}
+	var buf bytes.Buffer
+	bad, err := discovertest.Write(&buf, discovertest.Config{Calls: calls, Seed: 7, Noise: 0.05, Malformed: 0.01, Repeat: 0.1, Truth: truth})
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := buf.Bytes()
+	name := "calls.jsonl"
+	if gz {
+		var z bytes.Buffer
+		zw := gzip.NewWriter(&z)
+		zw.Write(data)
+		zw.Close()
+		data, name = z.Bytes(), "calls.jsonl.gz"
+	}
+	path := filepath.Join(t.TempDir(), name)
+	if err := os.WriteFile(path, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path, truth, bad
+}
+
+// TestDiscoverSynthetic: on the synthetic log (plain and gzipped) the
+// ranking puts the stable, narrow, busy templates first, flags the one that
+// changes halfway on both sides, recovers every template's text and every
+// sampled call's slot values exactly, and reports each malformed line.
+func TestDiscoverSynthetic(t *testing.T) {
+	for _, gz := range []bool{false, true} {
+		path, truth, bad := synthLog(t, 3000, gz)
+		d := New(Options{Sample: 5000})
+		if err := d.ReadFiles(context.Background(), []string{path}); err != nil {
+			t.Fatal(err)
+		}
+		r := d.Report(RankOptions{PricePer1K: 0.15})
+		if r.Stats.Malformed != len(bad) || len(bad) == 0 {
+			t.Errorf("gz=%v: %d malformed lines counted, want %d", gz, r.Stats.Malformed, len(bad))
+		}
+		var lines []int
+		for _, e := range r.Stats.Errors {
+			lines = append(lines, e.Line)
+			if !errors.Is(e, ErrFormat) || e.File != path {
+				t.Errorf("line error %v: want ErrFormat in %s", e, path)
+			}
+		}
+		if want := bad[:min(len(bad), MaxLineErrors)]; !slices.Equal(lines, want) {
+			t.Errorf("malformed lines reported %v, want %v", lines, want)
+		}
+
+		byKey := map[string]*Template{}
+		for _, tm := range r.Templates {
+			keys := map[string]bool{}
+			for _, ex := range tm.Examples {
+				tc, ok := truth[ex.Time]
+				if !ok {
+					keys["noise"] = true
+					continue
+				}
+				keys[tc.Key] = true
+				if !slices.Equal(ex.Slots, tc.Slots) {
+					t.Errorf("%s (template %d): slots %q, want %q", tc.Key, tm.ID, ex.Slots, tc.Slots)
+				}
+			}
+			if len(keys) != 1 {
+				t.Errorf("template %d %q mixes calls of %v", tm.ID, tm.Text, keys)
+			}
+			for k := range keys {
+				if k != "noise" {
+					if byKey[k] != nil {
+						t.Errorf("%s split into templates %d and %d", k, byKey[k].ID, tm.ID)
+					}
+					byKey[k] = tm
+				}
+			}
+		}
+		counts := map[string]int{}
+		for _, c := range truth {
+			counts[c.Key]++
+		}
+		for _, want := range discovertest.Templates {
+			got := byKey[want.Key]
+			if got == nil {
+				t.Errorf("gz=%v: template %s not found", gz, want.Key)
+				continue
+			}
+			if diff := cmp.Diff(want.Segments, got.Segments); diff != "" || got.System != want.System || got.Model != want.Model {
+				t.Errorf("%s: template differs (-want +got):\n%s (system %q, model %q)", want.Key, diff, got.System, got.Model)
+			}
+			if got.Calls != counts[want.Key] || len(got.Examples) != got.Calls {
+				t.Errorf("%s: %d calls, %d examples, want %d", want.Key, got.Calls, len(got.Examples), counts[want.Key])
+			}
+			stable := want.Half == 0
+			if got.Stable != stable {
+				t.Errorf("%s: stable = %v (%s), want %v", want.Key, got.Stable, got.Change, stable)
+			}
+			switch {
+			case want.Labels != nil && (got.Output != OutputLabels || len(got.Labels) != len(want.Labels)):
+				t.Errorf("%s: output %s %v, want labels %v", want.Key, got.Output, got.Labels, want.Labels)
+			case want.JSON && (got.Output != OutputJSON || got.Shapes != 1):
+				t.Errorf("%s: output %s, %d shapes, want one JSON shape", want.Key, got.Output, got.Shapes)
+			case want.Labels == nil && !want.JSON && got.Output != OutputText:
+				t.Errorf("%s: output %s, want text", want.Key, got.Output)
+			}
+			if got.Consistency != 1 || got.Repeated == 0 && want.Key != "language" {
+				if want.Key != "summary" {
+					t.Errorf("%s: consistency %v over %d repeated inputs, want 1", want.Key, got.Consistency, got.Repeated)
+				}
+			}
+		}
+		if s := byKey["summary"]; s != nil && s.Consistency >= 1 {
+			t.Errorf("summary: consistency %v, want below 1 (repeats answered anew)", s.Consistency)
+		}
+		var order []string
+		for _, tm := range r.Templates[:3] {
+			for k, v := range byKey {
+				if v == tm {
+					order = append(order, k)
+				}
+			}
+		}
+		if !slices.Equal(order, []string{"sentiment", "ticket", "order"}) {
+			for _, tm := range r.Templates {
+				t.Logf("%d %s score %.3f calls %d %s stable=%v %q", tm.Rank, tm.Name, tm.Score, tm.Calls, tm.Output, tm.Stable, tm.Text)
+			}
+			t.Errorf("gz=%v: top three %v, want sentiment, ticket, order", gz, order)
+		}
+		if s := byKey["sentiment"]; s != nil && (s.CallsPerDay <= 0 || s.CostPerDay <= 0 || !s.Fits || s.Name != "classify_sentiment_review") {
+			t.Errorf("sentiment: %.1f calls/day, $%.4f/day, fits %v, name %q", s.CallsPerDay, s.CostPerDay, s.Fits, s.Name)
+		}
+		if s := byKey["ticket"]; s != nil && !slices.Equal(s.Slots, []string{"customer", "subject", "message"}) {
+			t.Errorf("ticket: slots %v", s.Slots)
+		}
+	}
+}
