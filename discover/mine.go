@@ -65,16 +65,16 @@ type group struct {
 
 // miner mines templates from calls in bounded memory.
 type miner struct {
-	opts      Options
-	groups    map[string]*group
-	clusters  []*cluster
-	al        aligner
-	rng       *rand.Rand
-	seed      maphash.Seed
-	dropped   int // calls past a cap or pushed out of pending
-	calls     int
-	first     time.Time
-	last      time.Time
+	opts     Options
+	groups   map[string]*group
+	clusters []*cluster
+	al       aligner
+	rng      *rand.Rand
+	seed     maphash.Seed
+	dropped  int // calls past a cap or pushed out of pending
+	calls    int
+	first    time.Time
+	last     time.Time
 }
 
 func newMiner(opts Options) *miner {

@@ -57,7 +57,7 @@ const NoiseSystem = "You are a helpful assistant."
 
 // Config configures Write.
 type Config struct {
-	Calls     int       // calls written (noise included)
+	Calls     int // calls written (noise included)
 	Seed      uint64
 	Start     time.Time // the first call's time (2026-01-01 UTC when zero)
 	Days      int       // the span the calls spread over (7 when 0)
