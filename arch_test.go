@@ -23,7 +23,7 @@ var allowed = map[string][]string{
 	"eval":             {"program", "schema"},
 	"eval/report":      {"eval", "internal/fsutil"},
 	"library":          {"compile", "eval", "internal/fsutil", "program", "schema"},
-	"discover":         {"library"}, // exports into a project's paw.yaml, checked by its loader
+	"discover":         {"library"},                                          // exports into a project's paw.yaml, checked by its loader
 	"upstream":         {"api", "eval", "internal/fsutil", "internal/retry"}, // upstream.Runner returns eval.Answer
 	"registry":         {"program"},                                          // std and the two database drivers besides
 	"internal/llama":   {},

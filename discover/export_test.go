@@ -188,10 +188,10 @@ func TestExportNewManifest(t *testing.T) {
 func TestRedact(t *testing.T) {
 	for in, want := range map[string]string{
 		"mail jo.doe+x@mail.example.co.uk now": "mail [EMAIL] now",
-		"call 555-123-4567 or (030) 1234 5678":  "call [PHONE] or [PHONE]",
-		"+44 20 7946 0958":                      "[PHONE]",
-		"card 4111111111111111":                 "card [NUMBER]",
-		"order 12345, 3 items at 10:30":         "order 12345, 3 items at 10:30",
+		"call 555-123-4567 or (030) 1234 5678": "call [PHONE] or [PHONE]",
+		"+44 20 7946 0958":                     "[PHONE]",
+		"card 4111111111111111":                "card [NUMBER]",
+		"order 12345, 3 items at 10:30":        "order 12345, 3 items at 10:30",
 	} {
 		if got := Redact(in); got != want {
 			t.Errorf("Redact(%q) = %q, want %q", in, got, want)
