@@ -20,7 +20,7 @@ const (
 	// the answer.
 	ProgramTokens = 1024
 	// DefaultMinCalls: templates with fewer calls are not reported.
-	DefaultMinCalls = 5
+	DefaultMinCalls = 10
 	// MaxLabels is the largest answer set called a label set.
 	MaxLabels = 20
 )
