@@ -2,6 +2,8 @@ package discover
 
 import (
 	"bufio"
+	"bytes"
+	"context"
 	"os"
 	"strconv"
 	"testing"
@@ -43,4 +45,20 @@ func TestWriteBigLog(t *testing.T) {
 	}
 	st, _ := os.Stat(path)
 	t.Logf("%s: %d calls, %d MB", path, calls, st.Size()>>20)
+}
+
+// BenchmarkRead mines a synthetic log held in memory (MB/s by SetBytes).
+func BenchmarkRead(b *testing.B) {
+	var log bytes.Buffer
+	if _, err := discovertest.Write(&log, discovertest.Config{Calls: 20000, Seed: 1, Days: 30, Noise: 0.05, Repeat: 0.1}); err != nil {
+		b.Fatal(err)
+	}
+	b.SetBytes(int64(log.Len()))
+	for b.Loop() {
+		d := New(Options{})
+		if err := d.Read(context.Background(), bytes.NewReader(log.Bytes()), "log", FormatOpenAI); err != nil {
+			b.Fatal(err)
+		}
+		d.Report(RankOptions{})
+	}
 }

@@ -9,6 +9,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime"
+	"sync"
 )
 
 // MaxLineBytes caps one log line; a longer line is malformed.
@@ -137,16 +139,125 @@ func sniff(path string) (Format, error) {
 var errStop = errors.New("stop")
 
 // Read reads one log of format f (not FormatAuto) from r, named name in
-// line errors.
+// line errors. Lines are parsed in parallel (JSON decoding is most of the
+// work), in batches of bounded size, and mined in their order.
 func (d *Discoverer) Read(ctx context.Context, r io.Reader, name string, f Format) error {
-	return eachLineReader(ctx, r, func(n int, line []byte) error {
-		d.stats.Lines++
-		d.stats.Bytes += int64(len(line)) + 1
-		if err := d.line(f, line); err != nil {
-			d.malformed(&LineError{File: name, Line: n, Err: err})
+	workers := runtime.GOMAXPROCS(0)
+	jobs := make(chan *batch, workers)
+	order := make(chan *batch, 2*workers)
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Go(func() {
+			for b := range jobs {
+				b.parse(f, d.opts.Fields)
+				close(b.done)
+			}
+		})
+	}
+	errc := make(chan error, 1)
+	go func() {
+		defer close(order)
+		defer close(jobs)
+		cur := newBatch()
+		flush := func() {
+			jobs <- cur
+			order <- cur
+			cur = newBatch()
 		}
-		return nil
-	}, func(n int, err error) { d.malformed(&LineError{File: name, Line: n, Err: err}) })
+		err := eachLineReader(ctx, r, func(n int, line []byte) error {
+			lo := len(cur.data)
+			cur.data = append(cur.data, line...)
+			cur.lines = append(cur.lines, parsed{n: n, lo: lo, hi: len(cur.data)})
+			if len(cur.lines) == batchLines || len(cur.data) >= batchBytes {
+				flush()
+			}
+			return nil
+		}, func(n int, err error) { cur.lines = append(cur.lines, parsed{n: n, err: err}) })
+		if len(cur.lines) > 0 {
+			flush()
+		}
+		errc <- err
+	}()
+	for b := range order {
+		<-b.done
+		for _, p := range b.lines {
+			d.stats.Lines++
+			d.stats.Bytes += int64(p.hi-p.lo) + 1
+			if p.err != nil {
+				d.malformed(&LineError{File: name, Line: p.n, Err: p.err})
+			} else {
+				d.apply(f, p.id, p.call)
+			}
+		}
+	}
+	wg.Wait()
+	return <-errc
+}
+
+// Batch bounds: lines and bytes parsed by one worker at a time.
+const (
+	batchLines = 512
+	batchBytes = 1 << 20
+)
+
+// batch is consecutive lines and, once done is closed, their parses.
+type batch struct {
+	data  []byte
+	lines []parsed
+	done  chan struct{}
+}
+
+// parsed is one line (data[lo:hi], number n) and its parse; err is set
+// before parsing for a line too long to read.
+type parsed struct {
+	n, lo, hi int
+	id        string
+	call      Call
+	err       error
+}
+
+func newBatch() *batch { return &batch{done: make(chan struct{})} }
+
+func (b *batch) parse(f Format, fields Fields) {
+	for i := range b.lines {
+		p := &b.lines[i]
+		if p.err != nil {
+			continue
+		}
+		line := b.data[p.lo:p.hi]
+		switch f {
+		case FormatOpenAI:
+			p.call, p.err = ParseOpenAI(line)
+		case FormatBatchOutput:
+			p.id, p.call, p.err = ParseBatchOutput(line)
+		case FormatBatchInput:
+			p.id, p.call, p.err = ParseBatchInput(line)
+		default:
+			p.call, p.err = fields.Parse(line)
+		}
+	}
+}
+
+// apply mines one parsed call: a Batch API answer waits for its input, an
+// input takes its answer.
+func (d *Discoverer) apply(f Format, id string, c Call) {
+	switch f {
+	case FormatBatchOutput:
+		d.answers[id] = c
+		return
+	case FormatBatchInput:
+		a, ok := d.answers[id]
+		if !ok {
+			d.stats.Unanswered++
+			return
+		}
+		delete(d.answers, id)
+		c.Output, c.Time, c.PromptTokens, c.CompletionTokens = a.Output, a.Time, a.PromptTokens, a.CompletionTokens
+		if c.Model == "" {
+			c.Model = a.Model
+		}
+	}
+	d.Add(c)
 }
 
 func (d *Discoverer) readFile(ctx context.Context, path string, f Format) error {
@@ -161,47 +272,6 @@ func (d *Discoverer) readFile(ctx context.Context, path string, f Format) error 
 	}
 	if err := d.Read(ctx, r, path, f); err != nil {
 		return fmt.Errorf("read log %s: %w", path, err)
-	}
-	return nil
-}
-
-// line parses and mines one non-blank line.
-func (d *Discoverer) line(f Format, line []byte) error {
-	switch f {
-	case FormatOpenAI:
-		c, err := ParseOpenAI(line)
-		if err != nil {
-			return err
-		}
-		d.Add(c)
-	case FormatBatchOutput:
-		id, c, err := ParseBatchOutput(line)
-		if err != nil {
-			return err
-		}
-		d.answers[id] = c
-	case FormatBatchInput:
-		id, c, err := ParseBatchInput(line)
-		if err != nil {
-			return err
-		}
-		a, ok := d.answers[id]
-		if !ok {
-			d.stats.Unanswered++
-			return nil
-		}
-		delete(d.answers, id)
-		c.Output, c.Time, c.PromptTokens, c.CompletionTokens = a.Output, a.Time, a.PromptTokens, a.CompletionTokens
-		if c.Model == "" {
-			c.Model = a.Model
-		}
-		d.Add(c)
-	default:
-		c, err := d.opts.Fields.Parse(line)
-		if err != nil {
-			return err
-		}
-		d.Add(c)
 	}
 	return nil
 }
