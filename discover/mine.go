@@ -60,7 +60,13 @@ type cluster struct {
 type group struct {
 	model, system string
 	clusters      []*cluster
-	pending       []Call
+	pending       []waiting
+}
+
+// waiting is a pending call with its message's tokens.
+type waiting struct {
+	Call
+	toks []string
 }
 
 // miner mines templates from calls in bounded memory.
@@ -122,6 +128,10 @@ func (m *miner) add(c Call) {
 // else waits in pending.
 func (m *miner) slowPath(g *group, c Call) {
 	toks := tokenize(c.User)
+	set := make(map[string]struct{}, len(toks))
+	for _, t := range toks {
+		set[t] = struct{}{}
+	}
 	var best *cluster
 	var bestT template
 	bestLit := -1
@@ -130,7 +140,7 @@ func (m *miner) slowPath(g *group, c Call) {
 		if cl.tmpl.slots() == 0 {
 			need = MinLiteral
 		}
-		if !mayShare(cl.toks, toks, need) {
+		if !mayShare(cl.toks, set, need) {
 			continue
 		}
 		t, ok := m.al.generalize(&cl.tmpl, cl.toks, cl.seg, toks)
@@ -146,11 +156,10 @@ func (m *miner) slowPath(g *group, c Call) {
 	}
 	if len(g.clusters) < maxPerGroup && len(m.clusters) < m.opts.MaxTemplates {
 		for i, p := range g.pending {
-			ptoks := tokenize(p.User)
-			if !mayShare(ptoks, toks, MinLiteral) {
+			if !mayShare(p.toks, set, MinLiteral) {
 				continue
 			}
-			t, ok := m.al.induce(ptoks, toks)
+			t, ok := m.al.induce(p.toks, toks)
 			if !ok {
 				continue
 			}
@@ -159,7 +168,7 @@ func (m *miner) slowPath(g *group, c Call) {
 			m.clusters = append(m.clusters, cl)
 			g.clusters = append(g.clusters, cl)
 			g.pending = slices.Delete(g.pending, i, i+1)
-			m.addTo(cl, p)
+			m.addTo(cl, p.Call)
 			m.addTo(cl, c)
 			m.absorb(g, cl)
 			return
@@ -169,15 +178,15 @@ func (m *miner) slowPath(g *group, c Call) {
 		g.pending = slices.Delete(g.pending, 0, 1)
 		m.dropped++
 	}
-	g.pending = append(g.pending, c)
+	g.pending = append(g.pending, waiting{c, toks})
 }
 
 // absorb moves g's pending messages that fit cl's (new or loosened)
 // template into it.
 func (m *miner) absorb(g *group, cl *cluster) {
-	g.pending = slices.DeleteFunc(g.pending, func(q Call) bool {
+	g.pending = slices.DeleteFunc(g.pending, func(q waiting) bool {
 		if _, ok := cl.tmpl.match(q.User, nil); ok {
-			m.addTo(cl, q)
+			m.addTo(cl, q.Call)
 			return true
 		}
 		return false
@@ -185,12 +194,8 @@ func (m *miner) absorb(g *group, cl *cluster) {
 }
 
 // mayShare is a cheap bound before an alignment: the non-space characters
-// of a's tokens that also occur in b reach need.
-func mayShare(a, b []string, need float64) bool {
-	in := make(map[string]struct{}, len(b))
-	for _, t := range b {
-		in[t] = struct{}{}
-	}
+// of a's tokens that also occur in the set of b's reach need.
+func mayShare(a []string, in map[string]struct{}, need float64) bool {
 	n := 0
 	for _, t := range a {
 		if _, ok := in[t]; ok {
