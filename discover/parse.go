@@ -98,7 +98,7 @@ func ParseOpenAI(line []byte) (Call, error) {
 		Timestamp json.RawMessage `json:"timestamp"`
 	}
 	if err := json.Unmarshal(line, &v); err != nil {
-		return Call{}, err
+		return Call{}, jsonError(err)
 	}
 	if v.Request == nil || v.Response == nil {
 		return Call{}, errors.New(`want "request" and "response" objects`)
@@ -250,7 +250,7 @@ func ParseBatchInput(line []byte) (string, Call, error) {
 		Body     *chatRequest `json:"body"`
 	}
 	if err := json.Unmarshal(line, &v); err != nil {
-		return "", Call{}, err
+		return "", Call{}, jsonError(err)
 	}
 	if v.CustomID == "" || v.Body == nil {
 		return "", Call{}, errors.New(`want "custom_id" and "body"`)
@@ -271,7 +271,7 @@ func ParseBatchOutput(line []byte) (string, Call, error) {
 		Error json.RawMessage `json:"error"`
 	}
 	if err := json.Unmarshal(line, &v); err != nil {
-		return "", Call{}, err
+		return "", Call{}, jsonError(err)
 	}
 	if v.CustomID == "" || v.Response == nil || v.Response.Body == nil {
 		return "", Call{}, errors.New(`want "custom_id" and "response.body"`)
@@ -288,7 +288,7 @@ func ParseBatchOutput(line []byte) (string, Call, error) {
 func (f Fields) Parse(line []byte) (Call, error) {
 	var top map[string]json.RawMessage
 	if err := json.Unmarshal(line, &top); err != nil {
-		return Call{}, err
+		return Call{}, jsonError(err)
 	}
 	get := func(names []string) json.RawMessage {
 		for _, n := range names {
@@ -349,6 +349,18 @@ func (f Fields) Parse(line []byte) (Call, error) {
 		}
 	}
 	return c, nil
+}
+
+// jsonError says what a line's JSON lacks without naming Go types.
+func jsonError(err error) error {
+	var te *json.UnmarshalTypeError
+	if errors.As(err, &te) {
+		if te.Field == "" {
+			return fmt.Errorf("a JSON %s, not a JSON object", te.Value)
+		}
+		return fmt.Errorf("field %s: a JSON %s, not %s", te.Field, te.Value, te.Type.Kind())
+	}
+	return err
 }
 
 // lookup follows a dotted path through nested objects.
