@@ -126,11 +126,13 @@ func (d *Discoverer) Report(opts RankOptions) *Report {
 		}
 		r.Templates = append(r.Templates, describe(cl, span, opts))
 	}
-	flagChanges(r.Templates, span)
 	names := map[string]int{}
 	for _, t := range r.Templates {
-		t.Score = score(t)
 		t.Name = uniqueName(names, t.Name)
+	}
+	flagChanges(r.Templates, span)
+	for _, t := range r.Templates {
+		t.Score = score(t)
 	}
 	slices.SortStableFunc(r.Templates, func(a, b *Template) int {
 		return cmp.Or(cmp.Compare(b.Score, a.Score), cmp.Compare(a.ID, b.ID))
@@ -311,8 +313,8 @@ func flagChanges(ts []*Template, span time.Duration) {
 			}
 			when := b.First.Format(time.DateTime)
 			a.Stable, b.Stable = false, false
-			a.Change = fmt.Sprintf("replaced by template %d at %s", b.ID, when)
-			b.Change = fmt.Sprintf("replaces template %d from %s", a.ID, when)
+			a.Change = fmt.Sprintf("replaced by %s (template %d) at %s", b.Name, b.ID, when)
+			b.Change = fmt.Sprintf("replaces %s (template %d) from %s", a.Name, a.ID, when)
 		}
 	}
 }

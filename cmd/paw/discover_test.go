@@ -39,7 +39,7 @@ func TestDiscoverCLI(t *testing.T) {
 	lines := strings.Split(out, "\n")
 	if !strings.HasPrefix(lines[0], "RANK  NAME") || !strings.Contains(lines[1], "classify_sentiment_review") ||
 		!strings.Contains(lines[2], "customer_subject_message") || !strings.Contains(out, "CHANGED") ||
-		!strings.Contains(out, "message_spam_ham: replaced by template") {
+		!strings.Contains(out, "message_spam_ham: replaced by decide_whether_sms (template ") {
 		t.Errorf("paw discover:\n%s", out)
 	}
 	out, err = runPaw(t, "discover", log, "--json", "--top", "2")
