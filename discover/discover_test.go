@@ -8,6 +8,8 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -151,5 +153,35 @@ func TestDiscoverSynthetic(t *testing.T) {
 		if s := byKey["ticket"]; s != nil && !slices.Equal(s.Slots, []string{"customer", "subject", "message"}) {
 			t.Errorf("ticket: slots %v", s.Slots)
 		}
+	}
+}
+
+// TestBounded: what a Discoverer keeps stays within its caps however many
+// calls come: groups, pending messages, the sample, the answer histogram
+// and the inputs remembered for consistency; what falls beyond is counted.
+func TestBounded(t *testing.T) {
+	d := New(Options{Sample: 50, MaxGroups: 3})
+	for i := range 20000 {
+		n := strconv.Itoa(i)
+		d.Add(Call{Model: "m", System: "s" + strconv.Itoa(i%5), User: "Label this ticket for the queue: item " + n, Output: "answer " + n})
+		d.Add(Call{Model: "m", System: "s0", User: n + strings.Repeat(" z", i%7)}) // never a template
+	}
+	m := d.miner
+	if len(m.groups) != 3 {
+		t.Errorf("%d groups, want the cap 3", len(m.groups))
+	}
+	for _, g := range m.groups {
+		if len(g.pending) > maxPending {
+			t.Errorf("%d pending messages", len(g.pending))
+		}
+	}
+	for _, cl := range m.clusters {
+		if len(cl.sample) > 50 || cl.answers != nil || len(cl.repeats) > maxRepeats {
+			t.Errorf("template %q: sample %d, answers %d, repeats %d", cl.tmpl.segs, len(cl.sample), len(cl.answers), len(cl.repeats))
+		}
+	}
+	r := d.Report(RankOptions{})
+	if len(r.Templates) != 3 || r.Templates[0].Calls != 4000 || r.Templates[0].Output != OutputText || r.Unclustered != 40000-3*4000 {
+		t.Errorf("%d templates (first %d calls, %s), %d calls in none", len(r.Templates), r.Templates[0].Calls, r.Templates[0].Output, r.Unclustered)
 	}
 }
