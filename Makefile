@@ -9,7 +9,7 @@ TESTFLAGS ?=
 SHARED ?= ../shared
 DEMO ?= .demo
 # Pure-Go packages: they must build without cgo.
-PURE_PKGS := ./gguf/... ./program/... ./api/... ./hub/... ./compile/ ./compile/hosted/... ./internal/config/... ./internal/fsutil/... ./eval/... ./upstream/... ./internal/retry/... ./registry/... ./library/...
+PURE_PKGS := ./gguf/... ./program/... ./api/... ./hub/... ./compile/ ./compile/hosted/... ./internal/config/... ./internal/fsutil/... ./eval/... ./upstream/... ./internal/retry/... ./registry/... ./library/... ./discover/...
 
 .PHONY: all build demo test tools lint bench bench-interp bench-llama bench-train fuzz loadtest discover-bench
 all: build
