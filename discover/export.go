@@ -74,6 +74,9 @@ func Export(t *Template, opts ExportOptions) (*Exported, error) {
 			}
 		}
 	}
+	if len(t.Slots) == 0 {
+		return nil, fmt.Errorf("%w: %s has no slot: every call sends the same message, so there is no input", ErrExport, name)
+	}
 	cases, train := split(t.Examples, opts.HoldOut, red)
 	if len(cases) == 0 || len(train) == 0 {
 		return nil, fmt.Errorf("%w: %s has %d distinct sampled inputs; need two or more for cases and training", ErrExport, name, len(cases)+len(train))

@@ -185,6 +185,14 @@ func TestExportNewManifest(t *testing.T) {
 	}
 }
 
+func TestExportNoSlot(t *testing.T) {
+	tm := &Template{Name: "joke", Text: "Tell me a joke", Segments: []string{"Tell me a joke"}, Calls: 9,
+		Examples: []Example{{Output: "a"}, {Output: "b"}}}
+	if _, err := Export(tm, ExportOptions{Manifest: filepath.Join(t.TempDir(), library.ManifestFile)}); !errors.Is(err, ErrExport) {
+		t.Errorf("a template without slots: %v", err)
+	}
+}
+
 func TestRedact(t *testing.T) {
 	for in, want := range map[string]string{
 		"mail jo.doe+x@mail.example.co.uk now": "mail [EMAIL] now",
