@@ -53,7 +53,9 @@
 //
 // Each template gets its volume (calls per day over the log's time span),
 // stability (a template whose calls stop where another of the same model and
-// answers starts is flagged as changed, both sides), narrowness (a label set,
+// answers starts is flagged as changed, both sides; so is one loosened after
+// many calls when most calls since fit only the loosened text: a prompt
+// reworded in place), narrowness (a label set,
 // or one JSON shape with its inferred schema), input length in tokens against
 // the interpreter's context, answer consistency (repeated inputs answered the
 // same) and the money at stake (calls per day × tokens per call × price per

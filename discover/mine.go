@@ -22,6 +22,9 @@ const (
 	maxPending  = 16
 	// maxRepeats caps the inputs remembered per template for consistency.
 	maxRepeats = 4096
+	// lateLoosen is the calls after which loosening a template is watched
+	// as a possible prompt change.
+	lateLoosen = 100
 )
 
 // example is a sampled call of a template.
@@ -54,6 +57,13 @@ type cluster struct {
 	tokens      int64 // prompt + completion tokens, logged or estimated
 	sample      []example
 	seen        int // calls offered to the sample
+
+	// A template loosened after lateLoosen calls may be a prompt edited in
+	// place (same system message, reworded): prev is the template before,
+	// and the calls since are counted by whether they still fit it.
+	prev               *template
+	loosenedAt         time.Time
+	sinceOld, sinceNew int
 }
 
 // group is the calls of one model and system context.
@@ -149,6 +159,12 @@ func (m *miner) slowPath(g *group, c Call) {
 		}
 	}
 	if best != nil {
+		// A later loosening replaces the watched one unless that one
+		// already looks like a change.
+		if best.n >= lateLoosen && (best.prev == nil || best.sinceNew <= best.sinceOld) {
+			old := best.tmpl
+			best.prev, best.loosenedAt, best.sinceOld, best.sinceNew = &old, c.Time, 0, 0
+		}
 		best.setTemplate(bestT)
 		m.addTo(best, c)
 		m.absorb(g, best)
@@ -213,6 +229,13 @@ func (cl *cluster) setTemplate(t template) {
 // addTo adds c to cl's aggregates and sample.
 func (m *miner) addTo(cl *cluster, c Call) {
 	cl.n++
+	if cl.prev != nil {
+		if _, ok := cl.prev.match(c.User, nil); ok {
+			cl.sinceOld++
+		} else {
+			cl.sinceNew++
+		}
+	}
 	if !c.Time.IsZero() {
 		if cl.first.IsZero() || c.Time.Before(cl.first) {
 			cl.first = c.Time

@@ -157,6 +157,11 @@ func describe(cl *cluster, span time.Duration, opts RankOptions) *Template {
 	}
 	t.Text = text.String()
 	t.Name = suggestName(t)
+	if cl.prev != nil && cl.sinceNew > cl.sinceOld && cl.sinceNew >= opts.MinCalls {
+		t.Stable = false
+		t.Change = fmt.Sprintf("prompt reworded at %s: %d calls since have the new text, %d the old", cl.loosenedAt.Format(time.DateTime),
+			cl.sinceNew, cl.sinceOld)
+	}
 	if span > 0 {
 		t.CallsPerDay = float64(cl.n) / math.Max(span.Hours()/24, 1.0/24)
 		t.Coverage = float64(cl.last.Sub(cl.first)) / float64(span)

@@ -26,6 +26,10 @@ type Template struct {
 	// Half: 1 only in the log's first half, 2 only in its second, 0 all
 	// through.
 	Half int
+	// Reworded names the template this one rewords in place (same model
+	// and system message): mining finds one template for both, loosened
+	// where their texts differ.
+	Reworded string
 }
 
 // Templates are the standard set: from busiest, narrowest to least.
@@ -42,6 +46,12 @@ var Templates = []Template{
 	{Key: "spam_v2", Model: "gpt-4o-mini", System: "You are a strict spam filter for a bank's SMS gateway.",
 		Segments: []string{"Decide whether the following SMS is spam. Reply with one word, spam or ham.\n\nSMS: ", "\nAnswer:"},
 		Labels:   []string{"spam", "ham"}, Weight: 40, Half: 2},
+	{Key: "intent_v1", Model: "gpt-4o-mini", System: "You triage incoming customer messages.",
+		Segments: []string{"Classify the intent of this message as question, complaint or praise.\nMessage: ", ""},
+		Labels:   []string{"question", "complaint", "praise"}, Weight: 15, Half: 1},
+	{Key: "intent_v2", Model: "gpt-4o-mini", System: "You triage incoming customer messages.",
+		Segments: []string{"Classify the intent of this customer message as question, complaint or praise.\nMessage: ", ""},
+		Labels:   []string{"question", "complaint", "praise"}, Weight: 15, Half: 2, Reworded: "intent_v1"},
 	{Key: "order", Model: "gpt-4o", System: "You extract structured order details from customer emails.",
 		Segments: []string{"Extract the order from this email as JSON with product, quantity and express.\n\nEmail:\n", ""},
 		JSON:     true, Weight: 12},
