@@ -9,9 +9,9 @@ TESTFLAGS ?=
 SHARED ?= ../shared
 DEMO ?= .demo
 # Pure-Go packages: they must build without cgo.
-PURE_PKGS := ./gguf/... ./program/... ./api/... ./hub/... ./compile/ ./compile/hosted/... ./internal/config/... ./internal/fsutil/... ./eval/... ./upstream/... ./internal/retry/... ./registry/... ./library/...
+PURE_PKGS := ./gguf/... ./program/... ./api/... ./hub/... ./compile/ ./compile/hosted/... ./internal/config/... ./internal/fsutil/... ./eval/... ./upstream/... ./internal/retry/... ./registry/... ./library/... ./discover/...
 
-.PHONY: all build demo test tools lint bench bench-interp bench-llama bench-train fuzz loadtest
+.PHONY: all build demo test tools lint bench bench-interp bench-llama bench-train fuzz loadtest discover-bench
 all: build
 
 build:
@@ -79,3 +79,11 @@ loadtest:
 FUZZTIME ?= 60s
 fuzz:
 	$(GO) test -run '^$$' -fuzz '^$(FUZZ)$$' -fuzztime $(FUZZTIME) $(FUZZPKG)
+
+# make discover-bench [DISCOVER_MB=1024]: paw discover on a generated OpenAI-format
+# call log of that size (written once to DISCOVER_LOG): throughput and peak RSS.
+DISCOVER_MB ?= 1024
+DISCOVER_LOG ?= /tmp/paw-discover-$(DISCOVER_MB)mb.jsonl
+discover-bench: build
+	PAW_DISCOVER_LOG=$(DISCOVER_LOG) PAW_DISCOVER_MB=$(DISCOVER_MB) $(GO) test -count=1 -run '^TestWriteBigLog$$' ./discover/
+	flock /tmp/paw-cpu.lock /usr/bin/time -f 'peak RSS %M KiB, wall %e s' bin/paw discover --top 8 --price-per-1k 0.15 $(DISCOVER_LOG)

@@ -24,6 +24,7 @@ var allowed = map[string][]string{
 	"eval":             {"program", "schema"},
 	"eval/report":      {"eval", "internal/fsutil"},
 	"library":          {"compile", "eval", "internal/fsutil", "program", "schema"},
+	"discover":         {"library"},                                          // exports into a project's paw.yaml, checked by its loader
 	"upstream":         {"api", "eval", "internal/fsutil", "internal/retry"}, // upstream.Runner returns eval.Answer
 	"registry":         {"program"},                                          // std and the two database drivers besides
 	"internal/llama":   {},
@@ -49,6 +50,7 @@ var allowed = map[string][]string{
 	// Test helpers, apart so that the binary does not link package testing.
 	"internal/fixture/fixturetest": {"internal/fixture", "program"},
 	"internal/browsertest":         {"internal/fsutil"},
+	"discover/discovertest":        {},
 }
 
 // TestImportArrows checks every package's imports of other paw packages.

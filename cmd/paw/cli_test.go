@@ -130,7 +130,7 @@ var snakeKey = regexp.MustCompile(`^[a-z][a-z0-9]*(_[a-z0-9]+)*$`)
 // dataKeys name objects whose keys are data (labels, tensor type names,
 // timing names, a JSON Schema), not fields.
 var dataKeys = map[string]bool{"probs": true, "tensor_types": true, "timings": true, "contract": true,
-	"per_label": true, "per_tag": true, "label_shift": true}
+	"per_label": true, "per_tag": true, "label_shift": true, "schema": true}
 
 // decodeLines decodes JSON lines, one T per line.
 func decodeLines[T any](t *testing.T, out string) []T {
@@ -273,6 +273,7 @@ func TestJSONOutputs(t *testing.T) {
 		{[]string{"test", pawPath, "--model", base, "--cases", cases, "--max-tokens", "3"}, 1},
 		{[]string{"test", "--dir", proj, "--model", base, "--max-tokens", "3"}, 2},
 		{[]string{"diff", "--old", pawPath, "--new", pawPath, "--model", base, "--cases", cases, "--max-tokens", "3"}, 1},
+		{[]string{"discover", writeSynthLog(t, 300)}, -1},
 	} {
 		name := "paw " + strings.Join(c.args, " ")
 		out, err := runPaw(t, append(c.args, "--json")...)

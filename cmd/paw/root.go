@@ -63,6 +63,7 @@ func newRootCmd() *cobra.Command {
 		newFnCmd(cfg),
 		newInitCmd(), newBuildCmd(cfg), newGenCmd(),
 		newTestCmd(cfg), newDiffCmd(cfg),
+		newDiscoverCmd(),
 		newServeCmd(cfg),
 	)
 	root.SetHelpCommand(newHelpCmd(root))
