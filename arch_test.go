@@ -17,6 +17,7 @@ var allowed = map[string][]string{
 	"schema":           {},
 	"api":              {},
 	"hub":              {"api", "program", "internal/fsutil", "internal/kvcache", "internal/retry"},
+	"store":            {"internal/fsutil"}, // std and the S3 client besides
 	"compile":          {"program"},
 	"compile/hosted":   {"api", "compile", "internal/retry", "program"},
 	"compile/lora":     {"compile", "gguf", "internal/llama", "program"},
