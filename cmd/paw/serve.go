@@ -72,6 +72,7 @@ func newServeCmd(cfg *config.Config) *cobra.Command {
 			// Access logs are the server's output: at info level, whatever
 			// PAW_LOG_LEVEL says for the rest.
 			logger := slog.New(slog.NewJSONHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: min(cfg.LogLevel, slog.LevelInfo)}))
+			h.Trace = logPublishes(logger)
 			srv, err := server.New(server.Config{Engine: eng, Hub: h, Programs: programs, BaseModels: baseNames(model),
 				MaxLoaded: maxLoaded, QueueDepth: queue, MaxBodyBytes: maxBody, MaxInputBytes: maxInput, Timeout: timeout, Logger: logger,
 				Routes: routes, APIKeys: keys, CORSOrigins: corsOrigins,
