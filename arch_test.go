@@ -31,6 +31,7 @@ var allowed = map[string][]string{
 	"internal/fsutil":  {},
 	"internal/kvcache": {},
 	"internal/retry":   {},
+	"internal/pgtest":  {}, // test and local-cluster helper: std and the pgx driver
 	"internal/fixture": {"gguf", "internal/fsutil"},
 	"interp":           {"gguf", "internal/basemodel", "internal/fsutil", "internal/kvcache", "internal/llama", "program", "schema"},
 	"cmd/paw":          nil, // the CLI may import anything but is imported by nothing
