@@ -12,6 +12,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -33,7 +35,7 @@ const (
 	clusterEnv = "PAW_CLUSTER"
 	bucket     = "paw-artifacts"
 	nPrograms  = 9 // more than one replica keeps loaded (--max-loaded)
-	maxLoaded  = 4
+	maxLoaded  = 6
 	clients    = 6
 )
 
@@ -83,28 +85,36 @@ func TestCluster(t *testing.T) {
 	// within 5 s (each polls the shared registry every 2 s).
 	res["promote_live_on_all_s"] = c.promote()
 
-	// 3. Throughput and affinity: consistent hashing on the program against
-	// nginx's round robin, and one replica against three.
+	// 3. Affinity: calls for 9 programs, more than a replica keeps loaded,
+	// routed by consistent hashing on the program (from the header, or from
+	// the body for clients without it) or by nginx's round robin.
 	for _, mode := range []struct {
-		name   string
-		hash   bool
-		header bool
-		n      int
+		name         string
+		hash, header bool
 	}{
-		{"hash_header", true, true, 3}, {"hash_body", true, false, 3}, {"round_robin", false, true, 3}, {"one_replica", true, true, 1},
+		{"hash_header", true, true}, {"hash_body", true, false}, {"round_robin", false, true},
 	} {
-		c.writeNginx(mode.hash, c.replicas[:mode.n])
-		m := c.load(8*time.Second, mode.header, nil)
+		c.writeNginx(mode.hash, c.replicas)
+		m := c.load(8*time.Second, mode.header, c.programs, nil)
 		if m.failed > 0 {
 			t.Errorf("%s: %d calls failed", mode.name, m.failed)
 		}
-		res[mode.name] = m.summary()
+		sum := m.summary()
+		sum["loaded_per_replica"] = c.loaded() // the spread, as operators see it
+		res[mode.name] = sum
 	}
+	// Throughput, 1 replica against 3, on programs that all fit in one
+	// (each replica has one compute thread, and this machine has few cores).
+	for _, n := range []int{1, 3} {
+		c.writeNginx(true, c.replicas[:n])
+		res[fmt.Sprintf("replicas_%d", n)] = c.load(8*time.Second, true, c.programs[:maxLoaded], nil).summary()
+	}
+	res["cpu_cores"] = runtime.NumCPU()
 
 	// 4. SIGKILL of a replica under load: nginx retries its calls on the
 	// others (inference calls are pure, so non_idempotent retries are safe).
 	c.writeNginx(true, c.replicas)
-	m := c.load(8*time.Second, true, func() { c.kill(c.replicas[1]) })
+	m := c.load(8*time.Second, true, c.programs, func() { c.kill(c.replicas[1]) })
 	res["kill_one_of_three"] = m.summary()
 	if m.failed > 0 {
 		t.Errorf("killing a replica failed %d of %d calls", m.failed, m.ok+m.failed)
@@ -119,6 +129,10 @@ func TestCluster(t *testing.T) {
 		if got := c.call(r.port, id, "", "a cat"); got.Output != want[id] {
 			t.Errorf("new replica answered %s with %q, want %q", id, got.Output, want[id])
 		}
+	}
+	// The kill lost nothing in the registry either: v2 is still live.
+	if !c.allAnswer("cats", c.programs[1]) {
+		t.Error("after the kill, cats is not v2 on every replica")
 	}
 	b, _ := json.Marshal(res)
 	t.Logf("cluster figures: %s", b)
@@ -167,7 +181,9 @@ func startCluster(t *testing.T) *cluster {
 		c.run(c.replicas[0], "fixture", "--preset", "gpt2-tiny", "--adapter-rank", "32", "--seed", strconv.Itoa(i+1), "-o", adapter)
 		out := c.run(c.replicas[0], "pack", "--pseudo-program", pseudo, "--adapter", adapter, "--interpreter", "gpt2",
 			"-o", filepath.Join(c.dir, fmt.Sprintf("p%d.paw", i)), "--json")
-		var p struct{ ProgramID string }
+		var p struct {
+			ProgramID string `json:"program_id"`
+		}
 		if err := json.Unmarshal([]byte(out), &p); err != nil {
 			t.Fatalf("paw pack: %v: %s", err, out)
 		}
@@ -285,26 +301,35 @@ func (c *cluster) kill(r *replica) {
 	}
 }
 
-// writeNginx (re)starts nginx routing to the given replicas: hashing the
-// program on a consistent ring, or nginx's default round robin.
+// writeNginx (re)starts nginx with nginx/paw.conf routing to the given
+// replicas: hashing the program on a consistent ring, or nginx's default
+// round robin.
 func (c *cluster) writeNginx(hash bool, to []*replica) {
 	t := c.t
 	dir := filepath.Join(c.dir, "nginx")
 	os.MkdirAll(dir, 0o755)
+	conf, err := os.ReadFile("nginx/paw.conf")
+	if err != nil {
+		t.Fatal(err)
+	}
 	var servers strings.Builder
 	for _, r := range to {
-		fmt.Fprintf(&servers, "    server 127.0.0.1:%d max_fails=1 fail_timeout=10s;\n", r.port)
+		fmt.Fprintf(&servers, "  server 127.0.0.1:%d max_fails=1 fail_timeout=10s;\n", r.port)
 	}
-	balance := ""
-	if hash {
-		balance = "hash $paw_program consistent;"
+	paw := reServer.ReplaceAllString(string(conf), "")
+	paw = strings.Replace(paw, "  keepalive 32;", servers.String()+"  keepalive 32;", 1)
+	paw = strings.Replace(paw, "listen 127.0.0.1:8100;", fmt.Sprintf("listen 127.0.0.1:%d;", c.ngxPort), 1)
+	if !hash {
+		paw = strings.Replace(paw, "hash $paw_program consistent;", "", 1)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "paw.conf"), []byte(paw), 0o644); err != nil {
+		t.Fatal(err)
 	}
 	user := ""
 	if os.Geteuid() == 0 {
 		user = "user root;" // the workers write under this test's private directory
 	}
-	conf := fmt.Sprintf(nginxConf, user, dir, balance, servers.String(), c.ngxPort)
-	if err := os.WriteFile(filepath.Join(dir, "nginx.conf"), []byte(conf), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, "nginx.conf"), fmt.Appendf(nil, nginxConf, user, dir), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	if c.nginx != nil { // a fresh master: a reload's old workers would linger in the figures
@@ -323,8 +348,10 @@ func (c *cluster) writeNginx(hash bool, to []*replica) {
 	})
 }
 
-// nginxConf is deploy/nginx/paw.conf's routing, with this test's paths and
-// ports: user, prefix directory, balancing, servers, listen port.
+// reServer matches nginx/paw.conf's example replicas.
+var reServer = regexp.MustCompile(`(?m)^  server 127\.0\.0\.1:810\d .*\n`)
+
+// nginxConf runs paw.conf in a private prefix: user, directory.
 const nginxConf = `%[1]s
 worker_processes 1;
 pid %[2]s/nginx.pid;
@@ -336,34 +363,7 @@ http {
   uwsgi_temp_path %[2]s/uwsgi;
   scgi_temp_path %[2]s/scgi;
   access_log %[2]s/access.log;
-  client_max_body_size 1m;
-  client_body_buffer_size 1m;
-  # The program a call is for: the X-Paw-Program header; without it, the
-  # program_id (PAW REST) or model (OpenAI) field of the JSON body; else the path.
-  map $request_body $paw_body_program {
-    "~\"(?:program_id|model)\"\s*:\s*\"(?<p>[^\"]+)\"" $p;
-    default $uri;
-  }
-  map $http_x_paw_program $paw_program {
-    "" $paw_body_program;
-    default $http_x_paw_program;
-  }
-  upstream paw {
-    %[3]s
-%[4]s    keepalive 32;
-  }
-  server {
-    listen 127.0.0.1:%[5]d;
-    location / {
-      proxy_pass http://paw;
-      proxy_http_version 1.1;
-      proxy_set_header Connection "";
-      proxy_next_upstream error timeout http_502 http_503 non_idempotent;
-      proxy_next_upstream_tries 3;
-      proxy_connect_timeout 1s;
-      proxy_read_timeout 60s;
-    }
-  }
+  include %[2]s/paw.conf;
 }
 `
 
@@ -406,7 +406,7 @@ func (c *cluster) promote() float64 {
 	r0 := c.replicas[0]
 	lock := func(id string) string {
 		p := filepath.Join(c.dir, "paw-"+id+".lock")
-		os.WriteFile(p, fmt.Appendf(nil, `{"version": 1, "functions": {"cats": {"program_id": %q}}}`, id), 0o644)
+		os.WriteFile(p, fmt.Appendf(nil, `{"version": 1, "functions": {"cats": {"program_id": %q, "spec_hash": "sha256:%064x"}}}`, id, len(id)), 0o644)
 		return p
 	}
 	c.run(r0, "fn", "add", "cats", "--owner", "ops@example.com")
@@ -441,16 +441,16 @@ type measured struct {
 	misses     int // prefixes evaluated or restored: calls that found their program cold
 }
 
-func (m measured) summary() map[string]float64 {
+func (m measured) summary() map[string]any {
 	calls := float64(m.ok + m.failed)
-	return map[string]float64{"calls": calls, "failed": float64(m.failed), "calls_per_s": float64(m.ok) / m.secs,
+	return map[string]any{"calls": calls, "failed": float64(m.failed), "calls_per_s": float64(m.ok) / m.secs,
 		"affinity_hit_rate": 1 - float64(m.misses)/calls}
 }
 
-// load sends calls for random programs through nginx from `clients`
+// load sends calls for random programs of the list through nginx from `clients`
 // goroutines for d, with or without the X-Paw-Program header; during, when
 // set, runs a third of the way in.
-func (c *cluster) load(d time.Duration, header bool, during func()) measured {
+func (c *cluster) load(d time.Duration, header bool, programs []string, during func()) measured {
 	before := c.coldStarts()
 	var m measured
 	stop := time.Now().Add(d)
@@ -462,7 +462,7 @@ func (c *cluster) load(d time.Duration, header bool, during func()) measured {
 			defer wg.Done()
 			rng := rand.New(rand.NewPCG(uint64(i), 7))
 			for time.Now().Before(stop) {
-				id := c.programs[rng.IntN(len(c.programs))]
+				id := programs[rng.IntN(len(programs))]
 				h := ""
 				if header {
 					h = id
@@ -486,6 +486,28 @@ func (c *cluster) load(d time.Duration, header bool, during func()) measured {
 		m.misses += n - before[name]
 	}
 	return m
+}
+
+// loaded is how many programs each replica holds loaded (GET /v1/models).
+func (c *cluster) loaded() []int {
+	var n []int
+	for _, r := range c.replicas {
+		resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/v1/models", r.port))
+		if err != nil {
+			c.t.Fatalf("%s models: %v", r.name, err)
+		}
+		var list api.ModelList
+		json.NewDecoder(resp.Body).Decode(&list)
+		resp.Body.Close()
+		k := 0
+		for _, m := range list.Data {
+			if m.Loaded {
+				k++
+			}
+		}
+		n = append(n, k)
+	}
+	return n
 }
 
 // coldStarts counts, for each live replica, the prefixes it evaluated or
