@@ -129,6 +129,11 @@ func checkDeployment(t *testing.T, r *rendered) {
 	if len(c.Args) == 0 || c.Args[0] != "serve" {
 		t.Errorf("args %v: want paw serve", c.Args)
 	}
+	for _, flag := range []string{"--addr", "--model", "--config", "--api-keys", "--max-loaded", "--drain"} {
+		if argValue(c, flag) == "" {
+			t.Errorf("args %v lack %s", c.Args, flag)
+		}
+	}
 	probe := func(name string, p *corev1.Probe, path string) {
 		if p == nil || p.HTTPGet == nil || p.HTTPGet.Path != path || p.HTTPGet.Port.String() != "http" {
 			t.Errorf("%s probe %+v: want GET %s on port http", name, p, path)
