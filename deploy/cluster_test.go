@@ -37,6 +37,10 @@ const (
 	nPrograms  = 9 // more than one replica keeps loaded (--max-loaded)
 	maxLoaded  = 6
 	clients    = 6
+	// The base model: GPT-2 124M's shape (random weights), so that a call
+	// costs real compute (tens of ms) and the figures measure the engine, not
+	// only HTTP.
+	preset = "gpt2-124m"
 )
 
 // cluster is the running parts.
@@ -100,7 +104,7 @@ func TestCluster(t *testing.T) {
 			t.Errorf("%s: %d calls failed", mode.name, m.failed)
 		}
 		sum := m.summary()
-		sum["loaded_per_replica"] = c.loaded() // the spread, as operators see it
+		sum["programs_per_replica"] = c.spread()
 		res[mode.name] = sum
 	}
 	// Throughput, 1 replica against 3, on programs that all fit in one
@@ -170,15 +174,15 @@ func startCluster(t *testing.T) *cluster {
 
 	// The base model and the programs, made and published on replica 0's machine.
 	c.replicas = []*replica{{name: "replica-0", cache: filepath.Join(c.dir, "replica-0")}}
-	base := filepath.Join(c.dir, "gpt2-tiny.gguf")
-	c.run(c.replicas[0], "fixture", "--preset", "gpt2-tiny", "-o", base)
-	c.run(c.replicas[0], "push", "--runtime", "gpt2-tiny", base)
-	c.base = filepath.Join("models", "gpt2-tiny", "gpt2-tiny.gguf")
+	base := filepath.Join(c.dir, preset+".gguf")
+	c.run(c.replicas[0], "fixture", "--preset", preset, "-o", base)
+	c.run(c.replicas[0], "push", "--runtime", preset, base)
+	c.base = filepath.Join("models", preset, preset+".gguf")
 	pseudo := filepath.Join(c.dir, "pseudo.txt")
 	os.WriteFile(pseudo, []byte("Say whether the text is about cats."), 0o644)
 	for i := range nPrograms {
 		adapter := filepath.Join(c.dir, fmt.Sprintf("adapter-%d.gguf", i))
-		c.run(c.replicas[0], "fixture", "--preset", "gpt2-tiny", "--adapter-rank", "32", "--seed", strconv.Itoa(i+1), "-o", adapter)
+		c.run(c.replicas[0], "fixture", "--preset", preset, "--adapter-rank", "32", "--seed", strconv.Itoa(i+1), "-o", adapter)
 		out := c.run(c.replicas[0], "pack", "--pseudo-program", pseudo, "--adapter", adapter, "--interpreter", "gpt2",
 			"-o", filepath.Join(c.dir, fmt.Sprintf("p%d.paw", i)), "--json")
 		var p struct {
@@ -236,7 +240,7 @@ func (c *cluster) startS3() string {
 // base model is loaded.
 func (c *cluster) startReplica(name string) *replica {
 	r := &replica{name: name, cache: filepath.Join(c.dir, name), port: freePort(c.t)}
-	c.run(r, "pull", "runtime:gpt2-tiny")
+	c.run(r, "pull", "runtime:"+preset)
 	r.cmd = exec.Command(c.paw, "serve", "--addr", fmt.Sprintf("127.0.0.1:%d", r.port), "--model", filepath.Join(r.cache, c.base),
 		"--max-loaded", strconv.Itoa(maxLoaded), "--no-drafts", "--drain", "5s")
 	r.cmd.Env = append(c.env, "PAW_CACHE_DIR="+r.cache)
@@ -332,6 +336,7 @@ func (c *cluster) writeNginx(hash bool, to []*replica) {
 	if err := os.WriteFile(filepath.Join(dir, "nginx.conf"), fmt.Appendf(nil, nginxConf, user, dir), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	os.Remove(filepath.Join(dir, "access.log"))
 	if c.nginx != nil { // a fresh master: a reload's old workers would linger in the figures
 		c.nginx.Process.Signal(syscall.SIGTERM)
 		c.nginx.Wait()
@@ -362,7 +367,8 @@ http {
   fastcgi_temp_path %[2]s/fastcgi;
   uwsgi_temp_path %[2]s/uwsgi;
   scgi_temp_path %[2]s/scgi;
-  access_log %[2]s/access.log;
+  log_format paw '$upstream_addr $paw_program';
+  access_log %[2]s/access.log paw;
   include %[2]s/paw.conf;
 }
 `
@@ -488,24 +494,30 @@ func (c *cluster) load(d time.Duration, header bool, programs []string, during f
 	return m
 }
 
-// loaded is how many programs each replica holds loaded (GET /v1/models).
-func (c *cluster) loaded() []int {
+// spread is how many distinct programs each replica was sent since nginx
+// started, from its access log: the ring's spread (an upstream list when
+// nginx retried elsewhere counts for each).
+func (c *cluster) spread() []int {
+	b, err := os.ReadFile(filepath.Join(c.dir, "nginx", "access.log"))
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	seen := map[string]map[string]bool{}
+	for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+		ups, program, _ := strings.Cut(line, " ")
+		if strings.HasPrefix(program, "/") { // nginx's own readiness checks
+			continue
+		}
+		for _, u := range strings.Split(ups, ", ") {
+			if seen[u] == nil {
+				seen[u] = map[string]bool{}
+			}
+			seen[u][program] = true
+		}
+	}
 	var n []int
 	for _, r := range c.replicas {
-		resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/v1/models", r.port))
-		if err != nil {
-			c.t.Fatalf("%s models: %v", r.name, err)
-		}
-		var list api.ModelList
-		json.NewDecoder(resp.Body).Decode(&list)
-		resp.Body.Close()
-		k := 0
-		for _, m := range list.Data {
-			if m.Loaded {
-				k++
-			}
-		}
-		n = append(n, k)
+		n = append(n, len(seen[fmt.Sprintf("127.0.0.1:%d", r.port)]))
 	}
 	return n
 }
