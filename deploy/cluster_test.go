@@ -34,8 +34,8 @@ import (
 const (
 	clusterEnv = "PAW_CLUSTER"
 	bucket     = "paw-artifacts"
-	nPrograms  = 9 // more than one replica keeps loaded (--max-loaded)
-	maxLoaded  = 6
+	nPrograms  = 24 // more than one replica keeps loaded (--max-loaded), enough to spread on a ring
+	maxLoaded  = 12
 	clients    = 6
 	// The base model: GPT-2 124M's shape (random weights), so that a call
 	// costs real compute (tens of ms) and the figures measure the engine, not
@@ -89,7 +89,7 @@ func TestCluster(t *testing.T) {
 	// within 5 s (each polls the shared registry every 2 s).
 	res["promote_live_on_all_s"] = c.promote()
 
-	// 3. Affinity: calls for 9 programs, more than a replica keeps loaded,
+	// 3. Affinity: calls for 24 programs, more than a replica keeps loaded,
 	// routed by consistent hashing on the program (from the header, or from
 	// the body for clients without it) or by nginx's round robin.
 	for _, mode := range []struct {
@@ -99,6 +99,7 @@ func TestCluster(t *testing.T) {
 		{"hash_header", true, true}, {"hash_body", true, false}, {"round_robin", false, true},
 	} {
 		c.writeNginx(mode.hash, c.replicas)
+		c.load(2*time.Second, mode.header, c.programs, nil) // warm-up: the steady state is measured
 		m := c.load(8*time.Second, mode.header, c.programs, nil)
 		if m.failed > 0 {
 			t.Errorf("%s: %d calls failed", mode.name, m.failed)
@@ -111,6 +112,7 @@ func TestCluster(t *testing.T) {
 	// (each replica has one compute thread, and this machine has few cores).
 	for _, n := range []int{1, 3} {
 		c.writeNginx(true, c.replicas[:n])
+		c.load(2*time.Second, true, c.programs[:maxLoaded], nil)
 		res[fmt.Sprintf("replicas_%d", n)] = c.load(8*time.Second, true, c.programs[:maxLoaded], nil).summary()
 	}
 	res["cpu_cores"] = runtime.NumCPU()
@@ -119,7 +121,9 @@ func TestCluster(t *testing.T) {
 	// others (inference calls are pure, so non_idempotent retries are safe).
 	c.writeNginx(true, c.replicas)
 	m := c.load(8*time.Second, true, c.programs, func() { c.kill(c.replicas[1]) })
-	res["kill_one_of_three"] = m.summary()
+	kill := m.summary()
+	kill["retried_elsewhere"] = c.retried()
+	res["kill_one_of_three"] = kill
 	if m.failed > 0 {
 		t.Errorf("killing a replica failed %d of %d calls", m.failed, m.ok+m.failed)
 	}
@@ -520,6 +524,12 @@ func (c *cluster) spread() []int {
 		n = append(n, len(seen[fmt.Sprintf("127.0.0.1:%d", r.port)]))
 	}
 	return n
+}
+
+// retried counts the calls nginx sent to more than one replica.
+func (c *cluster) retried() int {
+	b, _ := os.ReadFile(filepath.Join(c.dir, "nginx", "access.log"))
+	return strings.Count(string(b), ", ")
 }
 
 // coldStarts counts, for each live replica, the prefixes it evaluated or
