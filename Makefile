@@ -9,7 +9,7 @@ TESTFLAGS ?=
 SHARED ?= ../shared
 DEMO ?= .demo
 # Pure-Go packages: they must build without cgo.
-PURE_PKGS := ./gguf/... ./program/... ./api/... ./hub/... ./compile/ ./compile/hosted/... ./internal/config/... ./internal/fsutil/... ./eval/... ./upstream/... ./internal/retry/... ./registry/... ./library/...
+PURE_PKGS := ./gguf/... ./program/... ./api/... ./hub/... ./compile/ ./compile/hosted/... ./internal/config/... ./internal/fsutil/... ./eval/... ./upstream/... ./internal/retry/... ./registry/... ./library/... ./store/... ./internal/pgtest/...
 
 .PHONY: all build demo test tools lint bench bench-interp bench-llama bench-train fuzz loadtest cluster image-binary image-build
 all: build
