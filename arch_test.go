@@ -17,6 +17,7 @@ var allowed = map[string][]string{
 	"schema":           {},
 	"api":              {},
 	"hub":              {"api", "program", "internal/fsutil", "internal/kvcache", "internal/retry"},
+	"store":            {"internal/fsutil"}, // std and the S3 client besides
 	"compile":          {"program"},
 	"compile/hosted":   {"api", "compile", "internal/retry", "program"},
 	"compile/lora":     {"compile", "gguf", "internal/llama", "program"},
@@ -32,6 +33,7 @@ var allowed = map[string][]string{
 	"internal/fsutil":  {},
 	"internal/kvcache": {},
 	"internal/retry":   {},
+	"internal/pgtest":  {}, // test and local-cluster helper: std and the pgx driver
 	"internal/fixture": {"gguf", "internal/fsutil"},
 	"interp":           {"gguf", "internal/basemodel", "internal/fsutil", "internal/kvcache", "internal/llama", "program", "schema"},
 	"cmd/paw":          nil, // the CLI may import anything but is imported by nothing

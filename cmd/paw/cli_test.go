@@ -266,6 +266,7 @@ func TestJSONOutputs(t *testing.T) {
 		{[]string{"compile", "cancel", "job-1"}, 1},
 		{[]string{"compile", "wait", "job-1"}, 1},
 		{[]string{"pull", p.ProgramID}, 1},
+		{[]string{"push", pawPath}, 1},
 		{[]string{"ls"}, -1},
 		{[]string{"fn", "list"}, 1},
 		{[]string{"fn", "show", "triage"}, 1},

@@ -78,6 +78,9 @@ func runLocal(cmd *cobra.Command, cfg *config.Config, spec string, l localFlags,
 	if err := res.Program.WriteFile(out); err != nil {
 		return err
 	}
+	if err := publish(cmd, cfg, out); err != nil {
+		return err
+	}
 	if asJSON {
 		return writeJSON(cmd.OutOrStdout(), compileOutput{ProgramID: res.ProgramID, Status: res.Status, Compiler: res.Compiler,
 			CompilerSnapshot: res.CompilerSnapshot, RuntimeID: res.RuntimeID, Timings: res.Timings, Path: out})

@@ -15,7 +15,7 @@ import (
 func newHubClient(cmd *cobra.Command, cfg *config.Config) *hub.Client {
 	p := newProgress(cmd.ErrOrStderr(), cfg.Quiet)
 	return &hub.Client{Dir: cfg.CacheDir, BaseURL: cfg.APIURL, HFBaseURL: cfg.HFURL, APIKey: cfg.APIKey,
-		Offline: cfg.Offline, Trace: p.trace}
+		Offline: cfg.Offline, Trace: p.trace, Store: newStore(cfg)}
 }
 
 // pulled is one line of `paw pull --json`.

@@ -69,9 +69,17 @@ func newServeCmd(cfg *config.Config) *cobra.Command {
 				return err
 			}
 			defer eng.Close()
+			// The base model loads before the server listens, so that /ready
+			// means it is loaded (a pod's readiness), not on the first call.
+			if model != "" {
+				if _, err := eng.Base(ctx, model); err != nil {
+					return err
+				}
+			}
 			// Access logs are the server's output: at info level, whatever
 			// PAW_LOG_LEVEL says for the rest.
 			logger := slog.New(slog.NewJSONHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: min(cfg.LogLevel, slog.LevelInfo)}))
+			h.Trace = logPublishes(logger)
 			srv, err := server.New(server.Config{Engine: eng, Hub: h, Programs: programs, BaseModels: baseNames(model),
 				MaxLoaded: maxLoaded, QueueDepth: queue, MaxBodyBytes: maxBody, MaxInputBytes: maxInput, Timeout: timeout, Logger: logger,
 				Routes: routes, APIKeys: keys, CORSOrigins: corsOrigins,
