@@ -90,12 +90,12 @@ type Result struct {
 	Probs map[string]float64 `json:"probs,omitempty"`
 	// LogprobMean and LogprobMin summarise the model's log-probabilities of
 	// the output tokens (0 for an empty output).
-	LogprobMean float64       `json:"logprob_mean"`
-	LogprobMin  float64       `json:"logprob_min"`
+	LogprobMean float64 `json:"logprob_mean"`
+	LogprobMin  float64 `json:"logprob_min"`
 	// Logprobs is each output token's log-probability (CallOptions.Logprobs).
-	Logprobs []TokenLogprob `json:"logprobs,omitempty"`
-	Latency     time.Duration `json:"-"`
-	FirstToken  time.Duration `json:"-"` // queueing + prompt processing
+	Logprobs   []TokenLogprob `json:"logprobs,omitempty"`
+	Latency    time.Duration  `json:"-"`
+	FirstToken time.Duration  `json:"-"` // queueing + prompt processing
 }
 
 // Load prepares prog to run on the base model at basePath: it checks the
