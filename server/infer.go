@@ -23,6 +23,10 @@ type call struct {
 	// contract is the request's own output contract (response_format),
 	// which opts carry too; upstream answers are checked against it.
 	contract *schema.Contract
+	// stream, when set, gets a one-input local call's tokens as they come
+	// (fallback and shadow answers are whole: a local answer may be
+	// replaced).
+	stream func(paw.Token) error
 }
 
 // run admits c, loads its program and runs it on its route under the
@@ -56,6 +60,7 @@ func (s *Server) run(ctx context.Context, w http.ResponseWriter, c call) ([]answ
 	defer done()
 	var res []answer
 	if rt := s.routeFor(c.ref, fn); rt.Mode == RouteLocal {
+		w.Header().Set(api.HeaderPath, api.PathLocal) // before a stream starts
 		res, err = s.local(ctx, fn, c)
 	} else {
 		res, err = s.routed(ctx, fn, rt, c)

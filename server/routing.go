@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -54,8 +55,12 @@ func (s *Server) local(ctx context.Context, fn *paw.Function, c call) ([]answer,
 	var res []paw.Result
 	var err error
 	if len(c.inputs) == 1 {
+		opts := c.opts
+		if c.stream != nil {
+			opts = append(slices.Clip(opts), paw.WithStream(c.stream))
+		}
 		var r paw.Result
-		r, err = s.call(ctx, fn, c.inputs[0], c.opts...)
+		r, err = s.call(ctx, fn, c.inputs[0], opts...)
 		res = []paw.Result{r}
 	} else {
 		res, err = fn.Batch(ctx, c.inputs, c.opts...)
