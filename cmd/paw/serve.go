@@ -3,9 +3,11 @@ package main
 import (
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -25,6 +27,8 @@ func newServeCmd(cfg *config.Config) *cobra.Command {
 		corsOrigins      []string
 		programs         []string
 		maxLoaded, queue int
+		shadowWorkers    int
+		shadowQueue      int
 		threads          int
 		maxInput         int
 		maxBody          int64
@@ -48,6 +52,11 @@ func newServeCmd(cfg *config.Config) *cobra.Command {
 			"is invalid or below its confidence threshold; shadow answers from the upstream and measures agreement.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := checkServeSizes(map[string]int64{"--max-loaded": int64(maxLoaded), "--queue": int64(queue),
+				"--shadow-workers": int64(shadowWorkers), "--shadow-queue": int64(shadowQueue), "--max-body": maxBody,
+				"--max-input": int64(maxInput)}); err != nil {
+				return err
+			}
 			if threads == 0 {
 				threads = cfg.Threads
 			}
@@ -74,7 +83,7 @@ func newServeCmd(cfg *config.Config) *cobra.Command {
 			logger := slog.New(slog.NewJSONHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: min(cfg.LogLevel, slog.LevelInfo)}))
 			srv, err := server.New(server.Config{Engine: eng, Hub: h, Programs: programs, BaseModels: baseNames(model),
 				MaxLoaded: maxLoaded, QueueDepth: queue, MaxBodyBytes: maxBody, MaxInputBytes: maxInput, Timeout: timeout, Logger: logger,
-				Routes: routes, APIKeys: keys, CORSOrigins: corsOrigins,
+				Routes: routes, APIKeys: keys, CORSOrigins: corsOrigins, ShadowWorkers: shadowWorkers, ShadowQueue: shadowQueue,
 				Registry: reg, RegistryPoll: registryPoll})
 			if err != nil {
 				return err
@@ -97,6 +106,8 @@ func newServeCmd(cfg *config.Config) *cobra.Command {
 	f.StringArrayVar(&programs, "program", nil, "program to load at start: id, slug or .paw path (repeatable; local paths are servable only this way)")
 	f.IntVar(&maxLoaded, "max-loaded", server.DefaultMaxLoaded, "programs kept loaded on demand besides --program ones")
 	f.IntVar(&queue, "queue", server.DefaultQueueDepth, "inference inputs admitted at once; beyond, 429")
+	f.IntVar(&shadowWorkers, "shadow-workers", server.DefaultShadowWorkers, "shadow calls run at once, off the request path")
+	f.IntVar(&shadowQueue, "shadow-queue", server.DefaultShadowQueue, "shadow calls waiting; beyond, they are dropped and counted")
 	f.Int64Var(&maxBody, "max-body", server.DefaultMaxBodyBytes, "request body limit in bytes (413 beyond)")
 	f.IntVar(&maxInput, "max-input", server.DefaultMaxInputBytes, "input limit in bytes (413 beyond)")
 	f.DurationVar(&timeout, "timeout", server.DefaultTimeout, "deadline of each request's calls")
@@ -106,6 +117,18 @@ func newServeCmd(cfg *config.Config) *cobra.Command {
 	f.DurationVar(&registryPoll, "registry-poll", server.DefaultRegistryPoll, "how often to check the registry for a new live version")
 	f.BoolVar(&noDrafts, "no-drafts", false, "decode without speculative drafts (answers bit-identical to serial ones)")
 	return cmd
+}
+
+// checkServeSizes refuses sizes below 1 (the server would silently take
+// its default for them).
+func checkServeSizes(sizes map[string]int64) error {
+	names := slices.Sorted(maps.Keys(sizes))
+	for _, name := range names {
+		if v := sizes[name]; v < 1 {
+			return usagef("%s %d: want at least 1", name, v)
+		}
+	}
+	return nil
 }
 
 // baseNames are the names a client might give the base model: its path,
