@@ -1,0 +1,98 @@
+package registry
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"time"
+)
+
+// ServeStats is what servers saw of a version: the calls they answered, how
+// many fell back to the upstream model, and how many shadow comparisons
+// they made and how many of those agreed.
+type ServeStats struct {
+	Calls          int64     `json:"calls"`
+	Fallbacks      int64     `json:"fallbacks"`
+	ShadowCompared int64     `json:"shadow_compared"`
+	ShadowAgreed   int64     `json:"shadow_agreed"`
+	Updated        time.Time `json:"updated,omitzero"`
+}
+
+// FallbackRate is the share of calls that fell back (0 without calls).
+func (s ServeStats) FallbackRate() float64 { return ratio(s.Fallbacks, s.Calls) }
+
+// AgreementRate is the share of shadow comparisons that agreed (0 without
+// comparisons).
+func (s ServeStats) AgreementRate() float64 { return ratio(s.ShadowAgreed, s.ShadowCompared) }
+
+func ratio(n, d int64) float64 {
+	if d == 0 {
+		return 0
+	}
+	return float64(n) / float64(d)
+}
+
+// StatsDelta is what to add to one version's ServeStats (Updated unused).
+type StatsDelta struct {
+	Function string
+	Version  int
+	ServeStats
+}
+
+// AddServeStats adds the deltas to their versions' stats, all in one
+// transaction; a delta for a version not registered fails them all with
+// ErrNotFound.
+func (r *Registry) AddServeStats(ctx context.Context, deltas []StatsDelta) error {
+	if len(deltas) == 0 {
+		return nil
+	}
+	err := r.write(ctx, func(w *writer) error {
+		t := now()
+		for _, d := range deltas {
+			var n int
+			if err := w.tx.QueryRowContext(w.ctx, "SELECT COUNT(*) FROM versions WHERE function = $1 AND number = $2",
+				d.Function, d.Version).Scan(&n); err != nil {
+				return err
+			}
+			if n == 0 {
+				return fmt.Errorf("%s@v%d: %w", d.Function, d.Version, ErrNotFound)
+			}
+			if _, err := w.exec(`INSERT INTO serve_stats (function, version, calls, fallbacks, shadow_compared, shadow_agreed, updated_at)
+				VALUES ($1, $2, $3, $4, $5, $6, $7)
+				ON CONFLICT (function, version) DO UPDATE SET calls = serve_stats.calls + excluded.calls,
+					fallbacks = serve_stats.fallbacks + excluded.fallbacks,
+					shadow_compared = serve_stats.shadow_compared + excluded.shadow_compared,
+					shadow_agreed = serve_stats.shadow_agreed + excluded.shadow_agreed, updated_at = excluded.updated_at`,
+				d.Function, d.Version, d.Calls, d.Fallbacks, d.ShadowCompared, d.ShadowAgreed, t); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("add serve stats: %w", err)
+	}
+	return nil
+}
+
+// serveStats reads the stats of name's versions, by number.
+func serveStats(ctx context.Context, tx *sql.Tx, name string) (map[int]*ServeStats, error) {
+	rows, err := tx.QueryContext(ctx, `SELECT version, calls, fallbacks, shadow_compared, shadow_agreed, updated_at
+		FROM serve_stats WHERE function = $1`, name)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := map[int]*ServeStats{}
+	for rows.Next() {
+		var v int
+		var s ServeStats
+		var at int64
+		if err := rows.Scan(&v, &s.Calls, &s.Fallbacks, &s.ShadowCompared, &s.ShadowAgreed, &at); err != nil {
+			return nil, err
+		}
+		s.Updated = fromMicros(at)
+		out[v] = &s
+	}
+	return out, rows.Err()
+}
