@@ -9,21 +9,18 @@ import (
 
 // ServeStats is what servers saw of a version: the calls they answered, how
 // many fell back to the upstream model, and how many shadow comparisons
-// they made and how many of those agreed.
+// they made and how many of those agreed. The rates are set on reads:
+// FallbackRate is Fallbacks/Calls, AgreementRate ShadowAgreed/ShadowCompared
+// (0 when nothing was counted).
 type ServeStats struct {
 	Calls          int64     `json:"calls"`
 	Fallbacks      int64     `json:"fallbacks"`
 	ShadowCompared int64     `json:"shadow_compared"`
 	ShadowAgreed   int64     `json:"shadow_agreed"`
+	FallbackRate   float64   `json:"fallback_rate"`
+	AgreementRate  float64   `json:"agreement_rate"`
 	Updated        time.Time `json:"updated,omitzero"`
 }
-
-// FallbackRate is the share of calls that fell back (0 without calls).
-func (s ServeStats) FallbackRate() float64 { return ratio(s.Fallbacks, s.Calls) }
-
-// AgreementRate is the share of shadow comparisons that agreed (0 without
-// comparisons).
-func (s ServeStats) AgreementRate() float64 { return ratio(s.ShadowAgreed, s.ShadowCompared) }
 
 func ratio(n, d int64) float64 {
 	if d == 0 {
@@ -32,7 +29,7 @@ func ratio(n, d int64) float64 {
 	return float64(n) / float64(d)
 }
 
-// StatsDelta is what to add to one version's ServeStats (Updated unused).
+// StatsDelta is what to add to one version's ServeStats (the counts only).
 type StatsDelta struct {
 	Function string
 	Version  int
@@ -92,6 +89,7 @@ func serveStats(ctx context.Context, tx *sql.Tx, name string) (map[int]*ServeSta
 			return nil, err
 		}
 		s.Updated = fromMicros(at)
+		s.FallbackRate, s.AgreementRate = ratio(s.Fallbacks, s.Calls), ratio(s.ShadowAgreed, s.ShadowCompared)
 		out[v] = &s
 	}
 	return out, rows.Err()

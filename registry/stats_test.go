@@ -44,15 +44,15 @@ func TestServeStats(t *testing.T) {
 		}
 		d, err := r.Show(ctx, "triage")
 		must(t, err)
-		want := &ServeStats{Calls: 80, Fallbacks: 8, ShadowCompared: 32, ShadowAgreed: 24}
+		want := &ServeStats{Calls: 80, Fallbacks: 8, ShadowCompared: 32, ShadowAgreed: 24, FallbackRate: 0.1, AgreementRate: 0.75}
 		if diff := cmp.Diff(want, d.Versions[0].Serve, cmpopts.IgnoreFields(ServeStats{}, "Updated")); diff != "" {
 			t.Errorf("v1 stats (-want +got):\n%s", diff)
 		}
 		if d.Versions[1].Serve != nil {
 			t.Errorf("v2 stats %+v: its failed batch must add nothing", d.Versions[1].Serve)
 		}
-		if s := d.Versions[0].Serve; s.FallbackRate() != 0.1 || s.AgreementRate() != 0.75 || s.Updated.IsZero() {
-			t.Errorf("rates %v %v, updated %v", s.FallbackRate(), s.AgreementRate(), s.Updated)
+		if d.Versions[0].Serve.Updated.IsZero() {
+			t.Error("stats without an update time")
 		}
 	})
 }

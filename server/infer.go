@@ -11,6 +11,7 @@ import (
 	"github.com/paw-dev/paw/api"
 	"github.com/paw-dev/paw/hub"
 	"github.com/paw-dev/paw/program"
+	"github.com/paw-dev/paw/registry"
 	"github.com/paw-dev/paw/schema"
 )
 
@@ -76,6 +77,14 @@ func (s *Server) run(ctx context.Context, w http.ResponseWriter, c call) ([]answ
 	if err != nil {
 		return nil, fmt.Errorf("program %s: %w", c.ref, err)
 	}
+	s.count(c.ref, fn.Name(), func(st *registry.ServeStats) {
+		for _, r := range res {
+			st.Calls++
+			if r.Path == api.PathFallback {
+				st.Fallbacks++
+			}
+		}
+	})
 	w.Header().Set(api.HeaderPath, path)
 	return res, nil
 }

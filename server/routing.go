@@ -130,7 +130,7 @@ func (s *Server) shadowed(ctx context.Context, fn *paw.Function, rt Route, c cal
 	if err != nil {
 		return answer{}, err
 	}
-	s.shadow.submit(shadowJob{ref: fn.Name(), input: input, opts: c.opts, want: up.Output})
+	s.shadow.submit(shadowJob{ref: fn.Name(), name: c.ref, input: input, opts: c.opts, want: up.Output})
 	return answer{Result: up, Path: api.PathUpstream}, nil
 }
 

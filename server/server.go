@@ -94,6 +94,10 @@ type Config struct {
 	// dropped and counted.
 	ShadowWorkers int
 	ShadowQueue   int
+	// StatsFlush is how often, with a Registry, the calls, fallbacks and
+	// shadow agreement counted for registry names are added to the registry
+	// (DefaultStatsFlush); the rest are added on Close.
+	StatsFlush time.Duration
 }
 
 // Server is an http.Handler serving paw functions. Close it when done.
@@ -106,6 +110,7 @@ type Server struct {
 	log     *slog.Logger
 	shadow  *shadowPool
 	keys    *keyring // nil: no keys checked
+	stats   stats
 
 	// call runs one input; tests replace it to block or observe calls.
 	call func(ctx context.Context, fn *paw.Function, input string, opts ...paw.Option) (paw.Result, error)
@@ -116,6 +121,7 @@ type Server struct {
 	preloadMu sync.Mutex
 	preloadEr map[string]error
 	watched   chan struct{} // closed when the registry watcher stops
+	statsDone chan struct{} // closed when the stats writer stops
 }
 
 // New returns a server and starts loading cfg.Programs.
@@ -142,15 +148,23 @@ func newServer(cfg Config) (*Server, error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Server{cfg: cfg, mux: http.NewServeMux(), queue: newQueue(cfg.QueueDepth), metrics: newMetrics(),
 		log: log, ctx: ctx, cancel: cancel, preloaded: make(chan struct{}), preloadEr: map[string]error{},
-		watched: make(chan struct{})}
+		watched: make(chan struct{}), statsDone: make(chan struct{}), stats: stats{counts: map[statKey]*registry.ServeStats{}}}
 	s.call = func(ctx context.Context, fn *paw.Function, input string, opts ...paw.Option) (paw.Result, error) {
 		return fn.Call(ctx, input, opts...)
 	}
 	s.funcs = newFuncs(cfg.MaxLoaded, func(ctx context.Context, ref string) (*paw.Function, error) {
 		return cfg.Engine.Function(ctx, ref)
 	})
-	s.shadow = newShadowPool(ctx, cfg.ShadowWorkers, cfg.ShadowQueue, s.runShadow, func(ref, outcome string) {
-		s.metrics.shadow.WithLabelValues(ref, outcome).Inc()
+	s.shadow = newShadowPool(ctx, cfg.ShadowWorkers, cfg.ShadowQueue, s.runShadow, func(j shadowJob, outcome string) {
+		s.metrics.shadow.WithLabelValues(j.ref, outcome).Inc()
+		if outcome == shadowAgree || outcome == shadowDisagree {
+			s.count(j.name, j.ref, func(st *registry.ServeStats) {
+				st.ShadowCompared++
+				if outcome == shadowAgree {
+					st.ShadowAgreed++
+				}
+			})
+		}
 	})
 	if len(cfg.APIKeys) > 0 {
 		s.keys = newKeyring(cfg.APIKeys)
@@ -161,8 +175,10 @@ func newServer(cfg Config) (*Server, error) {
 	s.routes()
 	if cfg.Registry != nil {
 		go s.watchRegistry()
+		go s.writeStats()
 	} else {
 		close(s.watched)
+		close(s.statsDone)
 	}
 	return s, nil
 }
@@ -183,6 +199,9 @@ func withDefaults(c Config) Config {
 	}
 	if c.Timeout <= 0 {
 		c.Timeout = DefaultTimeout
+	}
+	if c.StatsFlush <= 0 {
+		c.StatsFlush = DefaultStatsFlush
 	}
 	if c.RegistryPoll <= 0 {
 		c.RegistryPoll = DefaultRegistryPoll
@@ -235,13 +254,20 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.mux.ServeHTTP(w, r)
 }
 
-// Close stops preloading and closes every loaded function; calls in flight
-// fail with paw.ErrFuncClosed. Shut the http.Server down first to drain.
+// Close stops preloading, writes the serve stats still counted to the
+// registry and closes every loaded function; calls in flight fail with
+// paw.ErrFuncClosed. Shut the http.Server down first to drain.
 func (s *Server) Close() error {
 	s.cancel()
 	<-s.preloaded
 	<-s.watched
 	s.shadow.wait()
+	<-s.statsDone
+	if s.cfg.Registry != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		s.flushStats(ctx) // what the last requests and shadow calls counted
+		cancel()
+	}
 	return s.funcs.close()
 }
 
