@@ -26,7 +26,7 @@ var (
 	ErrInputTooLarge = errors.New("server: input too large")
 	ErrQueueFull     = errors.New("server: queue full")
 	ErrBuilding      = errors.New("server: program is still loading")
-	ErrNoCompiler    = errors.New("server: no local compiler: compile with `paw compile` against the hosted service, then serve the program")
+	ErrNoCompiler    = errors.New("server: no local compiler applies")
 	ErrNoRoute       = errors.New("server: no such route")
 	ErrMethod        = errors.New("server: method not allowed")
 	ErrClosed        = errors.New("server: shutting down")
@@ -58,7 +58,7 @@ func statusFor(err error) (int, string) {
 		return http.StatusMethodNotAllowed, "method_not_allowed"
 	case errors.Is(err, ErrBaseModel):
 		return http.StatusBadRequest, "base_model"
-	case errors.Is(err, ErrLocalPath), errors.Is(err, ErrNoProgram), errors.Is(err, paw.ErrNotFound),
+	case errors.Is(err, ErrLocalPath), errors.Is(err, ErrNoProgram), errors.Is(err, ErrNoJob), errors.Is(err, paw.ErrNotFound),
 		errors.Is(err, paw.ErrNotCached), errors.Is(err, hub.ErrBadRef):
 		return http.StatusNotFound, "not_found"
 	case errors.Is(err, schema.ErrInvalidSchema), errors.Is(err, schema.ErrUnsupportedSchema),

@@ -94,6 +94,12 @@ type Config struct {
 	// dropped and counted.
 	ShadowWorkers int
 	ShadowQueue   int
+	// Compiler, when set, serves the compile routes by compiling on this
+	// machine, one job at a time; CompileQueue bounds the jobs waiting
+	// (DefaultCompileQueue), beyond which a compile gets 429. nil answers
+	// them 501.
+	Compiler     *LocalCompiler
+	CompileQueue int
 	// StatsFlush is how often, with a Registry, the calls, fallbacks and
 	// shadow agreement counted for registry names are added to the registry
 	// (DefaultStatsFlush); the rest are added on Close.
@@ -111,6 +117,7 @@ type Server struct {
 	shadow  *shadowPool
 	keys    *keyring // nil: no keys checked
 	stats   stats
+	jobs    *compileJobs
 
 	// call runs one input; tests replace it to block or observe calls.
 	call func(ctx context.Context, fn *paw.Function, input string, opts ...paw.Option) (paw.Result, error)
@@ -166,6 +173,7 @@ func newServer(cfg Config) (*Server, error) {
 			})
 		}
 	})
+	s.jobs = newCompileJobs(ctx, cfg.Compiler, cfg.CompileQueue, cfg.Hub)
 	if len(cfg.APIKeys) > 0 {
 		s.keys = newKeyring(cfg.APIKeys)
 	}
@@ -194,6 +202,7 @@ func withDefaults(c Config) Config {
 	def(&c.MaxInputBytes, DefaultMaxInputBytes)
 	def(&c.ShadowWorkers, DefaultShadowWorkers)
 	def(&c.ShadowQueue, DefaultShadowQueue)
+	def(&c.CompileQueue, DefaultCompileQueue)
 	if c.MaxBodyBytes <= 0 {
 		c.MaxBodyBytes = DefaultMaxBodyBytes
 	}
@@ -262,6 +271,7 @@ func (s *Server) Close() error {
 	<-s.preloaded
 	<-s.watched
 	s.shadow.wait()
+	s.jobs.wait()
 	<-s.statsDone
 	if s.cfg.Registry != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -299,10 +309,11 @@ func (s *Server) routes() {
 	h("GET /api/v1/programs/{ref...}", s.handleProgramPath)
 	h("GET /api/v1/models/runtimes/{id}", s.handleRuntime)
 	h("GET /api/v1/models/compilers", s.handleCompilers)
-	for _, p := range []string{"POST /api/v1/compile", "POST /api/v1/compile/async", "POST /api/v1/compile/precheck",
-		"GET /api/v1/compile/{job}", "DELETE /api/v1/compile/{job}"} {
-		h(p, s.handleCompile)
-	}
+	h("POST /api/v1/compile", s.handleCompile)
+	h("POST /api/v1/compile/async", s.handleCompileAsync)
+	h("POST /api/v1/compile/precheck", s.handlePrecheck)
+	h("GET /api/v1/compile/{job}", s.handleCompileJob)
+	h("DELETE /api/v1/compile/{job}", s.handleCompileCancel)
 	h("POST /v1/chat/completions", s.handleChat)
 	h("POST /v1/completions", s.handleCompletion)
 	h("GET /v1/models", s.handleModels)
