@@ -122,6 +122,14 @@ func TestCompileRoutes(t *testing.T) {
 		t.Errorf("completed job %+v", j)
 	}
 
+	for spec, ok := range map[string]bool{"classify tickets": false, "Say it.\nInput: a\nOutput: b\n": true} {
+		resp, body = f.do(t, "POST", "/api/v1/compile/precheck", api.CompileRequest{Spec: spec})
+		wantStatus(t, resp, body, 200)
+		var pc api.PrecheckResponse
+		if mustJSON(t, body, &pc); pc.OK != ok {
+			t.Errorf("precheck %q: %s, want ok %v", spec, body, ok)
+		}
+	}
 	resp, body = f.do(t, "POST", "/api/v1/compile", api.CompileRequest{Spec: "classify tickets"})
 	wantStatus(t, resp, body, 501)
 	if !strings.Contains(string(body), "examples") {
