@@ -77,18 +77,27 @@ func (c *Client) publishProgram(ctx context.Context, p *program.Program, id, par
 	return nil
 }
 
-// AddProgram installs the program at path (a .paw file or directory, as
-// `paw pack` and `paw compile` write them) into the cache under its
-// program id, publishes it to the Store when there is one, and returns the
-// id and the cached directory.
-func (c *Client) AddProgram(ctx context.Context, path string) (id, dir string, err error) {
+// AddProgramFile installs the program at path (a .paw file or directory,
+// as `paw pack` and `paw compile` write them); see AddProgram.
+func (c *Client) AddProgramFile(ctx context.Context, path string) (id, dir string, err error) {
 	p, err := program.Open(path)
 	if err != nil {
 		return "", "", fmt.Errorf("add %s: %w", path, err)
 	}
+	id, dir, err = c.AddProgram(ctx, p)
+	if err != nil {
+		return "", "", fmt.Errorf("add %s: %w", path, err)
+	}
+	return id, dir, nil
+}
+
+// AddProgram installs p, built or packed on this machine, into the cache
+// under its program id (a program already cached is kept), publishes it to
+// the Store when there is one, and returns the id and the cached directory.
+func (c *Client) AddProgram(ctx context.Context, p *program.Program) (id, dir string, err error) {
 	id = strings.ToLower(p.ID())
 	if !program.ValidID(id) {
-		return "", "", fmt.Errorf("add %s: %w: program id %q", path, ErrInvalidBundle, p.ID())
+		return "", "", fmt.Errorf("%w: program id %q", ErrInvalidBundle, p.ID())
 	}
 	root, err := c.dir()
 	if err != nil {
@@ -101,17 +110,17 @@ func (c *Client) AddProgram(ctx context.Context, path string) (id, dir string, e
 	}
 	unlock, err := c.lock(ctx, root, "program-"+id, "program "+id)
 	if err != nil {
-		return "", "", fmt.Errorf("add %s: %w", path, err)
+		return "", "", fmt.Errorf("add program %s: %w", id, err)
 	}
 	defer unlock()
 	if !fileExists(dir) {
 		if err := install(p, parent, dir, id); err != nil {
-			return "", "", fmt.Errorf("add %s: %w", path, err)
+			return "", "", fmt.Errorf("add program %s: %w", id, err)
 		}
 	}
 	if c.Store != nil {
 		if err := c.publishProgram(ctx, p, id, parent); err != nil {
-			return "", "", fmt.Errorf("add %s: %w", path, err)
+			return "", "", fmt.Errorf("add program %s: %w", id, err)
 		}
 	}
 	return id, dir, nil

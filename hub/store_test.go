@@ -104,7 +104,7 @@ func TestAddProgram(t *testing.T) {
 	h := newFakeHub(t)
 	a := h.client(t.TempDir())
 	a.Store = st
-	id, dir, err := a.AddProgram(ctx, src)
+	id, dir, err := a.AddProgramFile(ctx, src)
 	if err != nil || id != p.ID() || dir != filepath.Join(a.Dir, "programs", id) {
 		t.Fatalf("AddProgram = %s %s %v", id, dir, err)
 	}

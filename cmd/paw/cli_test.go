@@ -74,6 +74,9 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"bench", "--program", "p.paw", "--input", "x", "--reps", "2"}, "--reps does nothing with --program"},
 		{[]string{"compile", "status", "job-1", "--pull"}, "--pull does nothing with 'paw compile status'"},
 		{[]string{"compile", "--spec", "s", "--async", "--pull"}, "--pull needs the finished program"},
+		{[]string{"serve", "--model", missing, "--shadow-workers", "0"}, "--shadow-workers 0: want at least 1"},
+		{[]string{"serve", "--model", missing, "--shadow-queue", "-1"}, "--shadow-queue -1: want at least 1"},
+		{[]string{"serve", "--model", missing, "--queue", "0"}, "--queue 0: want at least 1"},
 	} {
 		_, err := runPaw(t, c.args...)
 		if code := exitCode(err); code != exitUsage || !strings.Contains(fmt.Sprint(err), c.want) {

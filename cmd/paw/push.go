@@ -60,7 +60,7 @@ func publish(cmd *cobra.Command, cfg *config.Config, path string) error {
 	if cfg.Store == "" {
 		return nil
 	}
-	_, _, err := newHubClient(cmd, cfg).AddProgram(cmd.Context(), path)
+	_, _, err := newHubClient(cmd, cfg).AddProgramFile(cmd.Context(), path)
 	return err
 }
 
@@ -112,7 +112,7 @@ func newPushCmd(cfg *config.Config) *cobra.Command {
 					r.Kind = hub.KindRuntime
 					r.Path, err = c.AddRuntime(cmd.Context(), runtimeID, a)
 				} else {
-					r.ID, r.Path, err = c.AddProgram(cmd.Context(), a)
+					r.ID, r.Path, err = c.AddProgramFile(cmd.Context(), a)
 				}
 				if err != nil {
 					return err
