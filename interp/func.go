@@ -70,6 +70,11 @@ type CallOptions struct {
 // ErrNoValidOutput reports a constrained call that found no valid output.
 var ErrNoValidOutput = errors.New("interp: no output satisfying the contract")
 
+// errNonFinite fails a call whose logits are NaN or infinite: the weights
+// (a broken adapter, usually) cannot give an answer, and NaN probabilities
+// would break every caller that encodes them (JSON has no NaN).
+var errNonFinite = fmt.Errorf("%w: the model produced non-finite logits (NaN or Inf); the program's adapter or the base model is broken: recompile the program or pull it again", ErrNoValidOutput)
+
 // Finish reasons.
 const (
 	FinishStop    = "stop"    // the model ended its output

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"math"
 	"slices"
 	"strings"
 	"time"
@@ -394,6 +395,9 @@ func (w *worker) scoreLabels(fn *Func, c *call) {
 		}
 		return row
 	}, w.b.tok.eog)
+	if err == nil && slices.ContainsFunc(sc.logp, math.IsNaN) {
+		err = errNonFinite
+	}
 	if err != nil {
 		w.finish(fn, c, err)
 		return
@@ -492,6 +496,10 @@ func (w *worker) next(fn *Func, c *call, i int) bool {
 		// The model's own (unconstrained) probability of the chosen token.
 		lse := logSumExp(row)
 		ev.lp = float64(row[t]) - lse
+		if math.IsNaN(ev.lp) || math.IsInf(lse, 0) {
+			w.finish(fn, c, errNonFinite)
+			return true
+		}
 		c.lp.add(ev.lp)
 		if k := c.req.opts.TopLogprobs; k > 0 {
 			ev.top = topLogprobs(row, lse, k)
