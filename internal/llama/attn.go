@@ -54,3 +54,6 @@ func attentionCheck(seed, d, nQ, nKV, nHead, nHeadKV, nSeq, mask int, scale floa
 		C.int(mask), C.float(scale), C.int(threads), &a, &b))
 	return float32(a), float32(b), ok
 }
+
+// attentionNodes counts the attention nodes paw's backend has computed (tests).
+func attentionNodes() int64 { return int64(C.paw_attn_nodes()) }

@@ -32,6 +32,9 @@ void paw_attn_enable(bool on);
 bool paw_attn_supported(const struct ggml_tensor *op);
 #define PAW_ATTN_MIN_QUERIES 8
 
+// paw_attn_nodes counts the attention nodes the backend has computed.
+long paw_attn_nodes(void);
+
 // paw_attn_check builds random Q/K/V (and a mask: 0 none, 1 random with -inf
 // holes, 2 causal over a cache of n_kv-n_q earlier cells), computes the
 // attention with ggml's own CPU FLASH_ATTN_EXT, with ggml's unfused
