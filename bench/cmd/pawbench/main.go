@@ -59,11 +59,14 @@ type Result struct {
 // Row is one model under one flash-attention setting with both engines:
 // medians over the rounds.
 type Row struct {
-	Model   string  `json:"model"`
-	Type    string  `json:"type"`
-	Setting string  `json:"setting"`
-	Paw     Result  `json:"paw"`
-	Peer    Result  `json:"peer"`
+	Model   string `json:"model"`
+	Type    string `json:"type"`
+	Setting string `json:"setting"`
+	Paw     Result `json:"paw"`
+	Peer    Result `json:"peer"`
+	// PawGGML is paw with ggml-cpu's own flash-attention kernel instead of
+	// paw's (engine "paw-ggml-attn": PAW_ATTN_KERNEL=ggml), when measured.
+	PawGGML *Result `json:"paw_ggml_attn,omitempty"`
 	PPx     float64 `json:"pp_ratio"` // paw / peer
 	TGx     float64 `json:"tg_ratio"`
 }
@@ -82,7 +85,7 @@ func main() {
 	flash := flag.Bool("flash", false, "shorthand for --settings on")
 	settings := flag.String("settings", "default,on,off", "flash-attention settings, comma-separated: default (each engine's own), on, off")
 	rounds := flag.Int("rounds", 3, "rounds per model; each runs every setting and engine once, engines alternating")
-	engines := flag.String("engines", "paw,peer", "engines to run, comma-separated")
+	engines := flag.String("engines", "paw,peer", "engines to run, comma-separated (paw, peer, paw-ggml-attn: paw on ggml-cpu's flash-attention kernel)")
 	peerLib := flag.String("peer-lib", defaultPeerLib(), "directory with the npm prebuilt libllama/libggml*.so")
 	asJSON := flag.Bool("json", false, "print JSON instead of a table")
 	quant := flag.String("quantize", "", "IN.gguf:OUT.gguf:TYPE — quantize with the peer's llama_model_quantize (e.g. Q6_K) and exit")
@@ -139,10 +142,14 @@ func main() {
 	fmt.Printf("threads=%d prefix=%d pp=%d tg=%d reps=%d rounds=%d n_ubatch=%s peer_cpu=%s (medians over rounds)\n", o.threads, o.prefix, o.pp, o.tg, o.reps,
 		*rounds, ubatchStr(o), variant)
 	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintf(tw, "model\ttype\tflash attention\tpaw pp\tpeer pp\tratio\tpaw tg\tpeer tg\tratio\t\n")
+	fmt.Fprintf(tw, "model\ttype\tflash attention\tpaw pp\tpeer pp\tratio\tpaw tg\tpeer tg\tratio\tpaw pp, ggml attn\tpaw tg, ggml attn\t\n")
 	for _, r := range rows {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%.1f\t%.1f\t%.2f\t%.1f\t%.1f\t%.2f\t\n", r.Model, r.Type, settingNames[r.Setting],
-			r.Paw.R.PromptTPS, r.Peer.R.PromptTPS, r.PPx, r.Paw.R.GenTPS, r.Peer.R.GenTPS, r.TGx)
+		g := "\t\t"
+		if r.PawGGML != nil {
+			g = fmt.Sprintf("%.1f\t%.1f\t", r.PawGGML.R.PromptTPS, r.PawGGML.R.GenTPS)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%.1f\t%.1f\t%.2f\t%.1f\t%.1f\t%.2f\t%s\n", r.Model, r.Type, settingNames[r.Setting],
+			r.Paw.R.PromptTPS, r.Peer.R.PromptTPS, r.PPx, r.Paw.R.GenTPS, r.Peer.R.GenTPS, r.TGx, g)
 	}
 	tw.Flush()
 }
@@ -173,6 +180,10 @@ func measure(model string, sets, engines []string, rounds int, peerLib string, o
 	var rows []Row
 	for _, set := range sets {
 		row := Row{Model: filepath.Base(model), Setting: set, Paw: medianResult(runs[set+"/paw"]), Peer: medianResult(runs[set+"/peer"])}
+		if rs := runs[set+"/paw-ggml-attn"]; rs != nil {
+			r := medianResult(rs)
+			row.PawGGML = &r
+		}
 		for _, r := range []Result{row.Paw, row.Peer} {
 			if row.Type == "" && r.R.Desc != "" {
 				row.Type = r.R.Desc
@@ -242,7 +253,13 @@ func child(engine, model, peerLib string, o opts) Result {
 		"--pp", fmt.Sprint(o.pp), "--tg", fmt.Sprint(o.tg), "--reps", fmt.Sprint(o.reps),
 		"--threads", fmt.Sprint(o.threads), "--ubatch", fmt.Sprint(o.ubatch), "--prefix", fmt.Sprint(o.prefix),
 		"--flash-mode", o.flash}
+	if engine == "paw-ggml-attn" {
+		args[1] = "paw"
+	}
 	cmd := exec.Command(exe, args...)
+	if engine == "paw-ggml-attn" {
+		cmd.Env = append(os.Environ(), "PAW_ATTN_KERNEL=ggml")
+	}
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	runErr := cmd.Run()
