@@ -1,3 +1,4 @@
 package llama
 
 var Int8Peak = int8Peak
+var AttentionNodes = attentionNodes

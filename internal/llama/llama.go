@@ -21,6 +21,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	_ "github.com/ollama/ollama/llama/llama.cpp/src" // compiles libllama and ggml-cpu
 )
@@ -48,7 +49,10 @@ var (
 	ErrInvalidParam = errors.New("llama: invalid parameter")
 )
 
-var initOnce sync.Once
+var (
+	initOnce     sync.Once
+	attentionOff atomic.Bool // paw's attention kernel turned off (SetFastAttention)
+)
 
 // Init initialises the backend once per process. Loading a model calls it; it is
 // exported for callers that want the system info first.
@@ -56,6 +60,7 @@ func Init() {
 	initOnce.Do(func() {
 		SetLogLevel(defaultLogLevel())
 		C.llama_backend_init()
+		registerAttention()
 	})
 }
 
