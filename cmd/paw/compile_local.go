@@ -24,6 +24,9 @@ type localFlags struct {
 	rank, epochs    int
 	alpha, lr       float64
 	holdOut         float64
+	batch, threads  int
+	seed            uint64
+	targets         []string
 }
 
 func (l *localFlags) register(cmd *cobra.Command) {
@@ -36,6 +39,10 @@ func (l *localFlags) register(cmd *cobra.Command) {
 	f.Float64Var(&l.alpha, "alpha", lora.DefaultAlpha, "with --local: LoRA alpha")
 	f.IntVar(&l.epochs, "epochs", lora.DefaultEpochs, "with --local: passes over the examples")
 	f.Float64Var(&l.lr, "lr", lora.DefaultLR, "with --local: peak learning rate")
+	f.IntVar(&l.batch, "batch", lora.DefaultBatchSize, "with --local: examples per optimizer step")
+	f.IntVar(&l.threads, "threads", 0, "with --local: training threads (0: every core)")
+	f.Uint64Var(&l.seed, "seed", 0, "with --local: seed of the initial adapter and the shuffling")
+	f.StringArrayVar(&l.targets, "targets", nil, "with --local: block projection to adapt, such as attn_q (repeatable; default: every projection)")
 	f.Float64Var(&l.holdOut, "holdout", 0.2, "with --local: fraction of the examples held out to measure accuracy (with 10 or more)")
 }
 
@@ -56,6 +63,7 @@ func runLocal(cmd *cobra.Command, cfg *config.Config, spec string, l localFlags,
 	stderr := cmd.ErrOrStderr()
 	c := &lora.Compiler{Examples: train, HeldOut: held, Options: lora.Options{
 		Base: l.model, Rank: l.rank, Alpha: float32(l.alpha), Epochs: l.epochs, LR: float32(l.lr),
+		BatchSize: l.batch, Threads: l.threads, Seed: l.seed, Targets: l.targets,
 		Progress: func(p lora.Progress) {
 			if cfg.Quiet {
 				return

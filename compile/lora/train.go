@@ -14,6 +14,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/paw-dev/paw/gguf"
@@ -251,18 +252,45 @@ func initLoRA(tr *llama.Trainer, seed uint64) {
 func isA(name string) bool { return len(name) > 7 && name[len(name)-7:] == ".lora_a" }
 
 // tokenizer turns examples into training sequences with the base model's
-// own vocabulary (through llama.cpp, as the runtime tokenizes).
-type tokenizer struct{ m *llama.Model }
+// own vocabulary, split exactly as the runtime (package interp) splits a
+// call: BOS when the model adds one, the template prefix with special-token
+// text parsed, then the input and the suffix's text before its first special
+// token as plain text, then the rest of the suffix parsed. Tokenizing the
+// whole rendered prompt at once instead trains on prompts the runtime never
+// builds: SentencePiece starts every separately tokenized piece with a word
+// space, so the runtime sees " Lily" where the whole text has "L" "ily".
+type tokenizer struct {
+	m        *llama.Model
+	specials []string // texts of control and user-defined tokens
+}
 
 func newTokenizer(base string) (*tokenizer, error) {
 	m, err := llama.LoadModel(base, llama.ModelParams{VocabOnly: true})
 	if err != nil {
 		return nil, fmt.Errorf("train: %w", err)
 	}
-	return &tokenizer{m}, nil
+	t := &tokenizer{m: m}
+	for id := range m.NVocab() {
+		tok := llama.Token(id)
+		if m.IsControl(tok) || m.IsUserDefined(tok) {
+			if s := m.TokenText(tok); len(s) >= 2 {
+				t.specials = append(t.specials, s)
+			}
+		}
+	}
+	return t, nil
 }
 
 func (t *tokenizer) Close() error { return t.m.Close() }
+
+// Count is the number of tokens of plain text s.
+func (t *tokenizer) Count(s string) int {
+	toks, err := t.m.Tokenize(s, false, false)
+	if err != nil {
+		return len(s) // an upper bound: no tokenizer makes more tokens than bytes
+	}
+	return len(toks)
+}
 
 func (t *tokenizer) sequences(tmpl program.Template, exs []Example) ([]llama.Sequence, error) {
 	seqs := make([]llama.Sequence, len(exs))
@@ -275,24 +303,44 @@ func (t *tokenizer) sequences(tmpl program.Template, exs []Example) ([]llama.Seq
 	return seqs, nil
 }
 
+// prompt tokenizes the template around input as the runtime does.
+func (t *tokenizer) prompt(tmpl program.Template, input string) ([]llama.Token, error) {
+	var p []llama.Token
+	if t.m.AddBOS() {
+		p = append(p, t.m.BOS())
+	}
+	cut := len(tmpl.Suffix)
+	for _, sp := range t.specials {
+		if i := strings.Index(tmpl.Suffix, sp); i >= 0 && i < cut {
+			cut = i
+		}
+	}
+	for _, part := range []struct {
+		text    string
+		special bool
+	}{{tmpl.Prefix, true}, {input + tmpl.Suffix[:cut], false}, {tmpl.Suffix[cut:], true}} {
+		if part.text == "" {
+			continue
+		}
+		toks, err := t.m.Tokenize(part.text, false, part.special)
+		if err != nil {
+			return nil, err
+		}
+		p = append(p, toks...)
+	}
+	return p, nil
+}
+
 // sequence renders ex: the prompt is masked, and the targets are the output
-// tokens then EOS. The output is tokenized as part of the whole text when
-// the prompt's tokens are a prefix of it (so that a SentencePiece word
-// keeps its leading space), else on its own.
+// tokens then EOS. The output is tokenized as plain text on its own, as the
+// runtime tokenizes the labels it scores.
 func (t *tokenizer) sequence(tmpl program.Template, ex Example) (llama.Sequence, error) {
-	prompt := tmpl.Render(ex.Input)
-	p, err := t.m.Tokenize(prompt, true, true)
+	p, err := t.prompt(tmpl, ex.Input)
 	if err != nil {
 		return llama.Sequence{}, err
 	}
-	full, err := t.m.Tokenize(prompt+ex.Output, true, true)
+	out, err := t.m.Tokenize(ex.Output, false, false)
 	if err != nil {
-		return llama.Sequence{}, err
-	}
-	var out []llama.Token
-	if len(full) > len(p) && slices.Equal(full[:len(p)], p) {
-		out = full[len(p):]
-	} else if out, err = t.m.Tokenize(ex.Output, false, false); err != nil {
 		return llama.Sequence{}, err
 	}
 	if len(out) == 0 || len(p) == 0 {
