@@ -38,7 +38,7 @@ func newCompileCmd(cfg *config.Config) *cobra.Command {
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if local.enabled {
-				return runLocal(cmd, cfg, req.Spec, local, asJSON)
+				return runLocal(cmd, cfg, req.Spec, req.Compiler, local, asJSON)
 			}
 			if async && pull {
 				return usagef("--pull needs the finished program: leave out --async, or use 'paw compile wait JOB --pull'")
