@@ -18,6 +18,7 @@ import (
 
 	"github.com/paw-dev/paw/compile"
 	"github.com/paw-dev/paw/compile/lora"
+	"github.com/paw-dev/paw/gguf"
 	"github.com/paw-dev/paw/internal/config"
 	"github.com/paw-dev/paw/interp"
 	"github.com/paw-dev/paw/upstream"
@@ -43,6 +44,7 @@ type localFlags struct {
 	pseudoBudget         int
 	checkpointEvery      int
 	noReport             bool
+	adapterType          string
 }
 
 func (l *localFlags) register(cmd *cobra.Command) {
@@ -68,6 +70,7 @@ func (l *localFlags) register(cmd *cobra.Command) {
 	f.IntVar(&l.teacherWant, "teacher-examples", 200, "with a teacher: examples wanted in all (the teacher writes the missing ones)")
 	f.IntVar(&l.pseudoBudget, "pseudo-budget", lora.DefaultPseudoBudget, "with --local: the pseudo-program's limit in the interpreter's tokens")
 	f.IntVar(&l.checkpointEvery, "checkpoint-every", lora.DefaultCheckpointEvery, "with --local: steps between checkpoints (an interrupted compile resumes from the last)")
+	f.StringVar(&l.adapterType, "adapter-type", "", "with --local: the adapter's tensor type, q4_0, f16 or f32 (default: q4_0 where the rank allows, else f16)")
 	f.BoolVar(&l.noReport, "no-report", false, "with --local: write no compile report beside the program")
 }
 
@@ -97,6 +100,13 @@ func runLocal(cmd *cobra.Command, cfg *config.Config, spec, compiler string, l l
 	if l.teacher != "" && l.teacherName == "" {
 		return usagef("--teacher needs --teacher-name MODEL")
 	}
+	var typ gguf.Type
+	if l.adapterType != "" {
+		var err error
+		if typ, err = gguf.ParseType(l.adapterType); err != nil || (typ != gguf.TypeQ4_0 && typ != gguf.TypeF16 && typ != gguf.TypeF32) {
+			return usagef("--adapter-type %q: want q4_0, f16 or f32", l.adapterType)
+		}
+	}
 	ctx := cmd.Context()
 	base := l.model
 	if l.interpreter != "" {
@@ -105,10 +115,13 @@ func runLocal(cmd *cobra.Command, cfg *config.Config, spec, compiler string, l l
 			return fmt.Errorf("--interpreter %s: %w", l.interpreter, err)
 		}
 	}
-	var given []lora.Example
+	var (
+		given     []lora.Example
+		unlabeled []string
+	)
 	if l.examples != "" {
 		var err error
-		if given, err = readExamples(l.examples); err != nil {
+		if given, unlabeled, err = readExamples(l.examples); err != nil {
 			return err
 		}
 	}
@@ -117,10 +130,18 @@ func runLocal(cmd *cobra.Command, cfg *config.Config, spec, compiler string, l l
 		return err
 	}
 	defer closeTeacher()
+	if len(unlabeled) > 0 && teacher == nil {
+		return usagef("%s: %d examples have no \"output\": give a teacher (--teacher or --teacher-model) to label them", l.examples, len(unlabeled))
+	}
 	stderr := cmd.ErrOrStderr()
-	exs, err := lora.Gather(ctx, spec, given, teacher, l.teacherWant)
+	exs, err := lora.Gather(ctx, spec, given, unlabeled, teacher, l.teacherWant)
 	if err != nil {
-		return err
+		if ctx.Err() != nil || len(exs) == 0 {
+			return err
+		}
+		if !cfg.Quiet {
+			fmt.Fprintf(stderr, "warning: going on with %d examples without the teacher's: %v\n", len(exs), err)
+		}
 	}
 	if len(exs) == 0 {
 		return usagef("--local has no examples: give --examples FILE, Input:/Output: examples in the spec, or a teacher")
@@ -134,7 +155,7 @@ func runLocal(cmd *cobra.Command, cfg *config.Config, spec, compiler string, l l
 		fmt.Fprintf(stderr, "%d examples: %d to train on, %d held out\n", len(exs), len(train), len(held))
 	}
 	prog := newTrainProgress(stderr, cfg.Quiet)
-	c := &lora.Compiler{Examples: train, HeldOut: held, Teacher: teacher, PseudoBudget: l.pseudoBudget, Options: lora.Options{
+	c := &lora.Compiler{Examples: train, HeldOut: held, Teacher: teacher, PseudoBudget: l.pseudoBudget, AdapterType: typ, Options: lora.Options{
 		Base: base, Rank: l.rank, Alpha: float32(l.alpha), Epochs: l.epochs, LR: float32(l.lr),
 		BatchSize: l.batch, Threads: l.threads, Seed: l.seed, Targets: l.targets, Progress: prog.step,
 		CheckpointDir: filepath.Join(cfg.CacheDir, "checkpoints"), CheckpointEvery: l.checkpointEvery,
@@ -281,14 +302,14 @@ func (p *trainProgress) finish() {
 	}
 }
 
-// readExamples reads JSON lines with "input" and "output" fields.
-func readExamples(path string) ([]lora.Example, error) {
+// readExamples reads JSON lines with "input" and "output" fields; the
+// inputs of lines without an output are returned apart, for a teacher.
+func readExamples(path string) (exs []lora.Example, unlabeled []string, err error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	defer f.Close()
-	var exs []lora.Example
 	sc := bufio.NewScanner(f)
 	sc.Buffer(nil, 1<<20)
 	for n := 1; sc.Scan(); n++ {
@@ -298,15 +319,19 @@ func readExamples(path string) ([]lora.Example, error) {
 		}
 		var ex lora.Example
 		if err := json.Unmarshal([]byte(line), &ex); err != nil {
-			return nil, fmt.Errorf("%s:%d: %w", path, n, err)
+			return nil, nil, fmt.Errorf("%s:%d: %w", path, n, err)
 		}
-		if ex.Input == "" || ex.Output == "" {
-			return nil, fmt.Errorf("%s:%d: an example needs \"input\" and \"output\"", path, n)
+		switch {
+		case ex.Input == "":
+			return nil, nil, fmt.Errorf("%s:%d: an example needs \"input\"", path, n)
+		case ex.Output == "":
+			unlabeled = append(unlabeled, ex.Input)
+		default:
+			exs = append(exs, ex)
 		}
-		exs = append(exs, ex)
 	}
 	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
+		return nil, nil, fmt.Errorf("%s: %w", path, err)
 	}
-	return exs, nil
+	return exs, unlabeled, nil
 }

@@ -190,16 +190,21 @@ func clip(s string, n int) string {
 }
 
 // Gather collects a compile's examples: the spec's own Input:/Output:
-// examples, then given, then, with a teacher, teacher-written ones until
-// there are want in all; de-duplicated by input.
-func Gather(ctx context.Context, spec string, given []Example, t Teacher, want int) ([]Example, error) {
+// examples, then given, then, with a teacher, the outputs of unlabeled
+// inputs and teacher-written examples until there are want in all;
+// de-duplicated by input. When the teacher fails, Gather returns the
+// examples it has along with the teacher's error (wrapping ErrTeacher when
+// its text was unusable), so a compile can go on without it.
+func Gather(ctx context.Context, spec string, given []Example, unlabeled []string, t Teacher, want int) ([]Example, error) {
 	exs := Dedup(append(SpecExamples(spec), given...))
-	if t == nil || len(exs) >= want {
+	if t == nil {
 		return exs, nil
 	}
-	more, err := Generate(ctx, t, spec, exs, want-len(exs))
-	if err != nil {
-		return nil, err
+	labeled, err := Label(ctx, t, spec, unlabeled)
+	exs = Dedup(append(exs, labeled...))
+	if err != nil || len(exs) >= want {
+		return exs, err
 	}
-	return append(exs, more...), nil
+	more, err := Generate(ctx, t, spec, exs, want-len(exs))
+	return append(exs, more...), err
 }
