@@ -17,7 +17,7 @@ func words(s string) int { return len(strings.Fields(s)) }
 
 func TestPseudoWithin(t *testing.T) {
 	exs := []lora.Example{{Input: "a b", Output: "c"}, {Input: "d e f", Output: "g"}, {Input: "h", Output: "i"}, {Input: "j", Output: "k"}}
-	task := lora.Pseudo("Do it.", nil) // 4 words
+	task := lora.Pseudo("Do it.", nil) // 5 words; each example adds 4 to 6
 	for _, tt := range []struct {
 		name   string
 		budget int
@@ -25,10 +25,10 @@ func TestPseudoWithin(t *testing.T) {
 		err    error
 	}{
 		{"task alone fits", 6, task, nil},
-		{"one example", 10, lora.Pseudo("Do it.", exs[:1]), nil},
-		{"two examples", 15, lora.Pseudo("Do it.", exs[:2]), nil},
+		{"one example", 12, lora.Pseudo("Do it.", exs[:1]), nil},
+		{"two examples", 18, lora.Pseudo("Do it.", exs[:2]), nil},
 		{"at most three", 1000, lora.Pseudo("Do it.", exs[:3]), nil},
-		{"over budget", 3, "", lora.ErrBudget},
+		{"over budget", 4, "", lora.ErrBudget},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			got, err := lora.PseudoWithin("Do it.", exs, tt.budget, words)
