@@ -18,9 +18,11 @@ import (
 
 	"github.com/paw-dev/paw/compile"
 	"github.com/paw-dev/paw/compile/lora"
+	"github.com/paw-dev/paw/eval"
 	"github.com/paw-dev/paw/gguf"
 	"github.com/paw-dev/paw/internal/config"
 	"github.com/paw-dev/paw/interp"
+	"github.com/paw-dev/paw/library"
 	"github.com/paw-dev/paw/upstream"
 )
 
@@ -125,49 +127,11 @@ func runLocal(cmd *cobra.Command, cfg *config.Config, spec, compiler string, l l
 			return err
 		}
 	}
-	teacher, closeTeacher, err := l.newTeacher(cfg)
+	res, err := localCompile(cmd, cfg, spec, l, base, typ, given, unlabeled)
 	if err != nil {
 		return err
-	}
-	defer closeTeacher()
-	if len(unlabeled) > 0 && teacher == nil {
-		return usagef("%s: %d examples have no \"output\": give a teacher (--teacher or --teacher-model) to label them", l.examples, len(unlabeled))
 	}
 	stderr := cmd.ErrOrStderr()
-	exs, err := lora.Gather(ctx, spec, given, unlabeled, teacher, l.teacherWant)
-	if err != nil {
-		if ctx.Err() != nil || len(exs) == 0 {
-			return err
-		}
-		if !cfg.Quiet {
-			fmt.Fprintf(stderr, "warning: going on with %d examples without the teacher's: %v\n", len(exs), err)
-		}
-	}
-	if len(exs) == 0 {
-		return usagef("--local has no examples: give --examples FILE, Input:/Output: examples in the spec, or a teacher")
-	}
-	frac := l.holdOut
-	if len(exs) < 10 {
-		frac = 0
-	}
-	train, held := lora.Split(exs, frac)
-	if !cfg.Quiet {
-		fmt.Fprintf(stderr, "%d examples: %d to train on, %d held out\n", len(exs), len(train), len(held))
-	}
-	prog := newTrainProgress(stderr, cfg.Quiet)
-	c := &lora.Compiler{Examples: train, HeldOut: held, Teacher: teacher, PseudoBudget: l.pseudoBudget, AdapterType: typ, Options: lora.Options{
-		Base: base, Rank: l.rank, Alpha: float32(l.alpha), Epochs: l.epochs, LR: float32(l.lr),
-		BatchSize: l.batch, Threads: l.threads, Seed: l.seed, Targets: l.targets, Progress: prog.step,
-		CheckpointDir: filepath.Join(cfg.CacheDir, "checkpoints"), CheckpointEvery: l.checkpointEvery,
-	}}
-	res, err := c.Compile(ctx, compile.Request{Spec: spec})
-	prog.finish()
-	if err != nil {
-		if ctx.Err() != nil && !cfg.Quiet {
-			fmt.Fprintf(stderr, "interrupted: the checkpoint in %s resumes this compile when it is run again\n", c.Options.CheckpointDir)
-		}
-		return err
-	}
 	out := cmp.Or(l.out, res.ProgramID+".paw")
 	if err := res.Program.WriteFile(out); err != nil {
 		return err
@@ -203,6 +167,55 @@ func runLocal(cmd *cobra.Command, cfg *config.Config, spec, compiler string, l l
 		fmt.Fprintln(stderr)
 	}
 	return nil
+}
+
+// localCompile gathers the examples (the spec's, given, and a teacher's),
+// splits off the held-out ones and trains: what paw compile --local and
+// paw build's local-lora functions share.
+func localCompile(cmd *cobra.Command, cfg *config.Config, spec string, l localFlags, base string, typ gguf.Type,
+	given []lora.Example, unlabeled []string) (*compile.Result, error) {
+	ctx := cmd.Context()
+	teacher, closeTeacher, err := l.newTeacher(cfg)
+	if err != nil {
+		return nil, err
+	}
+	defer closeTeacher()
+	if len(unlabeled) > 0 && teacher == nil {
+		return nil, usagef("%s: %d examples have no \"output\": give a teacher (--teacher or --teacher-model) to label them", l.examples, len(unlabeled))
+	}
+	stderr := cmd.ErrOrStderr()
+	exs, err := lora.Gather(ctx, spec, given, unlabeled, teacher, l.teacherWant)
+	if err != nil {
+		if ctx.Err() != nil || len(exs) == 0 {
+			return nil, err
+		}
+		if !cfg.Quiet {
+			fmt.Fprintf(stderr, "warning: going on with %d examples without the teacher's: %v\n", len(exs), err)
+		}
+	}
+	if len(exs) == 0 {
+		return nil, usagef("--local has no examples: give --examples FILE, Input:/Output: examples in the spec, or a teacher")
+	}
+	frac := l.holdOut
+	if len(exs) < 10 {
+		frac = 0
+	}
+	train, held := lora.Split(exs, frac)
+	if !cfg.Quiet {
+		fmt.Fprintf(stderr, "%d examples: %d to train on, %d held out\n", len(exs), len(train), len(held))
+	}
+	prog := newTrainProgress(stderr, cfg.Quiet)
+	c := &lora.Compiler{Examples: train, HeldOut: held, Teacher: teacher, PseudoBudget: l.pseudoBudget, AdapterType: typ, Options: lora.Options{
+		Base: base, Rank: l.rank, Alpha: float32(l.alpha), Epochs: l.epochs, LR: float32(l.lr),
+		BatchSize: l.batch, Threads: l.threads, Seed: l.seed, Targets: l.targets, Progress: prog.step,
+		CheckpointDir: filepath.Join(cfg.CacheDir, "checkpoints"), CheckpointEvery: l.checkpointEvery,
+	}}
+	res, err := c.Compile(ctx, compile.Request{Spec: spec})
+	prog.finish()
+	if err != nil && ctx.Err() != nil && !cfg.Quiet {
+		fmt.Fprintf(stderr, "interrupted: the checkpoint in %s resumes this compile when it is run again\n", c.Options.CheckpointDir)
+	}
+	return res, err
 }
 
 // newTeacher returns the teacher the flags ask for (nil: none) and what
@@ -334,4 +347,68 @@ func readExamples(path string) (exs []lora.Example, unlabeled []string, err erro
 		return nil, nil, fmt.Errorf("%s: %w", path, err)
 	}
 	return exs, unlabeled, nil
+}
+
+// localBuilder is paw build's compiler for local-lora functions.
+func localBuilder(cmd *cobra.Command, cfg *config.Config) func(*library.Manifest, *library.Function) compile.Compiler {
+	return func(m *library.Manifest, f *library.Function) compile.Compiler { return &localBuild{cmd, cfg, m, f} }
+}
+
+// localBuild compiles a local-lora function of paw.yaml with paw compile
+// --local's defaults: on the function's base model, over the spec's
+// examples, its examples file and its cases. It installs the program into
+// the cache (where paw build fetches it from) and writes the compile report
+// into the project's paw-report/ as NAME.compile.json and .svg.
+type localBuild struct {
+	cmd *cobra.Command
+	cfg *config.Config
+	m   *library.Manifest
+	f   *library.Function
+}
+
+func (b *localBuild) Compile(ctx context.Context, req compile.Request) (*compile.Result, error) {
+	base := b.f.Base
+	if strings.HasSuffix(strings.ToLower(base), ".gguf") {
+		base = filepath.Join(b.m.Dir, filepath.FromSlash(base))
+	} else {
+		var err error
+		if base, err = newHubClient(b.cmd, b.cfg).PullRuntime(ctx, base); err != nil {
+			return nil, fmt.Errorf("base %s: %w", b.f.Base, err)
+		}
+	}
+	var (
+		given     []lora.Example
+		unlabeled []string
+	)
+	if b.f.Examples != "" {
+		var err error
+		if given, unlabeled, err = readExamples(filepath.Join(b.m.Dir, filepath.FromSlash(b.f.Examples))); err != nil {
+			return nil, err
+		}
+	}
+	if path := b.m.CasesPath(b.f); path != "" {
+		cases, err := eval.OpenCases(path, eval.Columns{})
+		if err != nil {
+			return nil, err
+		}
+		for _, c := range cases {
+			if c.HasExpected {
+				given = append(given, lora.Example{Input: c.Input, Output: c.Expected})
+			}
+		}
+	}
+	var l localFlags // the flags' defaults
+	l.register(&cobra.Command{})
+	res, err := localCompile(b.cmd, b.cfg, req.Spec, l, base, 0, given, unlabeled)
+	if err != nil {
+		return nil, err
+	}
+	if err := res.Program.WriteDir(filepath.Join(b.cfg.CacheDir, "programs", res.ProgramID)); err != nil {
+		return nil, err
+	}
+	rep, err := lora.ReportOf(res.Program)
+	if err != nil {
+		return nil, err
+	}
+	return res, rep.WriteFiles(filepath.Join(b.m.Dir, "paw-report", b.f.Name+".compile"))
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/paw-dev/paw/hub"
 	"github.com/paw-dev/paw/internal/fixture"
 	"github.com/paw-dev/paw/internal/fixture/fixturetest"
+	"github.com/paw-dev/paw/library"
 	"github.com/paw-dev/paw/program"
 )
 
@@ -241,5 +242,60 @@ func TestCompileLocalStories260K(t *testing.T) {
 		100*res.HeldOutBaseAccuracy, 100*res.HeldOutAccuracy, 100*rep.Accuracy, rep.Cases)
 	if err != nil || rep.Cases != 100 || res.HeldOut != 100 {
 		t.Errorf("paw test: %v, %d cases (compile held out %d)", err, rep.Cases, res.HeldOut)
+	}
+}
+
+// TestBuildLocalLora: paw build compiles a local-lora function of paw.yaml
+// on this machine (stories260K, the manifest's examples file), with the
+// PAW service unreachable, pins it in paw.lock with the program in the
+// cache, and writes the compile report into paw-report/.
+func TestBuildLocalLora(t *testing.T) {
+	src := filepath.Join("..", "..", "..", "shared", "fixtures", "stories260K")
+	if _, err := os.Stat(src); err != nil {
+		t.Skipf("stories260K fixture not found beside the repository: %v", err)
+	}
+	t.Setenv("PAW_CACHE_DIR", t.TempDir())
+	t.Setenv("PAW_API_URL", "http://127.0.0.1:1") // nothing listens: no network
+	t.Setenv("PAW_QUIET", "1")
+	dir := t.TempDir()
+	if err := fixture.Stories260K(src, filepath.Join(dir, "stories260K.gguf")); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(filepath.Join("..", "..", "compile", "lora", "testdata", "animal-or-toy.jsonl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.SplitAfter(string(b), "\n")
+	os.WriteFile(filepath.Join(dir, "examples.jsonl"), []byte(strings.Join(lines[:24], "")), 0o644)
+	os.WriteFile(filepath.Join(dir, library.ManifestFile), []byte(`functions:
+  - name: animal_or_toy
+    owner: me
+    spec: Is the sentence about an animal or a toy?
+    labels: [animal, toy]
+    compiler: local-lora
+    base: stories260K.gguf
+    examples: examples.jsonl
+`), 0o644)
+	out, err := runPaw(t, "build", "--dir", dir)
+	if err != nil || !strings.Contains(out, "1 built, 0 unchanged, 0 failed") {
+		t.Fatalf("paw build: %q, %v", out, err)
+	}
+	lock, err := library.ReadLock(filepath.Join(dir, library.LockFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := lock.Functions["animal_or_toy"]
+	if e == nil || e.Compiler != lora.CompilerName || e.CompilerSnapshot != lora.CompilerSnapshot {
+		t.Fatalf("lock entry %+v", e)
+	}
+	_, rec := training(t, filepath.Join(os.Getenv("PAW_CACHE_DIR"), "programs", e.ProgramID))
+	if rec.Examples+rec.HeldOut != 24 {
+		t.Errorf("trained on %d + %d held out, want the 24 examples", rec.Examples, rec.HeldOut)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "paw-report", "animal_or_toy.compile.svg")); err != nil {
+		t.Errorf("compile report: %v", err)
+	}
+	if out, err := runPaw(t, "build", "--offline", "--dir", dir); err != nil || !strings.Contains(out, "1 functions locked and cached") {
+		t.Errorf("paw build --offline: %q, %v", out, err)
 	}
 }
