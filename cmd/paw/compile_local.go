@@ -403,7 +403,11 @@ func (b *localBuild) Compile(ctx context.Context, req compile.Request) (*compile
 	if err != nil {
 		return nil, err
 	}
-	if err := res.Program.WriteDir(filepath.Join(b.cfg.CacheDir, "programs", res.ProgramID)); err != nil {
+	programs := filepath.Join(b.cfg.CacheDir, "programs") // the hub cache's layout: hub.Client.ProgramPath
+	if err := os.MkdirAll(programs, 0o755); err != nil {
+		return nil, err
+	}
+	if err := res.Program.WriteDir(filepath.Join(programs, res.ProgramID)); err != nil {
 		return nil, err
 	}
 	rep, err := lora.ReportOf(res.Program)

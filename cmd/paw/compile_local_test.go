@@ -183,9 +183,9 @@ func TestCompileLocalTeacherModel(t *testing.T) {
 		"--teacher-model", teacher, "--teacher-examples", "5", "--rank", "32", "--epochs", "1", "--threads", "1", "--out", out); err != nil {
 		t.Fatal(err)
 	}
-	p, rec := training(t, out)
-	if rec.Examples != 3 || rec.PseudoBy != "assembled" || !strings.Contains(p.PseudoProgram, "Input: The cat\nOutput: ") {
-		t.Errorf("record %+v, pseudo-program %q: want the labeled example and two labeled by the teacher", rec, p.PseudoProgram)
+	_, rec := training(t, out)
+	if rec.Examples != 3 || rec.PseudoBy != "assembled" {
+		t.Errorf("record %+v: want the labeled example and two labeled by the teacher, the pseudo-program assembled", rec)
 	}
 }
 
