@@ -19,7 +19,7 @@ var allowed = map[string][]string{
 	"hub":              {"api", "program", "internal/fsutil", "internal/kvcache", "internal/retry"},
 	"compile":          {"program"},
 	"compile/hosted":   {"api", "compile", "internal/retry", "program"},
-	"compile/lora":     {"compile", "gguf", "internal/llama", "program"},
+	"compile/lora":     {"compile", "eval", "gguf", "internal/fsutil", "internal/llama", "program"},
 	"eval":             {"program", "schema"},
 	"eval/report":      {"eval", "internal/fsutil"},
 	"library":          {"compile", "eval", "internal/fsutil", "program", "schema"},
