@@ -247,10 +247,12 @@ func localTeacher(path string, threads int) (lora.Teacher, func(), error) {
 	}
 	var fn *interp.Func
 	t := lora.TeacherFunc(func(ctx context.Context, system, user string) (string, error) {
-		if fn == nil {
-			if fn, err = e.LoadBase(ctx, path); err != nil {
+		if fn == nil { // loaded on first use: a compile may not need its teacher
+			f, err := e.LoadBase(ctx, path)
+			if err != nil {
 				return "", fmt.Errorf("--teacher-model %s: %w", path, err)
 			}
+			fn = f
 		}
 		r, err := fn.Call(ctx, system+"\n\n"+user, interp.CallOptions{MaxTokens: 512})
 		return r.Output, err
