@@ -52,7 +52,7 @@ if [ -d "$SHARED/fixtures/stories260K" ]; then
   data=compile/lora/testdata/animal-or-toy.jsonl
   awk 'NR % 3 == 0' "$data" | sed 's/"output"/"expected"/' > "$DEMO/held-out.jsonl"
   $PAW compile --local --spec "Is the sentence about an animal or a toy?" --examples "$data" --holdout 0.33 \
-    --model "$DEMO/stories260K.gguf" --pseudo-budget 80 --rank 32 --epochs 3 --lr 1e-2 --threads 1 --seed 1 \
+    --model "$DEMO/stories260K.gguf" --pseudo-budget 80 --rank 8 --epochs 4 --lr 3e-3 --threads 1 --seed 1 \
     --out "$DEMO/animal-or-toy.paw"
   $PAW test "$DEMO/animal-or-toy.paw" --model "$DEMO/stories260K.gguf" --cases "$DEMO/held-out.jsonl" --failing 3
   $PAW run "$DEMO/animal-or-toy.paw" --model "$DEMO/stories260K.gguf" --input "The kitten was very happy." --json

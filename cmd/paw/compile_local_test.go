@@ -196,7 +196,7 @@ func TestCompileLocalTeacherModel(t *testing.T) {
 // tokenized the whole prompt at once and the runtime tokenizes it in parts.
 func TestCompileLocalStories260K(t *testing.T) {
 	if testing.Short() {
-		t.Skip("trains for a minute")
+		t.Skip("trains for a minute or two")
 	}
 	src := filepath.Join("..", "..", "..", "shared", "fixtures", "stories260K")
 	if _, err := os.Stat(src); err != nil {
@@ -211,7 +211,7 @@ func TestCompileLocalStories260K(t *testing.T) {
 	data := filepath.Join("..", "..", "compile", "lora", "testdata", "animal-or-toy.jsonl")
 	out := filepath.Join(dir, "animal-or-toy.paw")
 	line, err := runPaw(t, "compile", "--local", "--spec", "Is the sentence about an animal or a toy?", "--examples", data,
-		"--model", base, "--holdout", "0.33", "--pseudo-budget", "80", "--rank", "8", "--epochs", "2", "--lr", "3e-3",
+		"--model", base, "--holdout", "0.33", "--pseudo-budget", "80", "--rank", "8", "--epochs", "4", "--lr", "3e-3",
 		"--threads", "1", "--seed", "1", "--out", out, "--json")
 	if err != nil {
 		t.Fatal(err)

@@ -68,7 +68,7 @@ func TestCompileTeachesStories260K(t *testing.T) {
 		// One thread: at 260K parameters a second one only adds barrier
 		// waits, which collapse when other processes share the cores
 		// (measured: 163 instead of ~2,200 tok/s at a load of 4 on 2 cores).
-		Options:      lora.Options{Base: base, Rank: 8, Alpha: 16, Epochs: 2, LR: 3e-3, BatchSize: 8, Threads: 1, Seed: 1},
+		Options:      lora.Options{Base: base, Rank: 8, Alpha: 16, Epochs: 4, LR: 3e-3, BatchSize: 8, Threads: 1, Seed: 1},
 		Examples:     train,
 		HeldOut:      held,
 		PseudoBudget: 80,
