@@ -28,15 +28,17 @@ func (f TeacherFunc) Complete(ctx context.Context, system, user string) (string,
 }
 
 // SpecExamples returns the Input:/Output: examples written in a spec (as
-// eval.FromSpec reads them), or none.
+// eval.FromSpec reads them) whose input and output are not empty.
 func SpecExamples(spec string) []Example {
 	cases, err := eval.FromSpec(spec, "spec")
 	if err != nil {
 		return nil // a spec without examples
 	}
-	exs := make([]Example, len(cases))
-	for i, c := range cases {
-		exs[i] = Example{Input: c.Input, Output: c.Expected}
+	var exs []Example
+	for _, c := range cases {
+		if strings.TrimSpace(c.Input) != "" && strings.TrimSpace(c.Expected) != "" { // "Input:" with nothing after it
+			exs = append(exs, Example{Input: c.Input, Output: c.Expected})
+		}
 	}
 	return exs
 }
