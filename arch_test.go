@@ -20,7 +20,7 @@ var allowed = map[string][]string{
 	"store":            {"internal/fsutil"}, // std and the S3 client besides
 	"compile":          {"program"},
 	"compile/hosted":   {"api", "compile", "internal/retry", "program"},
-	"compile/lora":     {"compile", "gguf", "internal/llama", "program"},
+	"compile/lora":     {"compile", "eval", "gguf", "internal/fsutil", "internal/llama", "program"},
 	"compile/mapper":   {"compile", "gguf", "internal/fixture", "internal/fsutil", "internal/llama", "program"}, // fixture: the HF converter's GGUF layout
 	"eval":             {"program", "schema"},
 	"eval/report":      {"eval", "internal/fsutil"},

@@ -265,6 +265,8 @@ func TestJSONOutputs(t *testing.T) {
 		{[]string{"generate", "--model", base, "--prompt", "once", "--max-tokens", "3"}, 1},
 		{[]string{"compile", "--spec", "about cats?", "--tag", "pets, cats", "--tag", "demo", "--pull"}, 1},
 		{[]string{"compile", "--spec", "about cats?", "--async"}, 1},
+		{[]string{"compile", "--local", "--spec", "about cats?\n\nInput: my cat\nOutput: yes\nInput: a car\nOutput: no", "--model", base,
+			"--rank", "32", "--epochs", "1", "--threads", "1", "--out", filepath.Join(dir, "local.paw")}, 1},
 		{[]string{"compile", "status", "job-1"}, 1},
 		{[]string{"compile", "cancel", "job-1"}, 1},
 		{[]string{"compile", "wait", "job-1"}, 1},

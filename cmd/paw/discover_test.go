@@ -82,8 +82,8 @@ func TestDiscoverExport(t *testing.T) {
 	if len(e) != 1 || e[0].Function != "sentiment" || e[0].NCases == 0 || e[0].NTraining <= e[0].NCases {
 		t.Fatalf("export: %s", out)
 	}
-	if exs, err := readExamples(e[0].Training); err != nil || len(exs) != e[0].NTraining {
-		t.Errorf("the training file as paw compile --local reads it: %d examples, %v", len(exs), err)
+	if exs, unlabeled, err := readExamples(e[0].Training); err != nil || len(exs) != e[0].NTraining || len(unlabeled) != 0 {
+		t.Errorf("the training file as paw compile --local reads it: %d examples, %d unlabeled, %v", len(exs), len(unlabeled), err)
 	}
 	m, err := library.Load(manifest)
 	if err != nil {
