@@ -9,6 +9,7 @@ import (
 	"github.com/paw-dev/paw/api"
 	"github.com/paw-dev/paw/compile"
 	"github.com/paw-dev/paw/compile/hosted"
+	"github.com/paw-dev/paw/compile/lora"
 	"github.com/paw-dev/paw/internal/config"
 )
 
@@ -42,7 +43,7 @@ func newCompileCmd(cfg *config.Config) *cobra.Command {
 			"resumes from its checkpoint (in the cache) when run again with the same data and options.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if local.enabled && req.Compiler != "" {
+			if local.enabled && req.Compiler != "" && req.Compiler != lora.CompilerName {
 				return runMapperCompile(cmd, cfg, req.Spec, req.Compiler, local.out, mflags, asJSON)
 			}
 			if local.enabled {

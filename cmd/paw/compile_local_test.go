@@ -46,7 +46,7 @@ func TestCompileLocal(t *testing.T) {
 		`{"input": "sky", "output": "grey"}`+"\n"), 0o644)
 	out := filepath.Join(dir, "colour.paw")
 	spec := "Warm or cold colour?\n\nExamples:\nInput: sky\nOutput: cold\nInput: orange\nOutput: warm"
-	id, err := runPaw(t, "compile", "--local", "--spec", spec, "--examples", exs, "--model", base,
+	id, err := runPaw(t, "compile", "--local", "--compiler", lora.CompilerName, "--spec", spec, "--examples", exs, "--model", base,
 		"--rank", "32", "--epochs", "1", "--threads", "1", "--out", out)
 	if err != nil {
 		t.Fatal(err)

@@ -87,6 +87,9 @@ func runMapperCompile(cmd *cobra.Command, cfg *config.Config, spec, compilerName
 	if err := r.Program.WriteFile(path); err != nil {
 		return err
 	}
+	if err := publish(cmd, cfg, path); err != nil {
+		return err
+	}
 	if !asJSON {
 		fmt.Fprintln(cmd.OutOrStdout(), r.ProgramID)
 		if !cfg.Quiet {
