@@ -9,9 +9,9 @@ TESTFLAGS ?=
 SHARED ?= ../shared
 DEMO ?= .demo
 # Pure-Go packages: they must build without cgo.
-PURE_PKGS := ./gguf/... ./program/... ./api/... ./hub/... ./compile/ ./compile/hosted/... ./internal/config/... ./internal/fsutil/... ./eval/... ./upstream/... ./internal/retry/... ./registry/... ./library/...
+PURE_PKGS := ./gguf/... ./program/... ./api/... ./hub/... ./compile/ ./compile/hosted/... ./internal/config/... ./internal/fsutil/... ./eval/... ./upstream/... ./internal/retry/... ./registry/... ./library/... ./discover/... ./store/... ./internal/pgtest/...
 
-.PHONY: all build demo test tools lint bench bench-interp bench-llama bench-train fuzz loadtest
+.PHONY: all build demo test tools lint bench bench-interp bench-llama bench-train fuzz loadtest discover-bench cluster image-binary image-build
 all: build
 
 build:
@@ -33,6 +33,7 @@ lint:
 	@# through its replace, and a stale one fails only on a fresh machine.
 	$(GO) mod tidy -diff
 	cd bench && $(GO) mod tidy -diff
+	cd deploy && $(GO) mod tidy -diff && $(GO) vet ./...
 	CGO_ENABLED=0 $(GO) build $(PURE_PKGS)
 	@bad=$$(grep -rl --include='*.go' '^import "C"' . | grep -v '^./internal/llama/' || true); \
 	  if [ -n "$$bad" ]; then echo "cgo outside internal/llama: $$bad"; exit 1; fi
@@ -64,6 +65,7 @@ bench-train: tools
 # and the whole run measured about 90 s on 2 cores.
 test: tools lint
 	$(GO) test -p 1 $(TESTFLAGS) $(PKGS)
+	cd deploy && $(GO) test $(TESTFLAGS) ./...
 ifeq ($(PKGS),./...)
 	$(GO) test -p 1 -race ./...
 endif
@@ -79,3 +81,26 @@ loadtest:
 FUZZTIME ?= 60s
 fuzz:
 	$(GO) test -run '^$$' -fuzz '^$(FUZZ)$$' -fuzztime $(FUZZTIME) $(FUZZPKG)
+
+# make discover-bench [DISCOVER_MB=1024]: paw discover on a generated OpenAI-format
+# call log of that size (written once to DISCOVER_LOG): throughput and peak RSS.
+DISCOVER_MB ?= 1024
+DISCOVER_LOG ?= /tmp/paw-discover-$(DISCOVER_MB)mb.jsonl
+discover-bench: build
+	PAW_DISCOVER_LOG=$(DISCOVER_LOG) PAW_DISCOVER_MB=$(DISCOVER_MB) $(GO) test -count=1 -run '^TestWriteBigLog$$' ./discover/
+	flock /tmp/paw-cpu.lock /usr/bin/time -f 'peak RSS %M KiB, wall %e s' bin/paw discover --top 8 --price-per-1k 0.15 $(DISCOVER_LOG)
+
+# make cluster: the local scale-out cluster (deploy/cluster_test.go): 3 paw serve
+# replicas, nginx hashing on the program, PostgreSQL, versitygw as the S3 store.
+# Its figures go to $(CLUSTER_OUT) (the README's scale-out section).
+CLUSTER_OUT ?= $(CURDIR)/cluster.json
+cluster: build
+	cd deploy && PAW_CLUSTER=1 PAW_CLUSTER_OUT=$(CLUSTER_OUT) $(GO) test -count=1 -run '^TestCluster$$' -v -timeout 20m .
+
+# The container image's binary (deploy/Dockerfile runs this): static and
+# portable (x86-64-v3, every x86 server CPU since about 2015; see README).
+IMAGE_MARCH ?= x86-64-v3
+image-binary:
+	$(MAKE) --no-print-directory PAW_MARCH=$(IMAGE_MARCH) image-build
+image-build:
+	$(GO) build -tags netgo,osusergo -ldflags "-s -w -linkmode external -extldflags -static -X main.version=$$(git describe --always --dirty 2>/dev/null || echo dev)" -o bin/paw-image ./cmd/paw

@@ -17,12 +17,15 @@ var allowed = map[string][]string{
 	"schema":           {},
 	"api":              {},
 	"hub":              {"api", "program", "internal/fsutil", "internal/kvcache", "internal/retry"},
+	"store":            {"internal/fsutil"}, // std and the S3 client besides
 	"compile":          {"program"},
 	"compile/hosted":   {"api", "compile", "internal/retry", "program"},
-	"compile/lora":     {"compile", "gguf", "internal/llama", "program"},
+	"compile/lora":     {"compile", "eval", "gguf", "internal/fsutil", "internal/llama", "program"},
+	"compile/mapper":   {"compile", "gguf", "internal/fixture", "internal/fsutil", "internal/llama", "program"}, // fixture: the HF converter's GGUF layout
 	"eval":             {"program", "schema"},
 	"eval/report":      {"eval", "internal/fsutil"},
 	"library":          {"compile", "eval", "internal/fsutil", "program", "schema"},
+	"discover":         {"library"},                                          // exports into a project's paw.yaml, checked by its loader
 	"upstream":         {"api", "eval", "internal/fsutil", "internal/retry"}, // upstream.Runner returns eval.Answer
 	"registry":         {"program"},                                          // std and the two database drivers besides
 	"internal/llama":   {},
@@ -30,6 +33,7 @@ var allowed = map[string][]string{
 	"internal/fsutil":  {},
 	"internal/kvcache": {},
 	"internal/retry":   {},
+	"internal/pgtest":  {}, // test and local-cluster helper: std and the pgx driver
 	"internal/fixture": {"gguf", "internal/fsutil"},
 	"interp":           {"gguf", "internal/basemodel", "internal/fsutil", "internal/kvcache", "internal/llama", "program", "schema"},
 	"cmd/paw":          nil, // the CLI may import anything but is imported by nothing
@@ -46,8 +50,9 @@ var allowed = map[string][]string{
 	// program API; like interp, they run on internal/llama.
 	"internal/basemodel": {"internal/llama"},
 	// Test helpers, apart so that the binary does not link package testing.
-	"internal/fixture/fixturetest": {"internal/fixture"},
+	"internal/fixture/fixturetest": {"internal/fixture", "program"},
 	"internal/browsertest":         {"internal/fsutil"},
+	"discover/discovertest":        {},
 }
 
 // TestImportArrows checks every package's imports of other paw packages.
@@ -73,8 +78,8 @@ func TestImportArrows(t *testing.T) {
 			if dep == "cmd/paw" {
 				t.Errorf("%s imports the CLI", fields[0])
 			}
-			if dep == "internal/llama" && pkg != "interp" && pkg != "internal/basemodel" && pkg != "compile/lora" {
-				t.Errorf("%s imports internal/llama: only interp, internal/basemodel and compile/lora may (the one cgo seam)", fields[0])
+			if dep == "internal/llama" && pkg != "interp" && pkg != "internal/basemodel" && pkg != "compile/lora" && pkg != "compile/mapper" {
+				t.Errorf("%s imports internal/llama: only interp, internal/basemodel, compile/lora and compile/mapper may (the one cgo seam)", fields[0])
 			}
 			if ok != nil && !slices.Contains(ok, dep) {
 				t.Errorf("%s imports %s, outside its arrows %v", fields[0], dep, ok)

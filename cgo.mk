@@ -22,4 +22,5 @@ endif
 export CGO_ENABLED := 1
 export CGO_CFLAGS := -O3 $(ARCHFLAGS)
 export CGO_CXXFLAGS := -O3 $(ARCHFLAGS)
-export CGO_CPPFLAGS := -I$(OLLAMA_DIR)/llama/llama.cpp/include -I$(OLLAMA_DIR)/ml/backend/ggml/ggml/include -DGGML_USE_CPU_REPACK -DNDEBUG
+# ggml/src holds ggml-backend-impl.h, which paw's attention backend (internal/llama/attn.c) implements.
+export CGO_CPPFLAGS := -I$(OLLAMA_DIR)/llama/llama.cpp/include -I$(OLLAMA_DIR)/ml/backend/ggml/ggml/include -I$(OLLAMA_DIR)/ml/backend/ggml/ggml/src -DGGML_USE_CPU_REPACK -DNDEBUG

@@ -29,6 +29,27 @@ func Example() {
 	fmt.Println(res.Output, res.Tokens, res.Latency)
 }
 
+// Stream passes each token to a callback as the engine accepts it, here
+// printed as it comes; the texts add up to the result's output. Returning
+// an error stops the call.
+func ExampleFunction_Stream() {
+	ctx := context.Background()
+	eng, _ := paw.Open(ctx, paw.Options{Offline: true})
+	defer eng.Close()
+	fn, err := eng.Function(ctx, "./summarize.paw")
+	if err != nil {
+		log.Fatal(err)
+	}
+	res, err := fn.Stream(ctx, "The meeting moved to Thursday at 3pm, room 4B.", func(t paw.Token) error {
+		fmt.Print(t.Text)
+		return nil
+	}, paw.WithMaxTokens(64), paw.WithLogprobs(0))
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Printf("\n%d tokens, the first with logprob %.2f\n", res.Tokens, res.Logprobs[0].Logprob)
+}
+
 type Urgency string
 
 // Labels holds a function to a fixed label set and returns every label's

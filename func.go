@@ -50,6 +50,30 @@ func WithStop(s ...string) Option {
 	return Option{func(o *interp.CallOptions) { o.Stop = append(o.Stop, s...) }}
 }
 
+// WithLogprobs fills Result.Logprobs with each output token's
+// log-probability, and top (0 to MaxTopLogprobs) most probable alternatives
+// at each step.
+func WithLogprobs(top int) Option {
+	return Option{func(o *interp.CallOptions) { o.Logprobs, o.TopLogprobs = true, top }}
+}
+
+// WithStream streams the call to fn, token by token (see Function.Stream).
+func WithStream(fn func(Token) error) Option {
+	return Option{func(o *interp.CallOptions) { o.OnToken = fn }}
+}
+
+// Token is one step of a streamed call: Text is what it adds to the output
+// (held back, so possibly empty, while it may still change), Logprob the
+// token generated (nil on a last Token releasing text held back).
+type Token = interp.Token
+
+// TokenLogprob is one output token, its log-probability and, when asked, the
+// most probable tokens at its step.
+type TokenLogprob = interp.TokenLogprob
+
+// MaxTopLogprobs bounds WithLogprobs' top.
+const MaxTopLogprobs = interp.MaxTopLogprobs
+
 func callOptions(opts []Option) interp.CallOptions {
 	var o interp.CallOptions
 	for _, opt := range opts {
@@ -63,6 +87,16 @@ func callOptions(opts []Option) interp.CallOptions {
 // Call runs the function on one input.
 func (f *Function) Call(ctx context.Context, input string, opts ...Option) (Result, error) {
 	return f.f.Call(ctx, input, callOptions(opts))
+}
+
+// Stream runs the function on one input and passes fn each Token as it is
+// generated; the Tokens' texts add up to the Result's Output. fn runs on the
+// caller's goroutine while the decode goes on: a slow fn slows no other
+// call. An error from fn cancels the call and is returned. A function with
+// an output contract (labels, JSON) streams its validated output as one
+// Token when done.
+func (f *Function) Stream(ctx context.Context, input string, fn func(Token) error, opts ...Option) (Result, error) {
+	return f.f.Call(ctx, input, callOptions(append(opts, WithStream(fn))))
 }
 
 // Batch runs the function on several inputs, decoded together, with at most

@@ -226,3 +226,35 @@ func TestLabelsConcurrent(t *testing.T) {
 	}
 	wg.Wait()
 }
+
+// TestStream: Function.Stream hands over the tokens as they come, adding up
+// to the output, with each token's logprob equal to the result's; an error
+// from the callback stops the call and is returned.
+func TestStream(t *testing.T) {
+	ctx := context.Background()
+	_, fn := openFixture(t)
+	var text strings.Builder
+	var lps []paw.TokenLogprob
+	res, err := fn.Stream(ctx, "I was charged twice", func(tk paw.Token) error {
+		text.WriteString(tk.Text)
+		if tk.Logprob != nil {
+			lps = append(lps, *tk.Logprob)
+		}
+		return nil
+	}, paw.WithMaxTokens(24), paw.WithLogprobs(2))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if text.String() != res.Output || len(lps) != res.Tokens || len(res.Logprobs) != res.Tokens || len(res.Logprobs[0].Top) != 2 {
+		t.Fatalf("streamed %q (%d logprobs), result %+v", text.String(), len(lps), res)
+	}
+	for i := range lps {
+		if lps[i].Token != res.Logprobs[i].Token || lps[i].Logprob != res.Logprobs[i].Logprob {
+			t.Errorf("token %d: streamed %+v, result %+v", i, lps[i], res.Logprobs[i])
+		}
+	}
+	stop := errors.New("enough")
+	if _, err := fn.Stream(ctx, "I was charged twice", func(paw.Token) error { return stop }); !errors.Is(err, stop) {
+		t.Errorf("err = %v, want the callback's", err)
+	}
+}

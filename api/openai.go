@@ -118,21 +118,47 @@ type Usage struct {
 	TotalTokens      int `json:"total_tokens"`
 }
 
-// Logprobs is a choice's logprobs. paw's engine keeps no per-token
-// log-probabilities, so Content is null; LogprobMean and LogprobMin (over
-// the output tokens) and Probs (each label's probability, for a labels
-// contract) are paw's extensions.
+// Logprobs is a chat choice's logprobs: Content has each output token's
+// log-probability (in a stream chunk, those of the chunk's tokens).
+// LogprobMean and LogprobMin (over the output tokens) and Probs (each
+// label's probability, for a labels contract) are paw's extensions, in the
+// non-streamed answer and a stream's last chunk.
 type Logprobs struct {
 	Content     []TokenLogprob     `json:"content"`
-	LogprobMean float64            `json:"logprob_mean"`
-	LogprobMin  float64            `json:"logprob_min"`
+	LogprobMean float64            `json:"logprob_mean,omitempty"`
+	LogprobMin  float64            `json:"logprob_min,omitempty"`
 	Probs       map[string]float64 `json:"probs,omitempty"`
 }
 
-// TokenLogprob is one output token's log-probability.
+// TokenLogprob is one output token's log-probability; Bytes are the
+// token's bytes (Token may be part of a UTF-8 sequence) and TopLogprobs the
+// most probable tokens at its step (top_logprobs of the request).
 type TokenLogprob struct {
+	Token       string       `json:"token"`
+	Logprob     float64      `json:"logprob"`
+	Bytes       []int        `json:"bytes"`
+	TopLogprobs []TopLogprob `json:"top_logprobs"`
+}
+
+// TopLogprob is one of the most probable tokens at a step.
+type TopLogprob struct {
 	Token   string  `json:"token"`
 	Logprob float64 `json:"logprob"`
+	Bytes   []int   `json:"bytes"`
+}
+
+// CompletionLogprobs is a text completion's logprobs, in the legacy
+// Completions shape: the output's tokens, each one's log-probability, the
+// most probable tokens at each step (as many as the request's logprobs)
+// and each token's byte offset in the text; paw's summary as in Logprobs.
+type CompletionLogprobs struct {
+	Tokens        []string             `json:"tokens"`
+	TokenLogprobs []float64            `json:"token_logprobs"`
+	TopLogprobs   []map[string]float64 `json:"top_logprobs"`
+	TextOffset    []int                `json:"text_offset"`
+	LogprobMean   float64              `json:"logprob_mean,omitempty"`
+	LogprobMin    float64              `json:"logprob_min,omitempty"`
+	Probs         map[string]float64   `json:"probs,omitempty"`
 }
 
 // Finish reasons.
@@ -203,18 +229,18 @@ type CompletionRequest struct {
 	Stop        StringList `json:"stop,omitempty"`
 	Seed        *int64     `json:"seed,omitempty"`
 	N           int        `json:"n,omitempty"`
-	// Logprobs, in this API, is a count of top tokens; any value asks for
-	// paw's summary (see Logprobs).
+	// Logprobs, in this API, asks for each token's log-probability and
+	// this many most probable tokens at each step (0 for none).
 	Logprobs *int `json:"logprobs,omitempty"`
 	Echo     bool `json:"echo,omitempty"`
 }
 
 // CompletionChoice is one answer of a text completion (or one stream chunk).
 type CompletionChoice struct {
-	Text         string    `json:"text"`
-	Index        int       `json:"index"`
-	Logprobs     *Logprobs `json:"logprobs"`
-	FinishReason *string   `json:"finish_reason"`
+	Text         string              `json:"text"`
+	Index        int                 `json:"index"`
+	Logprobs     *CompletionLogprobs `json:"logprobs"`
+	FinishReason *string             `json:"finish_reason"`
 }
 
 // CompletionResponse is a text completion, or one chunk of a stream.

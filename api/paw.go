@@ -71,6 +71,15 @@ type CompileRequest struct {
 	Name      string   `json:"name,omitempty"`
 	Tags      []string `json:"tags,omitempty"`
 	Ephemeral bool     `json:"ephemeral,omitempty"`
+	// Examples (paw's extension) are what a local compiler trains on;
+	// without them it takes the spec's Input:/Output: examples.
+	Examples []CompileExample `json:"examples,omitempty"`
+}
+
+// CompileExample is one input and its expected output.
+type CompileExample struct {
+	Input  string `json:"input"`
+	Output string `json:"output"`
 }
 
 // CompileResponse is the result of POST /compile, and of a finished async job.

@@ -156,8 +156,9 @@ func (c *Client) removeRuntime(ctx context.Context, root, id string) error {
 }
 
 // Pull fetches ref into the cache and returns its path: a runtime id (a
-// pinned one, one already cached, or any id written "runtime:ID"), else a
-// program reference (see PullProgram).
+// pinned one, one already cached, or any id written "runtime:ID"), an
+// official compiler's name (see PullCompiler), else a program reference
+// (see PullProgram).
 func (c *Client) Pull(ctx context.Context, ref string) (string, error) {
 	root, err := c.dir()
 	if err != nil {
@@ -165,6 +166,9 @@ func (c *Client) Pull(ctx context.Context, ref string) (string, error) {
 	}
 	if id, ok := c.runtimeRef(root, ref); ok {
 		return c.PullRuntime(ctx, id)
+	}
+	if _, ok := OfficialCompilers[ref]; ok {
+		return c.PullCompiler(ctx, ref)
 	}
 	return c.PullProgram(ctx, ref)
 }

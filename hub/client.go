@@ -47,6 +47,9 @@ type Client struct {
 	// Offline forbids network access: only cached items are returned, and a
 	// missing one is a *MissingError matching ErrOffline.
 	Offline bool
+	// Store, when set, is the shared artifact store behind the cache (see
+	// Store); Offline never consults it.
+	Store Store
 	// Trace, when set, receives progress events.
 	Trace func(Event)
 	// Runtimes are the pinned runtimes, keyed by runtime id; nil means

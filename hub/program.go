@@ -193,6 +193,9 @@ func (c *Client) fetchProgram(ctx context.Context, ref, id, dir string) error {
 	parent := filepath.Dir(dir)
 	cleanTemps(parent, id, true) // what a killed process left, except a resumable .paw.partial
 	zipPath := filepath.Join(parent, "."+id+".paw")
+	if ok, err := c.programFromStore(ctx, id, zipPath, parent, dir); ok || err != nil {
+		return err
+	}
 	d := download{url: c.apiURL("/programs/" + id + "/download"), dst: zipPath, building: true,
 		max: orDefault(c.MaxProgramSize, DefaultMaxProgramSize), item: "program " + id, ref: ref, id: id}
 	err := c.download(ctx, &d)
@@ -200,7 +203,7 @@ func (c *Client) fetchProgram(ctx context.Context, ref, id, dir string) error {
 		defer os.Remove(zipPath)
 		var p *program.Program
 		if p, err = openFetched(zipPath, id); err == nil {
-			return install(p, parent, dir, id)
+			return c.installPulled(ctx, p, parent, dir, id)
 		}
 	}
 	if c.NoFallback || ctx.Err() != nil {
@@ -210,7 +213,7 @@ func (c *Client) fetchProgram(ctx context.Context, ref, id, dir string) error {
 	if hfErr != nil {
 		return fmt.Errorf("%w (file host: %w)", err, hfErr)
 	}
-	return install(p, parent, dir, id)
+	return c.installPulled(ctx, p, parent, dir, id)
 }
 
 // fetchFromFileHost downloads the unpacked files of a published program.

@@ -123,6 +123,12 @@ func (c *Client) PullRuntime(ctx context.Context, id string) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	if p, ok, err := c.runtimeFromStore(ctx, root, id, pin); err != nil {
+		return "", fmt.Errorf("pull runtime %s from the store: %w", id, err)
+	} else if ok {
+		c.trace(Event{Kind: EventDone, Item: "runtime " + id, Ref: id, ID: id, Path: p})
+		return p, nil
+	}
 	pinned := pin.File != ""
 	m, err := c.fetchManifest(ctx, id, !pinned)
 	switch {
@@ -161,6 +167,7 @@ func (c *Client) PullRuntime(ctx context.Context, id string) (string, error) {
 		return "", fmt.Errorf("pull runtime %s: %w", id, err)
 	}
 	c.trace(Event{Kind: EventDone, Item: d.item, Ref: id, ID: id, Path: dst, Total: rt.Size, Completed: rt.Size})
+	c.publishPulled(d.item, id, func() error { return c.publishRuntime(ctx, rt, m, dst) })
 	return dst, nil
 }
 

@@ -14,6 +14,7 @@ const (
 	EventRetry                         // attempt Attempt failed with Err; the next one starts after Wait
 	EventVerify                        // the download is complete and being verified
 	EventDone                          // the item is installed at Path (or was already)
+	EventPublish                       // the item was published to Client.Store (or failed to: Err)
 )
 
 func (k EventKind) String() string {
@@ -32,6 +33,8 @@ func (k EventKind) String() string {
 		return "verify"
 	case EventDone:
 		return "done"
+	case EventPublish:
+		return "publish"
 	}
 	return "unknown"
 }

@@ -1,7 +1,9 @@
 package interp
 
 import (
+	"bytes"
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -13,6 +15,9 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/paw-dev/paw/gguf"
+	"github.com/paw-dev/paw/internal/fixture"
+	"github.com/paw-dev/paw/internal/fixture/fixturetest"
 	"github.com/paw-dev/paw/internal/llama"
 	"github.com/paw-dev/paw/program"
 	"github.com/paw-dev/paw/schema"
@@ -249,5 +254,40 @@ func TestStoredContract(t *testing.T) {
 	bad.Meta.Extra = map[string]json.RawMessage{program.ContractKey: json.RawMessage(`{"kind":"labels"}`)}
 	if _, err := e.Load(context.Background(), bad, basePath); !errors.Is(err, schema.ErrEmptyLabels) || !strings.Contains(err.Error(), program.ContractKey) {
 		t.Errorf("Load with an empty stored label set: err = %v, want schema.ErrEmptyLabels naming %s", err, program.ContractKey)
+	}
+}
+
+// TestNonFiniteLogits: an adapter whose weights are NaN makes every logit
+// NaN; free-text and label calls fail with a clear error instead of
+// answering with NaN probabilities (which no JSON encoder accepts).
+func TestNonFiniteLogits(t *testing.T) {
+	cfg, err := fixture.Preset("qwen3-tiny")
+	if err != nil {
+		t.Fatal(err)
+	}
+	basePath := fixturetest.Cached(t, "qwen3-tiny", cfg)
+	p := programWith(t, cfg, fixture.Adapter{Rank: 4, Alpha: 4, Seed: 7}, pseudo)
+	r, err := gguf.NewReader(bytes.NewReader(p.Adapter), int64(len(p.Adapter)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	nan := binary.LittleEndian.AppendUint32(nil, math.Float32bits(float32(math.NaN())))
+	for _, ti := range r.Tensors { // F32 (the fixture's default type): every weight NaN
+		off := int(r.DataOffset + int64(ti.Offset))
+		for i := range int(ti.NumElements()) {
+			copy(p.Adapter[off+4*i:], nan)
+		}
+	}
+	e := newEngine(t, Options{})
+	f := load(t, e, p, basePath)
+	labels, err := schema.Labels("yes", "no")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, o := range map[string]CallOptions{"text": {MaxTokens: 4}, "labels": {Contract: &labels}} {
+		_, err := f.Call(context.Background(), "hello", o)
+		if !errors.Is(err, ErrNoValidOutput) || !strings.Contains(err.Error(), "non-finite logits") {
+			t.Errorf("%s: err = %v, want the non-finite logits error", name, err)
+		}
 	}
 }

@@ -52,10 +52,28 @@ type CallOptions struct {
 	// JSON and regex contracts are enforced while decoding, and every result is
 	// validated: a call never returns an output that breaks its contract.
 	Contract *schema.Contract
+	// Logprobs fills Result.Logprobs with each output token's
+	// log-probability; TopLogprobs (at most MaxTopLogprobs) adds that many
+	// most probable tokens at each step, to Result.Logprobs and to streamed
+	// Tokens.
+	Logprobs    bool
+	TopLogprobs int
+	// OnToken, when set, streams a free-text call: it gets a Token as each
+	// token is accepted (guesses from drafts included), on the caller's
+	// goroutine while the decode goes on, so a slow OnToken delays no other
+	// call. An error from it cancels the call, which returns that error. A
+	// call under a contract streams its whole validated output as one Token
+	// once it is done: a partial answer could still break the contract.
+	OnToken func(Token) error
 }
 
 // ErrNoValidOutput reports a constrained call that found no valid output.
 var ErrNoValidOutput = errors.New("interp: no output satisfying the contract")
+
+// errNonFinite fails a call whose logits are NaN or infinite: the weights
+// (a broken adapter, usually) cannot give an answer, and NaN probabilities
+// would break every caller that encodes them (JSON has no NaN).
+var errNonFinite = fmt.Errorf("%w: the model produced non-finite logits (NaN or Inf); the program's adapter or the base model is broken: recompile the program or pull it again", ErrNoValidOutput)
 
 // Finish reasons.
 const (
@@ -77,10 +95,12 @@ type Result struct {
 	Probs map[string]float64 `json:"probs,omitempty"`
 	// LogprobMean and LogprobMin summarise the model's log-probabilities of
 	// the output tokens (0 for an empty output).
-	LogprobMean float64       `json:"logprob_mean"`
-	LogprobMin  float64       `json:"logprob_min"`
-	Latency     time.Duration `json:"-"`
-	FirstToken  time.Duration `json:"-"` // queueing + prompt processing
+	LogprobMean float64 `json:"logprob_mean"`
+	LogprobMin  float64 `json:"logprob_min"`
+	// Logprobs is each output token's log-probability (CallOptions.Logprobs).
+	Logprobs   []TokenLogprob `json:"logprobs,omitempty"`
+	Latency    time.Duration  `json:"-"`
+	FirstToken time.Duration  `json:"-"` // queueing + prompt processing
 }
 
 // Load prepares prog to run on the base model at basePath: it checks the
@@ -232,6 +252,9 @@ func (f *Func) Call(ctx context.Context, input string, o CallOptions) (Result, e
 	if err := checkSampling(o.MaxTokens, o.Temperature); err != nil {
 		return Result{}, err
 	}
+	if o.TopLogprobs < 0 || o.TopLogprobs > MaxTopLogprobs {
+		return Result{}, fmt.Errorf("%w: top logprobs %d: want 0 to %d", ErrOptions, o.TopLogprobs, MaxTopLogprobs)
+	}
 	if err := f.b.e.enter(); err != nil {
 		return Result{}, err
 	}
@@ -252,7 +275,15 @@ func (f *Func) Call(ctx context.Context, input string, o CallOptions) (Result, e
 	if contract == nil {
 		contract = f.contract
 	}
-	r := &request{fn: f, ctx: ctx, toks: toks, opts: o, res: make(chan result, 1), start: start}
+	ctx, cancel := context.WithCancel(ctx) // an OnToken error stops the call
+	defer cancel()
+	r := &request{fn: f, ctx: ctx, toks: toks, opts: o, res: make(chan result, 1), start: start,
+		keep: o.Logprobs || o.TopLogprobs > 0}
+	var st *streamer
+	if o.OnToken != nil && contract == nil {
+		st = &streamer{b: f.b, stop: o.Stop, on: o.OnToken}
+		r.tokens = make(chan tokenEvent, min(o.MaxTokens, f.b.limit)+1)
+	}
 	if contract != nil {
 		switch contract.Kind {
 		case schema.KindLabels:
@@ -268,25 +299,58 @@ func (f *Func) Call(ctx context.Context, input string, o CallOptions) (Result, e
 	if err := f.b.submit(ctx, job{call: r}); err != nil {
 		return Result{}, err
 	}
-	var res result
-	select {
-	case res = <-r.res:
-	case <-ctx.Done():
-		return Result{}, ctx.Err()
+	res, err := f.wait(ctx, r, st)
+	if err != nil {
+		return Result{}, err
 	}
 	res.r.InputTokens = nIn
 	res.r.Latency = time.Since(start)
-	if res.err != nil || contract == nil {
+	if r.keep {
+		for _, ev := range res.toks {
+			res.r.Logprobs = append(res.r.Logprobs, f.b.tokenLogprob(ev))
+		}
+	}
+	if res.err != nil {
 		return res.r, res.err
 	}
-	if r.opts.Grammar != "" && res.r.FinishReason != FinishStop {
-		return res.r, fmt.Errorf("%w: %s contract not complete after %d tokens (finish %s); raise max tokens",
-			ErrNoValidOutput, contract.Kind, res.r.Tokens, res.r.FinishReason)
+	if contract != nil {
+		if r.opts.Grammar != "" && res.r.FinishReason != FinishStop {
+			return res.r, fmt.Errorf("%w: %s contract not complete after %d tokens (finish %s); raise max tokens",
+				ErrNoValidOutput, contract.Kind, res.r.Tokens, res.r.FinishReason)
+		}
+		if err := contract.Validate(res.r.Output); err != nil {
+			return res.r, fmt.Errorf("%w: %w", ErrNoValidOutput, err)
+		}
 	}
-	if err := contract.Validate(res.r.Output); err != nil {
-		return res.r, fmt.Errorf("%w: %w", ErrNoValidOutput, err)
+	switch {
+	case st != nil:
+		err = st.end(res.r.Output)
+	case o.OnToken != nil && res.r.Output != "":
+		err = o.OnToken(Token{Text: res.r.Output})
 	}
-	return res.r, nil
+	return res.r, err
+}
+
+// wait waits for r's result, passing its tokens to st as they come.
+func (f *Func) wait(ctx context.Context, r *request, st *streamer) (result, error) {
+	for {
+		select {
+		case res := <-r.res:
+			// The worker sends every token before the result.
+			for st != nil && len(r.tokens) > 0 {
+				if err := st.push(<-r.tokens); err != nil {
+					return result{}, err
+				}
+			}
+			return res, nil
+		case ev := <-r.tokens: // nil channel (no stream): never ready
+			if err := st.push(ev); err != nil {
+				return result{}, err
+			}
+		case <-ctx.Done():
+			return result{}, ctx.Err()
+		}
+	}
 }
 
 // Batch runs the function on several inputs at once (decoded together, at

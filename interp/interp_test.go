@@ -36,9 +36,16 @@ func testProgram(t testing.TB, preset string, seed uint64, pseudo string) (*prog
 // programFor builds a bundle with a rank-64 Q4_0 adapter for the base cfg.
 func programFor(t testing.TB, cfg fixture.Config, seed uint64, pseudo string) *program.Program {
 	t.Helper()
-	adapterPath := filepath.Join(t.TempDir(), "adapter.gguf")
 	a := fixture.OfficialAdapter(seed)
 	a.Scale = 0.5 // strong enough to change greedy outputs of the tiny models
+	return programWith(t, cfg, a, pseudo)
+}
+
+// programWith builds a bundle with adapter a for the base cfg.
+func programWith(t testing.TB, cfg fixture.Config, a fixture.Adapter, pseudo string) *program.Program {
+	t.Helper()
+	seed := a.Seed
+	adapterPath := filepath.Join(t.TempDir(), "adapter.gguf")
 	if err := fixture.WriteAdapter(adapterPath, cfg, a); err != nil {
 		t.Fatal(err)
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"math"
 	"slices"
 	"strings"
 	"time"
@@ -30,11 +31,16 @@ type request struct {
 	opts  CallOptions
 	res   chan result
 	start time.Time
+	// tokens, when set, gets each token as it is accepted; its buffer holds
+	// the call's whole budget, so the worker never waits on a slow reader.
+	tokens chan tokenEvent
+	keep   bool // keep each token's logprob for the result
 }
 
 type result struct {
-	r   Result
-	err error
+	r    Result
+	err  error
+	toks []tokenEvent // with request.keep
 }
 
 // slot is a sequence holding one program's evaluated prefix in the KV cache.
@@ -58,6 +64,7 @@ type call struct {
 	first    time.Duration
 	reserved int // KV cells reserved: own prompt + budget
 	lp       logprobStats
+	toks     []tokenEvent // with req.keep
 
 	// Speculative guesses (draft.go) decoded after this call's last token in
 	// the current step, at positions pos, pos+1, …, and their batch indices.
@@ -388,6 +395,9 @@ func (w *worker) scoreLabels(fn *Func, c *call) {
 		}
 		return row
 	}, w.b.tok.eog)
+	if err == nil && slices.ContainsFunc(sc.logp, math.IsNaN) {
+		err = errNonFinite
+	}
 	if err != nil {
 		w.finish(fn, c, err)
 		return
@@ -400,8 +410,11 @@ func (w *worker) scoreLabels(fn *Func, c *call) {
 		}
 	}
 	c.label = best
-	for _, lp := range sc.toklp[best] {
+	for i, lp := range sc.toklp[best] {
 		c.lp.add(lp)
+		if c.req.keep {
+			c.toks = append(c.toks, tokenEvent{id: c.trie.toks[best][i], lp: lp})
+		}
 	}
 	c.gen = c.trie.toks[best]
 	c.reason = FinishStop
@@ -478,11 +491,30 @@ func (w *worker) next(fn *Func, c *call, i int) bool {
 		w.finish(fn, c, nil)
 		return true
 	}
+	ev := tokenEvent{id: t}
 	if row, err := w.b.lctx.LogitsView(i); err == nil {
 		// The model's own (unconstrained) probability of the chosen token.
-		c.lp.add(float64(row[t]) - logSumExp(row))
+		lse := logSumExp(row)
+		ev.lp = float64(row[t]) - lse
+		if math.IsNaN(ev.lp) || math.IsInf(lse, 0) {
+			w.finish(fn, c, errNonFinite)
+			return true
+		}
+		c.lp.add(ev.lp)
+		if k := c.req.opts.TopLogprobs; k > 0 {
+			ev.top = topLogprobs(row, lse, k)
+		}
 	}
 	c.gen = append(c.gen, t)
+	if c.req.keep {
+		c.toks = append(c.toks, ev)
+	}
+	if c.req.tokens != nil {
+		select {
+		case c.req.tokens <- ev:
+		default: // cannot happen (the buffer holds the budget); never block the batch
+		}
+	}
 	if len(c.req.opts.Stop) > 0 {
 		text, _ := w.b.model.Detokenize(c.gen, false)
 		for _, s := range c.req.opts.Stop {
@@ -519,7 +551,7 @@ func (w *worker) finish(fn *Func, c *call, err error) {
 	}
 	res := result{err: err}
 	if err == nil {
-		res.r = w.result(fn, c)
+		res.r, res.toks = w.result(fn, c), c.toks
 		if c.spec {
 			fn.hist.add(c.gen)
 		}

@@ -72,7 +72,10 @@ type FetchFunc func(ctx context.Context, programID string) (dir string, err erro
 // (unlisted on the service): a project's functions are its own.
 type Builder struct {
 	Compiler compile.Compiler // required
-	Fetch    FetchFunc        // required: compiled programs are fetched to hash their adapters
+	// Local returns the compiler of a LocalCompiler function (nil: such
+	// functions fail). It must leave the program in the cache for Fetch.
+	Local func(m *Manifest, f *Function) compile.Compiler
+	Fetch FetchFunc // required: compiled programs are fetched to hash their adapters
 	// Now stamps built_at; nil means time.Now.
 	Now func() time.Time
 	// Progress, when set, is told of each function before it is compiled
@@ -112,7 +115,7 @@ func (b *Builder) Build(ctx context.Context, p *Plan) (*Lock, []Outcome, error) 
 		if b.Progress != nil {
 			b.Progress(s, false, nil)
 		}
-		e, err := b.compile(ctx, s)
+		e, err := b.compile(ctx, p, s)
 		if b.Progress != nil {
 			b.Progress(s, true, err)
 		}
@@ -136,9 +139,16 @@ func (b *Builder) Build(ctx context.Context, p *Plan) (*Lock, []Outcome, error) 
 }
 
 // compile compiles, fetches and checks one function.
-func (b *Builder) compile(ctx context.Context, s Step) (*LockEntry, error) {
+func (b *Builder) compile(ctx context.Context, p *Plan, s Step) (*LockEntry, error) {
 	f := s.Function
-	res, err := b.Compiler.Compile(ctx, compile.Request{Spec: f.Spec, Compiler: f.Compiler, Private: true})
+	c := b.Compiler
+	if f.Compiler == LocalCompiler {
+		if b.Local == nil {
+			return nil, fmt.Errorf("%w: compiler %s is not available here", compile.ErrFailed, LocalCompiler)
+		}
+		c = b.Local(p.manifest, f)
+	}
+	res, err := c.Compile(ctx, compile.Request{Spec: f.Spec, Compiler: f.Compiler, Private: true})
 	if err != nil {
 		return nil, err
 	}
@@ -168,7 +178,8 @@ func checkProgram(dir string, f *Function) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	if got, err := program.ParseInterpreter(p.Meta.Interpreter); err != nil || got != f.Interpreter {
+	// A LocalCompiler function without an interpreter runs on its base's own.
+	if got, err := program.ParseInterpreter(p.Meta.Interpreter); f.Interpreter != "" && (err != nil || got != f.Interpreter) {
 		return "", fmt.Errorf("%w: it runs on interpreter %q, the manifest says %q (set the function's compiler)",
 			ErrMismatch, p.Meta.Interpreter, f.Interpreter)
 	}

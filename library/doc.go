@@ -20,8 +20,10 @@
 //	    retire_when: the services log user impact themselves
 //	    cases: cases/pager_worthy.jsonl   # relative to paw.yaml
 //	    gates: {min_accuracy: 0.9, min_accuracy_normalized: 0.9, max_invalid: 0, max_p95_ms: 250}
-//	    compiler: paw-4b-qwen3-0.6b # DefaultCompiler when left out
-//	    interpreter: qwen3          # or gpt2
+//	    compiler: paw-4b-qwen3-0.6b # DefaultCompiler when left out; local-lora trains here:
+//	    # base: models/base.gguf    # local-lora only (required): a GGUF in the project or a runtime id
+//	    # examples: ex.jsonl        # local-lora only: {"input", "output"} lines, besides spec and cases
+//	    interpreter: qwen3          # or gpt2; with local-lora, left out = the base's own
 //	    baseline: {url: https://api.openai.com/v1, model: gpt-4o-mini, api_key_env: OPENAI_API_KEY}
 //	    fallback: calibrate         # or a confidence threshold in (0, 1]; needs a baseline
 //

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strings"
 	"time"
 
 	"github.com/paw-dev/paw/eval"
@@ -26,6 +27,9 @@ const (
 	// meaningful when the service's default changes.
 	DefaultCompiler    = "paw-4b-qwen3-0.6b"
 	DefaultInterpreter = "qwen3"
+	// LocalCompiler is the offline compiler (package compile/lora): it
+	// trains on this machine, so paw build needs no network for it.
+	LocalCompiler = "local-lora"
 )
 
 // Manifest is a parsed paw.yaml.
@@ -49,10 +53,17 @@ type Function struct {
 	RetireWhen string    // when to delete it, in words
 	Cases      string    // the test set, relative to Dir; "" for none
 	Gates      eval.Gates
-	// Compiler is the hosted compiler id (DefaultCompiler when omitted).
+	// Compiler is the hosted compiler id (DefaultCompiler when omitted), or
+	// LocalCompiler.
 	Compiler string
+	// Base and Examples are LocalCompiler's: the base model to train on (a
+	// GGUF file relative to Dir, or a runtime id) and a JSONL file of
+	// {"input", "output"} examples relative to Dir, added to the spec's own
+	// and the cases'.
+	Base, Examples string
 	// Interpreter is the canonical interpreter name (program.InterpreterQwen3
-	// or program.InterpreterGPT2); the manifest says qwen3 or gpt2.
+	// or program.InterpreterGPT2); the manifest says qwen3 or gpt2. It is
+	// "" (the base's own) for a LocalCompiler function that names none.
 	Interpreter string
 	Baseline    *Baseline // the hosted-model call it replaces; nil for none
 	Fallback    *Fallback // when to route to the baseline; nil for never
@@ -154,7 +165,7 @@ const maxName = 64
 var (
 	topKeys      = []string{"version", "functions"}
 	functionKeys = []string{"name", "spec", "labels", "schema", "regex", "owner", "scope", "expires",
-		"retire_when", "cases", "gates", "compiler", "interpreter", "baseline", "fallback"}
+		"retire_when", "cases", "gates", "compiler", "interpreter", "baseline", "fallback", "base", "examples"}
 	scopeKeys    = []string{"use", "not_for"}
 	gateKeys     = []string{"min_accuracy", "min_accuracy_normalized", "max_invalid", "max_p95_ms"}
 	baselineKeys = []string{"url", "model", "api_key_env"}
@@ -218,6 +229,7 @@ func (d *decoder) function(n *node) *Function {
 		d.errorf(keys["interpreter"], "interpreter %q: want qwen3 or gpt2", interp)
 	}
 	f.Interpreter = canon
+	d.local(f, keys, what)
 	if v := keys["baseline"]; v != nil {
 		f.Baseline = d.baseline(v)
 	}
@@ -228,6 +240,30 @@ func (d *decoder) function(n *node) *Function {
 		}
 	}
 	return f
+}
+
+// local reads the LocalCompiler keys: base (required) and examples, which
+// only it takes.
+func (d *decoder) local(f *Function, keys map[string]*node, what string) {
+	if f.Compiler != LocalCompiler {
+		for _, k := range []string{"base", "examples"} {
+			if keys[k] != nil {
+				d.errorf(keys[k], "%s: %s is for compiler %s only", what, k, LocalCompiler)
+			}
+		}
+		return
+	}
+	if keys["interpreter"] == nil {
+		f.Interpreter = "" // the base model's own
+	}
+	if v := d.required(keys["compiler"], keys, "base", what+" (compiler "+LocalCompiler+")"); v != nil {
+		if f.Base = d.str(v); strings.HasSuffix(strings.ToLower(f.Base), ".gguf") {
+			f.Base = d.relFile(v, "base")
+		}
+	}
+	if v := keys["examples"]; v != nil {
+		f.Examples = d.relFile(v, "examples")
+	}
 }
 
 // contract reads the one output contract among labels, schema and regex.

@@ -37,6 +37,8 @@ type Version struct {
 	Created          time.Time   `json:"created"`
 	CreatedBy        string      `json:"created_by"`
 	Test             *TestResult `json:"test,omitempty"` // the last test; nil: never tested
+	// Serve is what servers saw of this version (Show only); nil: never served.
+	Serve *ServeStats `json:"serve,omitempty"`
 }
 
 // Ref returns "name@vN".

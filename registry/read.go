@@ -83,7 +83,13 @@ func (r *Registry) Show(ctx context.Context, name string) (Detail, error) {
 			return fmt.Errorf("function %q: %w", name, ErrNotFound)
 		}
 		d.Function = fs[0]
-		d.Versions, err = queryVersions(ctx, tx, "WHERE function = $1", name)
+		if d.Versions, err = queryVersions(ctx, tx, "WHERE function = $1", name); err != nil {
+			return err
+		}
+		stats, err := serveStats(ctx, tx, name)
+		for i := range d.Versions {
+			d.Versions[i].Serve = stats[d.Versions[i].Number]
+		}
 		return err
 	})
 	if err != nil {

@@ -46,4 +46,15 @@ if [ -d "$SHARED/fixtures/stories260K" ]; then
   echo "== A real pretrained tiny model (stories260K) through the same engine, greedy:"
   $PAW fixture --stories260k "$SHARED/fixtures/stories260K" -o "$DEMO/stories260K.gguf"
   $PAW generate --model "$DEMO/stories260K.gguf" --max-tokens 60
+  echo
+  echo "== Compile offline: a LoRA adapter trained on this CPU for a toy function (animal or toy?) on"
+  echo "== stories260K, 200 examples trained on, 100 held out; then the held-out test and a run."
+  data=compile/lora/testdata/animal-or-toy.jsonl
+  awk 'NR % 3 == 0' "$data" | sed 's/"output"/"expected"/' > "$DEMO/held-out.jsonl"
+  $PAW compile --local --spec "Is the sentence about an animal or a toy?" --examples "$data" --holdout 0.33 \
+    --model "$DEMO/stories260K.gguf" --pseudo-budget 80 --rank 8 --epochs 4 --lr 3e-3 --threads 1 --seed 1 \
+    --out "$DEMO/animal-or-toy.paw"
+  $PAW test "$DEMO/animal-or-toy.paw" --model "$DEMO/stories260K.gguf" --cases "$DEMO/held-out.jsonl" --failing 3
+  $PAW run "$DEMO/animal-or-toy.paw" --model "$DEMO/stories260K.gguf" --input "The kitten was very happy." --json
+  $PAW run "$DEMO/animal-or-toy.paw" --model "$DEMO/stories260K.gguf" --input "Tim had a big kite." --json
 fi

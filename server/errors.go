@@ -26,7 +26,7 @@ var (
 	ErrInputTooLarge = errors.New("server: input too large")
 	ErrQueueFull     = errors.New("server: queue full")
 	ErrBuilding      = errors.New("server: program is still loading")
-	ErrNoCompiler    = errors.New("server: no local compiler: compile with `paw compile` against the hosted service, then serve the program")
+	ErrNoCompiler    = errors.New("server: no local compiler applies")
 	ErrNoRoute       = errors.New("server: no such route")
 	ErrMethod        = errors.New("server: method not allowed")
 	ErrClosed        = errors.New("server: shutting down")
@@ -58,7 +58,7 @@ func statusFor(err error) (int, string) {
 		return http.StatusMethodNotAllowed, "method_not_allowed"
 	case errors.Is(err, ErrBaseModel):
 		return http.StatusBadRequest, "base_model"
-	case errors.Is(err, ErrLocalPath), errors.Is(err, ErrNoProgram), errors.Is(err, paw.ErrNotFound),
+	case errors.Is(err, ErrLocalPath), errors.Is(err, ErrNoProgram), errors.Is(err, ErrNoJob), errors.Is(err, paw.ErrNotFound),
 		errors.Is(err, paw.ErrNotCached), errors.Is(err, hub.ErrBadRef):
 		return http.StatusNotFound, "not_found"
 	case errors.Is(err, schema.ErrInvalidSchema), errors.Is(err, schema.ErrUnsupportedSchema),
@@ -124,17 +124,32 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	if rw, ok := w.(*recorder); ok {
 		rw.code = code
 	}
-	var body any
+	writeJSON(w, status, errorBody(r, status, code, msg))
+}
+
+// errorBody is the error body of the request's API.
+func errorBody(r *http.Request, status int, code, msg string) any {
 	if strings.HasPrefix(r.URL.Path, "/v1/") {
 		typ := "invalid_request_error"
 		if status >= 500 || status == http.StatusTooManyRequests {
 			typ = "server_error"
 		}
-		body = api.OpenAIError{Error: api.OpenAIErrorDetail{Message: msg, Type: typ, Code: code}}
-	} else {
-		body = pawError{Error: api.Error{Code: code, Message: msg, RequestID: requestID(r)}, Detail: msg}
+		return api.OpenAIError{Error: api.OpenAIErrorDetail{Message: msg, Type: typ, Code: code}}
 	}
-	writeJSON(w, status, body)
+	return pawError{Error: api.Error{Code: code, Message: msg, RequestID: requestID(r)}, Detail: msg}
+}
+
+// streamError ends a stream that err cut after it started: the status is
+// sent, so the error body goes as the last event.
+func (s *Server) streamError(w http.ResponseWriter, r *http.Request, err error) {
+	status, code := statusFor(err)
+	if rw, ok := w.(*recorder); ok {
+		rw.code = code
+	}
+	if status == http.StatusInternalServerError {
+		s.log.Error("stream failed", "path", r.URL.Path, "err", err)
+	}
+	sse(w, errorBody(r, status, code, err.Error())) // the client may be gone
 }
 
 // writeJSON writes v as the response body with status.

@@ -11,6 +11,7 @@ import (
 	"github.com/paw-dev/paw/api"
 	"github.com/paw-dev/paw/hub"
 	"github.com/paw-dev/paw/program"
+	"github.com/paw-dev/paw/registry"
 	"github.com/paw-dev/paw/schema"
 )
 
@@ -23,6 +24,10 @@ type call struct {
 	// contract is the request's own output contract (response_format),
 	// which opts carry too; upstream answers are checked against it.
 	contract *schema.Contract
+	// stream, when set, gets a one-input local call's tokens as they come
+	// (fallback and shadow answers are whole: a local answer may be
+	// replaced).
+	stream func(paw.Token) error
 }
 
 // run admits c, loads its program and runs it on its route under the
@@ -56,6 +61,7 @@ func (s *Server) run(ctx context.Context, w http.ResponseWriter, c call) ([]answ
 	defer done()
 	var res []answer
 	if rt := s.routeFor(c.ref, fn); rt.Mode == RouteLocal {
+		w.Header().Set(api.HeaderPath, api.PathLocal) // before a stream starts
 		res, err = s.local(ctx, fn, c)
 	} else {
 		res, err = s.routed(ctx, fn, rt, c)
@@ -71,6 +77,14 @@ func (s *Server) run(ctx context.Context, w http.ResponseWriter, c call) ([]answ
 	if err != nil {
 		return nil, fmt.Errorf("program %s: %w", c.ref, err)
 	}
+	s.count(c.ref, fn.Name(), func(st *registry.ServeStats) {
+		for _, r := range res {
+			st.Calls++
+			if r.Path == api.PathFallback {
+				st.Fallbacks++
+			}
+		}
+	})
 	w.Header().Set(api.HeaderPath, path)
 	return res, nil
 }

@@ -22,32 +22,48 @@ func (s *Server) handleChat(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	a, err := s.chat(r.Context(), w, &req)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	res := a.Result // the path is in the X-Paw-Path header
 	id, created := "chatcmpl-"+requestID(r), time.Now().Unix()
+	var st *stream
 	if req.Stream {
-		streamChat(w, id, created, req.Model, res, req.Logprobs)
-		return
+		st = chatStream(w, id, created, req.Model, req.Logprobs)
 	}
-	writeJSON(w, http.StatusOK, api.ChatResponse{ID: id, Object: api.ObjectChatCompletion, Created: created, Model: req.Model,
-		Choices: []api.ChatChoice{{Message: api.ChatMessage{Role: "assistant", Content: api.ChatContent(res.Output)},
-			FinishReason: finishReason(res), Logprobs: logprobs(res, req.Logprobs)}},
-		Usage: usage(res)})
+	a, err := s.chat(r.Context(), w, &req, st)
+	s.answer(w, r, st, a, err, func(res paw.Result) any {
+		return api.ChatResponse{ID: id, Object: api.ObjectChatCompletion, Created: created, Model: req.Model,
+			Choices: []api.ChatChoice{{Message: api.ChatMessage{Role: "assistant", Content: api.ChatContent(res.Output)},
+				FinishReason: finishReason(res), Logprobs: chatLogprobs(res.Logprobs, &res, req.Logprobs)}},
+			Usage: usage(res)}
+	})
+}
+
+// answer writes an OpenAI route's outcome: the error, the end of the
+// stream, or the response body.
+func (s *Server) answer(w http.ResponseWriter, r *http.Request, st *stream, a answer, err error, body func(paw.Result) any) {
+	switch {
+	case err != nil && st != nil && st.started:
+		s.streamError(w, r, err)
+	case err != nil:
+		s.writeError(w, r, err)
+	case st != nil:
+		st.finish(a.Result) // the path is in the X-Paw-Path header
+	default:
+		writeJSON(w, http.StatusOK, body(a.Result))
+	}
 }
 
 // chat checks a chat request and runs it.
-func (s *Server) chat(ctx context.Context, w http.ResponseWriter, req *api.ChatRequest) (answer, error) {
+func (s *Server) chat(ctx context.Context, w http.ResponseWriter, req *api.ChatRequest, st *stream) (answer, error) {
 	switch {
 	case req.N > 1:
 		return answer{}, fmt.Errorf("%w: n=%d: a function has one answer per input", ErrUnsupported, req.N)
 	case len(req.Tools) > 0 && string(req.Tools) != "null" && string(req.Tools) != "[]":
 		return answer{}, fmt.Errorf("%w: tools", ErrUnsupported)
-	case req.TopLogprobs > 0:
-		return answer{}, fmt.Errorf("%w: top_logprobs: paw reports logprob_mean and logprob_min per answer (logprobs: true)", ErrUnsupported)
+	case req.TopLogprobs != 0 && !req.Logprobs:
+		return answer{}, fmt.Errorf("%w: top_logprobs needs logprobs: true", ErrBadRequest)
+	}
+	top := -1
+	if req.Logprobs {
+		top = req.TopLogprobs
 	}
 	input, ok := "", false
 	for i := len(req.Messages) - 1; i >= 0 && !ok; i-- {
@@ -60,16 +76,35 @@ func (s *Server) chat(ctx context.Context, w http.ResponseWriter, req *api.ChatR
 	if req.MaxCompletionTokens > 0 {
 		maxTokens = req.MaxCompletionTokens
 	}
-	return s.openAICall(ctx, w, req.Model, input, maxTokens, req.Temperature, req.Seed, req.Stop, req.ResponseFormat)
+	return s.openAICall(ctx, w, openAIRequest{model: req.Model, input: input, maxTokens: maxTokens, temperature: req.Temperature,
+		seed: req.Seed, stop: req.Stop, rf: req.ResponseFormat, top: top, stream: st})
+}
+
+// openAIRequest is what the OpenAI routes share.
+type openAIRequest struct {
+	model, input string
+	maxTokens    int
+	temperature  *float64
+	seed         *int64
+	stop         []string
+	rf           *api.ResponseFormat
+	top          int // top logprobs per token; -1: no logprobs
+	stream       *stream
 }
 
 // openAICall runs one OpenAI-style request.
-func (s *Server) openAICall(ctx context.Context, w http.ResponseWriter, model, input string, maxTokens int,
-	temperature *float64, seed *int64, stop []string, rf *api.ResponseFormat) (answer, error) {
-	opts, err := options(maxTokens, temperature, seed, stop)
+func (s *Server) openAICall(ctx context.Context, w http.ResponseWriter, o openAIRequest) (answer, error) {
+	opts, err := options(o.maxTokens, o.temperature, o.seed, o.stop)
 	if err != nil {
 		return answer{}, err
 	}
+	if o.top > paw.MaxTopLogprobs {
+		return answer{}, fmt.Errorf("%w: %d top logprobs: at most %d", ErrBadRequest, o.top, paw.MaxTopLogprobs)
+	}
+	if o.top >= 0 {
+		opts = append(opts, paw.WithLogprobs(o.top))
+	}
+	rf := o.rf
 	contract, err := contractFor(rf)
 	if err != nil {
 		return answer{}, err
@@ -77,7 +112,11 @@ func (s *Server) openAICall(ctx context.Context, w http.ResponseWriter, model, i
 	if contract != nil {
 		opts = append(opts, paw.WithContract(*contract))
 	}
-	res, err := s.run(ctx, w, call{ref: model, inputs: []string{input}, opts: opts, contract: contract})
+	c := call{ref: o.model, inputs: []string{o.input}, opts: opts, contract: contract}
+	if o.stream != nil {
+		c.stream = o.stream.token
+	}
+	res, err := s.run(ctx, w, c)
 	if err != nil {
 		return answer{}, err
 	}
@@ -90,24 +129,22 @@ func (s *Server) handleCompletion(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	a, err := s.completion(r.Context(), w, &req)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	res := a.Result // the path is in the X-Paw-Path header
 	id, created := "cmpl-"+requestID(r), time.Now().Unix()
+	var st *stream
 	if req.Stream {
-		streamCompletion(w, id, created, req.Model, res, req.Logprobs != nil)
-		return
+		st = completionStream(w, id, created, req.Model, req.Logprobs != nil)
 	}
-	fr := finishReason(res)
-	writeJSON(w, http.StatusOK, api.CompletionResponse{ID: id, Object: api.ObjectTextCompletion, Created: created, Model: req.Model,
-		Choices: []api.CompletionChoice{{Text: res.Output, Logprobs: logprobs(res, req.Logprobs != nil), FinishReason: &fr}},
-		Usage:   usage(res)})
+	a, err := s.completion(r.Context(), w, &req, st)
+	s.answer(w, r, st, a, err, func(res paw.Result) any {
+		fr := finishReason(res)
+		return api.CompletionResponse{ID: id, Object: api.ObjectTextCompletion, Created: created, Model: req.Model,
+			Choices: []api.CompletionChoice{{Text: res.Output, Logprobs: completionLogprobs(res.Logprobs, 0, &res, req.Logprobs != nil),
+				FinishReason: &fr}},
+			Usage: usage(res)}
+	})
 }
 
-func (s *Server) completion(ctx context.Context, w http.ResponseWriter, req *api.CompletionRequest) (answer, error) {
+func (s *Server) completion(ctx context.Context, w http.ResponseWriter, req *api.CompletionRequest, st *stream) (answer, error) {
 	switch {
 	case len(req.Prompt) != 1:
 		return answer{}, fmt.Errorf("%w: prompt: want one string, got %d", ErrBadRequest, len(req.Prompt))
@@ -116,7 +153,14 @@ func (s *Server) completion(ctx context.Context, w http.ResponseWriter, req *api
 	case req.Echo:
 		return answer{}, fmt.Errorf("%w: echo", ErrUnsupported)
 	}
-	return s.openAICall(ctx, w, req.Model, req.Prompt[0], req.MaxTokens, req.Temperature, req.Seed, req.Stop, nil)
+	top := -1
+	if req.Logprobs != nil {
+		if top = *req.Logprobs; top < 0 {
+			return answer{}, fmt.Errorf("%w: logprobs %d is negative", ErrBadRequest, top)
+		}
+	}
+	return s.openAICall(ctx, w, openAIRequest{model: req.Model, input: req.Prompt[0], maxTokens: req.MaxTokens,
+		temperature: req.Temperature, seed: req.Seed, stop: req.Stop, top: top, stream: st})
 }
 
 func finishReason(r paw.Result) string {
@@ -128,14 +172,6 @@ func finishReason(r paw.Result) string {
 
 func usage(r paw.Result) *api.Usage {
 	return &api.Usage{PromptTokens: r.PromptTokens, CompletionTokens: r.Tokens, TotalTokens: r.PromptTokens + r.Tokens}
-}
-
-// logprobs is paw's summary of the answer's log-probabilities, when asked.
-func logprobs(r paw.Result, asked bool) *api.Logprobs {
-	if !asked {
-		return nil
-	}
-	return &api.Logprobs{LogprobMean: r.LogprobMean, LogprobMin: r.LogprobMin, Probs: r.Probs}
 }
 
 func (s *Server) handleModels(w http.ResponseWriter, r *http.Request) {

@@ -285,15 +285,6 @@ func pinManifest(pin hub.Runtime) *api.RuntimeManifest {
 	return m
 }
 
-// handleCompilers lists the local compilers: none yet.
-func (s *Server) handleCompilers(w http.ResponseWriter, _ *http.Request) {
-	writeJSON(w, http.StatusOK, api.CompilersResponse{Compilers: []api.CompilerInfo{}})
-}
-
-func (s *Server) handleCompile(w http.ResponseWriter, r *http.Request) {
-	s.writeError(w, r, ErrNoCompiler)
-}
-
 func (s *Server) handleHealth(w http.ResponseWriter, _ *http.Request) {
 	writeJSON(w, http.StatusOK, s.health())
 }

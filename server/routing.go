@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -54,8 +55,12 @@ func (s *Server) local(ctx context.Context, fn *paw.Function, c call) ([]answer,
 	var res []paw.Result
 	var err error
 	if len(c.inputs) == 1 {
+		opts := c.opts
+		if c.stream != nil {
+			opts = append(slices.Clip(opts), paw.WithStream(c.stream))
+		}
 		var r paw.Result
-		r, err = s.call(ctx, fn, c.inputs[0], c.opts...)
+		r, err = s.call(ctx, fn, c.inputs[0], opts...)
 		res = []paw.Result{r}
 	} else {
 		res, err = fn.Batch(ctx, c.inputs, c.opts...)
@@ -125,7 +130,7 @@ func (s *Server) shadowed(ctx context.Context, fn *paw.Function, rt Route, c cal
 	if err != nil {
 		return answer{}, err
 	}
-	s.shadow.submit(shadowJob{ref: fn.Name(), input: input, opts: c.opts, want: up.Output})
+	s.shadow.submit(shadowJob{ref: fn.Name(), name: c.ref, input: input, opts: c.opts, want: up.Output})
 	return answer{Result: up, Path: api.PathUpstream}, nil
 }
 

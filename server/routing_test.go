@@ -237,7 +237,7 @@ func TestShadowPoolDrops(t *testing.T) {
 	release := make(chan struct{})
 	var outcomes atomic.Int32
 	var dropped atomic.Int32
-	p := newShadowPool(ctx, 1, 1, func(shadowJob) string { <-release; return shadowAgree }, func(_, o string) {
+	p := newShadowPool(ctx, 1, 1, func(shadowJob) string { <-release; return shadowAgree }, func(_ shadowJob, o string) {
 		outcomes.Add(1)
 		if o == shadowDropped {
 			dropped.Add(1)

@@ -94,6 +94,16 @@ type Config struct {
 	// dropped and counted.
 	ShadowWorkers int
 	ShadowQueue   int
+	// Compiler, when set, serves the compile routes by compiling on this
+	// machine, one job at a time; CompileQueue bounds the jobs waiting
+	// (DefaultCompileQueue), beyond which a compile gets 429. nil answers
+	// them 501.
+	Compiler     *LocalCompiler
+	CompileQueue int
+	// StatsFlush is how often, with a Registry, the calls, fallbacks and
+	// shadow agreement counted for registry names are added to the registry
+	// (DefaultStatsFlush); the rest are added on Close.
+	StatsFlush time.Duration
 }
 
 // Server is an http.Handler serving paw functions. Close it when done.
@@ -106,6 +116,8 @@ type Server struct {
 	log     *slog.Logger
 	shadow  *shadowPool
 	keys    *keyring // nil: no keys checked
+	stats   stats
+	jobs    *compileJobs
 
 	// call runs one input; tests replace it to block or observe calls.
 	call func(ctx context.Context, fn *paw.Function, input string, opts ...paw.Option) (paw.Result, error)
@@ -116,6 +128,7 @@ type Server struct {
 	preloadMu sync.Mutex
 	preloadEr map[string]error
 	watched   chan struct{} // closed when the registry watcher stops
+	statsDone chan struct{} // closed when the stats writer stops
 }
 
 // New returns a server and starts loading cfg.Programs.
@@ -142,16 +155,25 @@ func newServer(cfg Config) (*Server, error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Server{cfg: cfg, mux: http.NewServeMux(), queue: newQueue(cfg.QueueDepth), metrics: newMetrics(),
 		log: log, ctx: ctx, cancel: cancel, preloaded: make(chan struct{}), preloadEr: map[string]error{},
-		watched: make(chan struct{})}
+		watched: make(chan struct{}), statsDone: make(chan struct{}), stats: stats{counts: map[statKey]*registry.ServeStats{}}}
 	s.call = func(ctx context.Context, fn *paw.Function, input string, opts ...paw.Option) (paw.Result, error) {
 		return fn.Call(ctx, input, opts...)
 	}
 	s.funcs = newFuncs(cfg.MaxLoaded, func(ctx context.Context, ref string) (*paw.Function, error) {
 		return cfg.Engine.Function(ctx, ref)
 	})
-	s.shadow = newShadowPool(ctx, cfg.ShadowWorkers, cfg.ShadowQueue, s.runShadow, func(ref, outcome string) {
-		s.metrics.shadow.WithLabelValues(ref, outcome).Inc()
+	s.shadow = newShadowPool(ctx, cfg.ShadowWorkers, cfg.ShadowQueue, s.runShadow, func(j shadowJob, outcome string) {
+		s.metrics.shadow.WithLabelValues(j.ref, outcome).Inc()
+		if outcome == shadowAgree || outcome == shadowDisagree {
+			s.count(j.name, j.ref, func(st *registry.ServeStats) {
+				st.ShadowCompared++
+				if outcome == shadowAgree {
+					st.ShadowAgreed++
+				}
+			})
+		}
 	})
+	s.jobs = newCompileJobs(ctx, cfg.Compiler, cfg.CompileQueue, cfg.Hub)
 	if len(cfg.APIKeys) > 0 {
 		s.keys = newKeyring(cfg.APIKeys)
 	}
@@ -161,8 +183,10 @@ func newServer(cfg Config) (*Server, error) {
 	s.routes()
 	if cfg.Registry != nil {
 		go s.watchRegistry()
+		go s.writeStats()
 	} else {
 		close(s.watched)
+		close(s.statsDone)
 	}
 	return s, nil
 }
@@ -178,11 +202,15 @@ func withDefaults(c Config) Config {
 	def(&c.MaxInputBytes, DefaultMaxInputBytes)
 	def(&c.ShadowWorkers, DefaultShadowWorkers)
 	def(&c.ShadowQueue, DefaultShadowQueue)
+	def(&c.CompileQueue, DefaultCompileQueue)
 	if c.MaxBodyBytes <= 0 {
 		c.MaxBodyBytes = DefaultMaxBodyBytes
 	}
 	if c.Timeout <= 0 {
 		c.Timeout = DefaultTimeout
+	}
+	if c.StatsFlush <= 0 {
+		c.StatsFlush = DefaultStatsFlush
 	}
 	if c.RegistryPoll <= 0 {
 		c.RegistryPoll = DefaultRegistryPoll
@@ -235,13 +263,21 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.mux.ServeHTTP(w, r)
 }
 
-// Close stops preloading and closes every loaded function; calls in flight
-// fail with paw.ErrFuncClosed. Shut the http.Server down first to drain.
+// Close stops preloading, writes the serve stats still counted to the
+// registry and closes every loaded function; calls in flight fail with
+// paw.ErrFuncClosed. Shut the http.Server down first to drain.
 func (s *Server) Close() error {
 	s.cancel()
 	<-s.preloaded
 	<-s.watched
 	s.shadow.wait()
+	s.jobs.wait()
+	<-s.statsDone
+	if s.cfg.Registry != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		s.flushStats(ctx) // what the last requests and shadow calls counted
+		cancel()
+	}
 	return s.funcs.close()
 }
 
@@ -273,10 +309,11 @@ func (s *Server) routes() {
 	h("GET /api/v1/programs/{ref...}", s.handleProgramPath)
 	h("GET /api/v1/models/runtimes/{id}", s.handleRuntime)
 	h("GET /api/v1/models/compilers", s.handleCompilers)
-	for _, p := range []string{"POST /api/v1/compile", "POST /api/v1/compile/async", "POST /api/v1/compile/precheck",
-		"GET /api/v1/compile/{job}", "DELETE /api/v1/compile/{job}"} {
-		h(p, s.handleCompile)
-	}
+	h("POST /api/v1/compile", s.handleCompile)
+	h("POST /api/v1/compile/async", s.handleCompileAsync)
+	h("POST /api/v1/compile/precheck", s.handlePrecheck)
+	h("GET /api/v1/compile/{job}", s.handleCompileJob)
+	h("DELETE /api/v1/compile/{job}", s.handleCompileCancel)
 	h("POST /v1/chat/completions", s.handleChat)
 	h("POST /v1/completions", s.handleCompletion)
 	h("GET /v1/models", s.handleModels)

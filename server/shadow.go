@@ -26,6 +26,7 @@ const (
 // shadowJob is one local call to compare with the upstream's answer.
 type shadowJob struct {
 	ref   string // the program id
+	name  string // the reference the request named (a registry name, for its stats)
 	input string
 	opts  []paw.Option
 	want  string // what the upstream answered
@@ -38,10 +39,10 @@ type shadowPool struct {
 	jobs chan shadowJob
 	wg   sync.WaitGroup
 	run  func(shadowJob) string // runs a job, returns its outcome
-	note func(ref, outcome string)
+	note func(j shadowJob, outcome string)
 }
 
-func newShadowPool(ctx context.Context, workers, queue int, run func(shadowJob) string, note func(ref, outcome string)) *shadowPool {
+func newShadowPool(ctx context.Context, workers, queue int, run func(shadowJob) string, note func(j shadowJob, outcome string)) *shadowPool {
 	p := &shadowPool{jobs: make(chan shadowJob, queue), run: run, note: note}
 	for range workers {
 		p.wg.Go(func() {
@@ -50,7 +51,7 @@ func newShadowPool(ctx context.Context, workers, queue int, run func(shadowJob) 
 				case <-ctx.Done():
 					return
 				case j := <-p.jobs:
-					p.note(j.ref, p.run(j))
+					p.note(j, p.run(j))
 				}
 			}
 		})
@@ -63,7 +64,7 @@ func (p *shadowPool) submit(j shadowJob) {
 	select {
 	case p.jobs <- j:
 	default:
-		p.note(j.ref, shadowDropped)
+		p.note(j, shadowDropped)
 	}
 }
 

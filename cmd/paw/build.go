@@ -65,7 +65,7 @@ func build(cmd *cobra.Command, cfg *config.Config, m *library.Manifest, lock *li
 	}
 	plan := library.NewPlan(m, lock)
 	stderr := cmd.ErrOrStderr()
-	b := &library.Builder{Compiler: &unreachable{c: c}, Fetch: newHubClient(cmd, cfg).PullProgram}
+	b := &library.Builder{Compiler: &unreachable{c: c}, Fetch: newHubClient(cmd, cfg).PullProgram, Local: localBuilder(cmd, cfg)}
 	if !cfg.Quiet {
 		b.Progress = func(s library.Step, done bool, err error) {
 			if !done {

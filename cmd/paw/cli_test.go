@@ -74,6 +74,9 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"bench", "--program", "p.paw", "--input", "x", "--reps", "2"}, "--reps does nothing with --program"},
 		{[]string{"compile", "status", "job-1", "--pull"}, "--pull does nothing with 'paw compile status'"},
 		{[]string{"compile", "--spec", "s", "--async", "--pull"}, "--pull needs the finished program"},
+		{[]string{"serve", "--model", missing, "--shadow-workers", "0"}, "--shadow-workers 0: want at least 1"},
+		{[]string{"serve", "--model", missing, "--shadow-queue", "-1"}, "--shadow-queue -1: want at least 1"},
+		{[]string{"serve", "--model", missing, "--queue", "0"}, "--queue 0: want at least 1"},
 	} {
 		_, err := runPaw(t, c.args...)
 		if code := exitCode(err); code != exitUsage || !strings.Contains(fmt.Sprint(err), c.want) {
@@ -130,7 +133,7 @@ var snakeKey = regexp.MustCompile(`^[a-z][a-z0-9]*(_[a-z0-9]+)*$`)
 // dataKeys name objects whose keys are data (labels, tensor type names,
 // timing names, a JSON Schema), not fields.
 var dataKeys = map[string]bool{"probs": true, "tensor_types": true, "timings": true, "contract": true,
-	"per_label": true, "per_tag": true, "label_shift": true}
+	"per_label": true, "per_tag": true, "label_shift": true, "schema": true}
 
 // decodeLines decodes JSON lines, one T per line.
 func decodeLines[T any](t *testing.T, out string) []T {
@@ -262,10 +265,13 @@ func TestJSONOutputs(t *testing.T) {
 		{[]string{"generate", "--model", base, "--prompt", "once", "--max-tokens", "3"}, 1},
 		{[]string{"compile", "--spec", "about cats?", "--tag", "pets, cats", "--tag", "demo", "--pull"}, 1},
 		{[]string{"compile", "--spec", "about cats?", "--async"}, 1},
+		{[]string{"compile", "--local", "--spec", "about cats?\n\nInput: my cat\nOutput: yes\nInput: a car\nOutput: no", "--model", base,
+			"--rank", "32", "--epochs", "1", "--threads", "1", "--out", filepath.Join(dir, "local.paw")}, 1},
 		{[]string{"compile", "status", "job-1"}, 1},
 		{[]string{"compile", "cancel", "job-1"}, 1},
 		{[]string{"compile", "wait", "job-1"}, 1},
 		{[]string{"pull", p.ProgramID}, 1},
+		{[]string{"push", pawPath}, 1},
 		{[]string{"ls"}, -1},
 		{[]string{"fn", "list"}, 1},
 		{[]string{"fn", "show", "triage"}, 1},
@@ -273,6 +279,7 @@ func TestJSONOutputs(t *testing.T) {
 		{[]string{"test", pawPath, "--model", base, "--cases", cases, "--max-tokens", "3"}, 1},
 		{[]string{"test", "--dir", proj, "--model", base, "--max-tokens", "3"}, 2},
 		{[]string{"diff", "--old", pawPath, "--new", pawPath, "--model", base, "--cases", cases, "--max-tokens", "3"}, 1},
+		{[]string{"discover", writeSynthLog(t, 300)}, -1},
 	} {
 		name := "paw " + strings.Join(c.args, " ")
 		out, err := runPaw(t, append(c.args, "--json")...)

@@ -9,6 +9,7 @@ import (
 	"github.com/paw-dev/paw/api"
 	"github.com/paw-dev/paw/compile"
 	"github.com/paw-dev/paw/compile/hosted"
+	"github.com/paw-dev/paw/compile/lora"
 	"github.com/paw-dev/paw/internal/config"
 )
 
@@ -26,6 +27,7 @@ func newCompileCmd(cfg *config.Config) *cobra.Command {
 		asJSON bool
 		pull   bool
 		local  localFlags
+		mflags mapperFlags // --local --compiler: PAW's fast compiler (compile_mapper.go)
 	)
 	cmd := &cobra.Command{
 		Use:   "compile --spec TEXT",
@@ -34,11 +36,18 @@ func newCompileCmd(cfg *config.Config) *cobra.Command {
 			"and print the program id (--pull also downloads the program). --async submits a job and\n" +
 			"prints its id; follow it with 'paw compile status JOB' or 'paw compile wait JOB', and stop\n" +
 			"it with 'paw compile cancel JOB'. --local compiles offline instead: it trains a LoRA adapter\n" +
-			"on --model over the --examples file and writes a .paw (--out).",
+			"on --model (or the cached base of --interpreter RUNTIME_ID) over the spec's Input:/Output:\n" +
+			"examples, the --examples file and a teacher's (--teacher URL, --teacher-model GGUF), holds\n" +
+			"out a share to measure, and writes a .paw (--out) with its report beside it (.report.json,\n" +
+			".report.svg: the loss curve, held-out accuracy before and after). An interrupted compile\n" +
+			"resumes from its checkpoint (in the cache) when run again with the same data and options.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if local.enabled && req.Compiler != "" && req.Compiler != lora.CompilerName {
+				return runMapperCompile(cmd, cfg, req.Spec, req.Compiler, local.out, mflags, asJSON)
+			}
 			if local.enabled {
-				return runLocal(cmd, cfg, req.Spec, local, asJSON)
+				return runLocal(cmd, cfg, req.Spec, req.Compiler, local, asJSON)
 			}
 			if async && pull {
 				return usagef("--pull needs the finished program: leave out --async, or use 'paw compile wait JOB --pull'")
@@ -72,6 +81,7 @@ func newCompileCmd(cfg *config.Config) *cobra.Command {
 	cmd.PersistentFlags().BoolVar(&asJSON, "json", false, "print one JSON line")
 	cmd.PersistentFlags().BoolVar(&pull, "pull", false, "download the compiled program into the cache")
 	local.register(cmd)
+	mflags.register(cmd)
 	_ = cmd.MarkFlagRequired("spec")
 	cmd.AddCommand(newCompileJobCmd(cfg, "status", "Show a compile job's state", &asJSON),
 		newCompileJobCmd(cfg, "cancel", "Cancel a compile job", &asJSON),

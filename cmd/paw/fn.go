@@ -224,7 +224,7 @@ func printDetail(w io.Writer, d registry.Detail) error {
 			fmt.Fprintf(tw, "%s:\t%s\n", kv[0], kv[1])
 		}
 	}
-	fmt.Fprintln(tw, "\nVERSION\tPROGRAM\tTEST\tCREATED\tBY")
+	fmt.Fprintln(tw, "\nVERSION\tPROGRAM\tTEST\tCREATED\tBY\tCALLS\tFALLBACK\tSHADOW AGREEMENT")
 	for _, v := range d.Versions {
 		test := "untested"
 		if v.Test != nil && v.Test.Passed {
@@ -236,10 +236,26 @@ func printDetail(w io.Writer, d registry.Detail) error {
 		if v.Number == d.Live {
 			mark = " (live)"
 		}
-		fmt.Fprintf(tw, "v%d%s\t%s\t%s\t%s\t%s\n", v.Number, mark, v.ProgramID, test,
-			v.Created.Format(time.DateTime), v.CreatedBy)
+		fmt.Fprintf(tw, "v%d%s\t%s\t%s\t%s\t%s\t%s\n", v.Number, mark, v.ProgramID, test,
+			v.Created.Format(time.DateTime), v.CreatedBy, serveText(v.Serve))
 	}
 	return tw.Flush()
+}
+
+// serveText is a version's serve stats as show's last three columns: calls,
+// fallback rate, shadow agreement rate (of how many comparisons).
+func serveText(s *registry.ServeStats) string {
+	if s == nil {
+		return "-\t-\t-"
+	}
+	fallback, agree := "-", "-"
+	if s.Calls > 0 {
+		fallback = fmt.Sprintf("%.1f%%", 100*s.FallbackRate)
+	}
+	if s.ShadowCompared > 0 {
+		agree = fmt.Sprintf("%.1f%% of %d", 100*s.AgreementRate, s.ShadowCompared)
+	}
+	return fmt.Sprintf("%d\t%s\t%s", s.Calls, fallback, agree)
 }
 
 func newFnPromoteCmd(ff *fnFlags) *cobra.Command {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -94,12 +95,29 @@ func TestFn(t *testing.T) {
 	if out := paw("list"); !strings.Contains(out, "EXPIRED") {
 		t.Errorf("list does not mark the expired function:\n%s", out)
 	}
+	// What paw serve wrote back: show prints the rates, --json carries them.
+	reg, err := registry.Open(context.Background(), os.Getenv("PAW_REGISTRY"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = reg.AddServeStats(context.Background(), []registry.StatsDelta{{Function: "triage", Version: 1,
+		ServeStats: registry.ServeStats{Calls: 40, Fallbacks: 5, ShadowCompared: 8, ShadowAgreed: 6}}})
+	reg.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out := paw("show", "triage"); !strings.Contains(out, "CALLS") || !strings.Contains(out, "12.5%") || !strings.Contains(out, "75.0% of 8") {
+		t.Errorf("show lacks the serve stats:\n%s", out)
+	}
 	var d map[string]any
 	if err := json.Unmarshal([]byte(paw("show", "triage", "--json")), &d); err != nil {
 		t.Fatal(err)
 	}
 	if d["owner"] != "alice" || d["cases_hash"] == "" || d["live"] != 1.0 || len(d["versions"].([]any)) != 2 {
 		t.Errorf("show --json = %v", d)
+	}
+	if s, _ := d["versions"].([]any)[0].(map[string]any)["serve"].(map[string]any); s["fallback_rate"] != 0.125 || s["agreement_rate"] != 0.75 {
+		t.Errorf("show --json serve stats = %v", s)
 	}
 	es := decodeLines[registry.Entry](t, paw("log", "triage", "--json"))
 	var got []string

@@ -2,72 +2,22 @@ package main
 
 import (
 	"bytes"
-	"encoding/json"
-	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
+	"time"
 
-	"github.com/paw-dev/paw/internal/fixture"
+	"github.com/paw-dev/paw/internal/fixture/fixturetest"
 	"github.com/paw-dev/paw/library"
-	"github.com/paw-dev/paw/program"
 )
-
-// standInHub is a fake PAW service that compiles each spec into a fixture
-// program and serves its download.
-func standInHub(t *testing.T) *httptest.Server {
-	t.Helper()
-	cfg, err := fixture.Preset("qwen3-tiny")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var mu sync.Mutex
-	bundles := map[string][]byte{}
-	mux := http.NewServeMux()
-	mux.HandleFunc("POST /api/v1/compile", func(w http.ResponseWriter, r *http.Request) {
-		var req struct{ Spec, Compiler string }
-		json.NewDecoder(r.Body).Decode(&req)
-		mu.Lock()
-		defer mu.Unlock()
-		adapter := filepath.Join(t.TempDir(), "adapter.gguf")
-		if err := fixture.WriteAdapter(adapter, cfg, fixture.Adapter{Rank: 2, Alpha: 4, Seed: uint64(len(bundles) + 1)}); err != nil {
-			t.Error(err)
-		}
-		p, err := program.Pack(program.PackOptions{Spec: req.Spec, Interpreter: "qwen3", AdapterPath: adapter})
-		if err != nil {
-			t.Error(err)
-			return
-		}
-		var b bytes.Buffer
-		p.Write(&b)
-		bundles[p.Meta.ProgramID] = b.Bytes()
-		json.NewEncoder(w).Encode(map[string]any{"program_id": p.Meta.ProgramID, "status": "ready",
-			"compiler_snapshot": req.Compiler + "@test"})
-	})
-	mux.HandleFunc("GET /api/v1/programs/{id}/download", func(w http.ResponseWriter, r *http.Request) {
-		mu.Lock()
-		b, ok := bundles[r.PathValue("id")]
-		mu.Unlock()
-		if !ok {
-			http.Error(w, `{"detail":"program not found"}`, http.StatusNotFound)
-			return
-		}
-		w.Write(b)
-	})
-	srv := httptest.NewServer(mux)
-	t.Cleanup(srv.Close)
-	return srv
-}
 
 // TestInitBuildGen walks a new project: paw init, paw build against a
 // stand-in hub, paw build --offline, paw gen go; then, with the hub gone, a
 // changed spec makes paw build say the service is unreachable and leave
 // paw.lock as it was.
 func TestInitBuildGen(t *testing.T) {
-	srv := standInHub(t)
+	srv := fixturetest.StandInHub(t, time.Time{})
 	t.Setenv("PAW_API_URL", srv.URL)
 	t.Setenv("PAW_HF_URL", srv.URL+"/hf")
 	t.Setenv("PAW_CACHE_DIR", t.TempDir())

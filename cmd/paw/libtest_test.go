@@ -44,7 +44,7 @@ functions:
 // the base model its programs run on.
 func libProject(t *testing.T, expires string) (dir, base string) {
 	t.Helper()
-	srv := standInHub(t)
+	srv := fixturetest.StandInHub(t, time.Time{})
 	t.Setenv("PAW_API_URL", srv.URL)
 	t.Setenv("PAW_HF_URL", srv.URL+"/hf")
 	t.Setenv("PAW_CACHE_DIR", t.TempDir())

@@ -7,7 +7,8 @@
 // Every --json output is JSON Lines: one compact object per line with
 // snake_case keys. Per-item output (paw run's results, one per input in
 // input order; paw ls and paw pull, one per cached or pulled item; paw test
-// without a program, one per function of paw.yaml) prints one line per item;
+// without a program, one per function of paw.yaml; paw discover, one per
+// template) prints one line per item;
 // every other command prints exactly one line, a summary.
 //
 // List-valued flags (--stop, --labels, --tag) are repeatable and take each

@@ -6,6 +6,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/paw-dev/paw/internal/config"
 	"github.com/paw-dev/paw/program"
 )
 
@@ -20,7 +21,7 @@ type packResult struct {
 	AdapterSHA256 string  `json:"adapter_sha256"`
 }
 
-func newPackCmd() *cobra.Command {
+func newPackCmd(cfg *config.Config) *cobra.Command {
 	var (
 		o      program.PackOptions
 		asJSON bool
@@ -34,6 +35,9 @@ func newPackCmd() *cobra.Command {
 			if errors.Is(err, program.ErrPack) {
 				return asUsage(err) // the flags conflict or miss something
 			} else if err != nil {
+				return err
+			}
+			if err := publish(cmd, cfg, o.Out); err != nil {
 				return err
 			}
 			if asJSON {

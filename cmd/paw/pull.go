@@ -15,7 +15,7 @@ import (
 func newHubClient(cmd *cobra.Command, cfg *config.Config) *hub.Client {
 	p := newProgress(cmd.ErrOrStderr(), cfg.Quiet)
 	return &hub.Client{Dir: cfg.CacheDir, BaseURL: cfg.APIURL, HFBaseURL: cfg.HFURL, APIKey: cfg.APIKey,
-		Offline: cfg.Offline, Trace: p.trace}
+		Offline: cfg.Offline, Trace: p.trace, Store: newStore(cfg)}
 }
 
 // pulled is one line of `paw pull --json`.
@@ -31,7 +31,8 @@ func newPullCmd(cfg *config.Config) *cobra.Command {
 		Short: "Download programs (ids, user/name[@vN] slugs) or runtime base models into the cache",
 		Long: "Download programs or base models into the cache (PAW_CACHE_DIR).\n\n" +
 			"REF is a program id, a slug (user/name, name = programasweights/name, optional @vN),\n" +
-			"or a runtime id (" + program.DefaultRuntimeQwen3 + ", " + program.DefaultRuntimeGPT2 + ", or runtime:ID for any other).\n" +
+			"or a runtime id (" + program.DefaultRuntimeQwen3 + ", " + program.DefaultRuntimeGPT2 + ", or runtime:ID for any other),\n" +
+			"or a PAW fast compiler (paw-4b-qwen3-0.6b, paw-4b-gpt2) for paw compile --local --compiler.\n" +
 			"Each installed path is printed on stdout.",
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {

@@ -58,11 +58,12 @@ func newRootCmd() *cobra.Command {
 		newRunCmd(cfg),
 		newBenchCmd(cfg),
 		newFixtureCmd(),
-		newPackCmd(),
+		newPackCmd(cfg), newPushCmd(cfg),
 		newPullCmd(cfg), newLsCmd(cfg), newRmCmd(cfg), newCompileCmd(cfg), newLoginCmd(),
 		newFnCmd(cfg),
 		newInitCmd(), newBuildCmd(cfg), newGenCmd(),
 		newTestCmd(cfg), newDiffCmd(cfg),
+		newDiscoverCmd(),
 		newServeCmd(cfg),
 	)
 	root.SetHelpCommand(newHelpCmd(root))

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/paw-dev/paw/internal/fixture"
 	"github.com/paw-dev/paw/internal/fixture/fixturetest"
@@ -18,7 +19,7 @@ import (
 // and after a retire the run fails naming the owner. Running before any
 // registry exists creates none.
 func TestRunByRegistryName(t *testing.T) {
-	srv := standInHub(t)
+	srv := fixturetest.StandInHub(t, time.Time{})
 	t.Setenv("PAW_API_URL", srv.URL)
 	t.Setenv("PAW_HF_URL", srv.URL+"/hf")
 	cache := t.TempDir()

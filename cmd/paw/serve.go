@@ -1,18 +1,24 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/paw-dev/paw"
+	"github.com/paw-dev/paw/compile"
+	"github.com/paw-dev/paw/compile/lora"
 	"github.com/paw-dev/paw/internal/config"
+	"github.com/paw-dev/paw/program"
 	"github.com/paw-dev/paw/server"
 )
 
@@ -25,6 +31,11 @@ func newServeCmd(cfg *config.Config) *cobra.Command {
 		corsOrigins      []string
 		programs         []string
 		maxLoaded, queue int
+		shadowWorkers    int
+		shadowQueue      int
+		compileQueue     int
+		compileRank      int
+		compileEpochs    int
 		threads          int
 		maxInput         int
 		maxBody          int64
@@ -45,9 +56,17 @@ func newServeCmd(cfg *config.Config) *cobra.Command {
 			"With a registry (--registry, PAW_REGISTRY), a function's name serves its live version; a promote or\n" +
 			"rollback reaches new requests within --registry-poll, and calls in flight finish on their version.\n" +
 			"--config routes functions: fallback answers from an OpenAI-compatible upstream when the local answer\n" +
-			"is invalid or below its confidence threshold; shadow answers from the upstream and measures agreement.",
+			"is invalid or below its confidence threshold; shadow answers from the upstream and measures agreement;\n" +
+			"with a registry, each version's calls, fallback rate and shadow agreement go to `paw fn show`.\n" +
+			"With --model, POST /api/v1/compile trains a program on the request's examples (LoRA, one job at a time).",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := checkServeSizes(map[string]int64{"--max-loaded": int64(maxLoaded), "--queue": int64(queue),
+				"--shadow-workers": int64(shadowWorkers), "--shadow-queue": int64(shadowQueue), "--max-body": maxBody,
+				"--max-input": int64(maxInput), "--compile-queue": int64(compileQueue), "--compile-rank": int64(compileRank),
+				"--compile-epochs": int64(compileEpochs)}); err != nil {
+				return err
+			}
 			if threads == 0 {
 				threads = cfg.Threads
 			}
@@ -69,13 +88,22 @@ func newServeCmd(cfg *config.Config) *cobra.Command {
 				return err
 			}
 			defer eng.Close()
+			// The base model loads before the server listens, so that /ready
+			// means it is loaded (a pod's readiness), not on the first call.
+			if model != "" {
+				if _, err := eng.Base(ctx, model); err != nil {
+					return err
+				}
+			}
 			// Access logs are the server's output: at info level, whatever
 			// PAW_LOG_LEVEL says for the rest.
 			logger := slog.New(slog.NewJSONHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: min(cfg.LogLevel, slog.LevelInfo)}))
+			h.Trace = logPublishes(logger)
 			srv, err := server.New(server.Config{Engine: eng, Hub: h, Programs: programs, BaseModels: baseNames(model),
 				MaxLoaded: maxLoaded, QueueDepth: queue, MaxBodyBytes: maxBody, MaxInputBytes: maxInput, Timeout: timeout, Logger: logger,
-				Routes: routes, APIKeys: keys, CORSOrigins: corsOrigins,
-				Registry: reg, RegistryPoll: registryPoll})
+				Routes: routes, APIKeys: keys, CORSOrigins: corsOrigins, ShadowWorkers: shadowWorkers, ShadowQueue: shadowQueue,
+				Registry: reg, RegistryPoll: registryPoll, CompileQueue: compileQueue,
+				Compiler: localCompiler(model, threads, compileRank, compileEpochs)})
 			if err != nil {
 				return err
 			}
@@ -97,6 +125,11 @@ func newServeCmd(cfg *config.Config) *cobra.Command {
 	f.StringArrayVar(&programs, "program", nil, "program to load at start: id, slug or .paw path (repeatable; local paths are servable only this way)")
 	f.IntVar(&maxLoaded, "max-loaded", server.DefaultMaxLoaded, "programs kept loaded on demand besides --program ones")
 	f.IntVar(&queue, "queue", server.DefaultQueueDepth, "inference inputs admitted at once; beyond, 429")
+	f.IntVar(&shadowWorkers, "shadow-workers", server.DefaultShadowWorkers, "shadow calls run at once, off the request path")
+	f.IntVar(&shadowQueue, "shadow-queue", server.DefaultShadowQueue, "shadow calls waiting; beyond, they are dropped and counted")
+	f.IntVar(&compileQueue, "compile-queue", server.DefaultCompileQueue, "compile jobs waiting behind the running one; beyond, 429")
+	f.IntVar(&compileRank, "compile-rank", lora.DefaultRank, "LoRA rank of programs compiled by POST /api/v1/compile")
+	f.IntVar(&compileEpochs, "compile-epochs", lora.DefaultEpochs, "training passes of programs compiled by POST /api/v1/compile")
 	f.Int64Var(&maxBody, "max-body", server.DefaultMaxBodyBytes, "request body limit in bytes (413 beyond)")
 	f.IntVar(&maxInput, "max-input", server.DefaultMaxInputBytes, "input limit in bytes (413 beyond)")
 	f.DurationVar(&timeout, "timeout", server.DefaultTimeout, "deadline of each request's calls")
@@ -106,6 +139,39 @@ func newServeCmd(cfg *config.Config) *cobra.Command {
 	f.DurationVar(&registryPoll, "registry-poll", server.DefaultRegistryPoll, "how often to check the registry for a new live version")
 	f.BoolVar(&noDrafts, "no-drafts", false, "decode without speculative drafts (answers bit-identical to serial ones)")
 	return cmd
+}
+
+// localCompiler serves the compile routes by LoRA training on the base
+// model (--model); none without one.
+func localCompiler(model string, threads, rank, epochs int) *server.LocalCompiler {
+	if model == "" {
+		return nil
+	}
+	return &server.LocalCompiler{Name: lora.CompilerName, Compile: func(ctx context.Context, spec string, exs []server.Example,
+		progress func(done, total int)) (*program.Program, error) {
+		c := &lora.Compiler{Options: lora.Options{Base: model, Rank: rank, Epochs: epochs, Threads: threads,
+			Progress: func(p lora.Progress) { progress(p.Step, p.Steps) }}}
+		for _, e := range exs {
+			c.Examples = append(c.Examples, lora.Example{Input: e.Input, Output: e.Output})
+		}
+		res, err := c.Compile(ctx, compile.Request{Spec: spec})
+		if err != nil {
+			return nil, err
+		}
+		return res.Program, nil
+	}}
+}
+
+// checkServeSizes refuses sizes below 1 (the server would silently take
+// its default for them).
+func checkServeSizes(sizes map[string]int64) error {
+	names := slices.Sorted(maps.Keys(sizes))
+	for _, name := range names {
+		if v := sizes[name]; v < 1 {
+			return usagef("%s %d: want at least 1", name, v)
+		}
+	}
+	return nil
 }
 
 // baseNames are the names a client might give the base model: its path,

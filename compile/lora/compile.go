@@ -26,7 +26,7 @@ const (
 	CompilerSnapshot = "paw-local-ft"
 	// TrainingKey is the meta.json field with the training record.
 	TrainingKey = "paw_training"
-	// pseudoExamples is how many examples a default pseudo-program shows.
+	// pseudoExamples is the most examples a default pseudo-program shows.
 	pseudoExamples = 3
 )
 
@@ -44,9 +44,18 @@ type Compiler struct {
 	// HeldOut are examples never trained on, to measure the accuracy
 	// recorded in meta.json.
 	HeldOut []Example
-	// PseudoProgram is the program's instructions; default: assembled
-	// deterministically by Pseudo from the spec and the first examples.
+	// PseudoProgram is the program's instructions; default: written by
+	// Teacher when there is one and its text fits, else assembled
+	// deterministically by PseudoWithin from the spec and the first examples.
 	PseudoProgram string
+	// PseudoBudget is the pseudo-program's limit in the interpreter's
+	// tokens: 0 means DefaultPseudoBudget, < 0 none.
+	PseudoBudget int
+	// Teacher, when set, writes the pseudo-program.
+	Teacher Teacher
+	// Contract is meta.json's paw_contract; default: a labels contract when
+	// the examples' outputs are a few labels (see Labels), else none.
+	Contract json.RawMessage
 	// AdapterType is the exported tensor type; default: Q4_0 where every
 	// row length allows it (as official adapters), else F16.
 	AdapterType gguf.Type
@@ -76,22 +85,14 @@ type Training struct {
 	HeldOut             int     `json:"held_out"`
 	HeldOutBaseAccuracy float64 `json:"held_out_base_accuracy"`
 	HeldOutAccuracy     float64 `json:"held_out_accuracy"`
-}
-
-// Pseudo assembles a pseudo-program in PAW's format from the spec and
-// examples.
-func Pseudo(spec string, examples []Example) string {
-	var b strings.Builder
-	b.WriteString("[PSEUDO_PROGRAM]\nTask: ")
-	b.WriteString(strings.TrimSpace(spec))
-	if len(examples) > 0 {
-		b.WriteString("\n\nExamples:")
-		for _, ex := range examples {
-			fmt.Fprintf(&b, "\nInput: %s\nOutput: %s", ex.Input, strings.TrimSpace(ex.Output))
-		}
-	}
-	b.WriteString("\n[END_PSEUDO_PROGRAM]")
-	return b.String()
+	// PseudoBy says who wrote the pseudo-program: "teacher", "assembled"
+	// or "given".
+	PseudoBy  string      `json:"pseudo_program_by"`
+	ResumedAt int         `json:"resumed_at_step,omitempty"`
+	Curve     []EpochLoss `json:"curve"`
+	// StepLosses are the per-step losses, every StepEvery-th (at most 200).
+	StepLosses []float64 `json:"step_losses"`
+	StepEvery  int       `json:"step_every"`
 }
 
 // Compile trains an adapter for req.Spec on c.Examples and returns the
@@ -105,7 +106,10 @@ func (c *Compiler) Compile(ctx context.Context, req compile.Request) (*compile.R
 		return nil, err
 	}
 	interp, known := interpreterFor(arch)
-	pseudo := cmp.Or(c.PseudoProgram, Pseudo(req.Spec, c.Examples[:min(pseudoExamples, len(c.Examples))]))
+	pseudo, by, err := c.pseudo(ctx, req.Spec)
+	if err != nil {
+		return nil, fmt.Errorf("compile: %w", err)
+	}
 	o := c.Options
 	if o.Template == (program.Template{}) {
 		if o.Template, err = program.RenderTemplate(cmp.Or(interp, program.InterpreterGPT2), pseudo); err != nil {
@@ -138,7 +142,13 @@ func (c *Compiler) Compile(ctx context.Context, req compile.Request) (*compile.R
 		return nil, fmt.Errorf("compile: %w", err)
 	}
 	o = o.withDefaults()
+	every := max(1, (len(res.Losses)+199)/200)
+	var sampled []float64
+	for i := 0; i < len(res.Losses); i += every {
+		sampled = append(sampled, res.Losses[i])
+	}
 	rec, err := json.Marshal(Training{
+		PseudoBy: by, ResumedAt: res.ResumedAt, Curve: res.Curve, StepLosses: sampled, StepEvery: every,
 		Rank: o.Rank, Alpha: o.Alpha, Targets: res.Adapter.Targets, Epochs: o.Epochs, LR: o.LR, BatchSize: o.BatchSize,
 		Examples: len(c.Examples), DataSHA256: dataHash(c.Examples), Steps: len(res.Losses),
 		FirstLoss: res.Losses[0], FinalLoss: res.Losses[len(res.Losses)-1],
@@ -152,11 +162,79 @@ func (c *Compiler) Compile(ctx context.Context, req compile.Request) (*compile.R
 		p.Meta.Extra = map[string]json.RawMessage{}
 	}
 	p.Meta.Extra[TrainingKey] = rec
+	contract := c.Contract
+	if contract == nil {
+		if labels := Labels(c.Examples); labels != nil {
+			contract, _ = json.Marshal(map[string]any{"kind": "labels", "labels": labels}) // strings always marshal
+		}
+	}
+	if contract != nil {
+		p.Meta.Extra[program.ContractKey] = contract
+	}
 	p.Meta.ProgramID = program.NewID(p) // the template may differ from Pack's
 	return &compile.Result{
 		ProgramID: p.Meta.ProgramID, Status: "completed", Compiler: CompilerName, CompilerSnapshot: CompilerSnapshot,
 		RuntimeID: p.Meta.RuntimeID, Timings: map[string]float64{"train_seconds": res.Duration.Seconds()}, Program: p,
 	}, nil
+}
+
+// pseudo returns the pseudo-program and who wrote it.
+func (c *Compiler) pseudo(ctx context.Context, spec string) (string, string, error) {
+	if c.PseudoProgram != "" {
+		return c.PseudoProgram, "given", nil
+	}
+	budget := cmp.Or(c.PseudoBudget, DefaultPseudoBudget)
+	if budget < 0 {
+		return Pseudo(spec, c.Examples[:min(pseudoExamples, len(c.Examples))]), "assembled", nil
+	}
+	tok, err := newTokenizer(c.Options.Base)
+	if err != nil {
+		return "", "", err
+	}
+	defer tok.Close()
+	if c.Teacher != nil {
+		if p, err := WritePseudo(ctx, c.Teacher, spec, c.Examples, budget, tok.Count); err == nil {
+			return p, "teacher", nil
+		} else if ctx.Err() != nil {
+			return "", "", err
+		}
+		// A teacher's unusable text falls back to the assembled program.
+	}
+	p, err := PseudoWithin(spec, c.Examples, budget, tok.Count)
+	return p, "assembled", err
+}
+
+// maxLabels is the most distinct outputs Labels takes for a classifier's.
+const maxLabels = 16
+
+// Labels returns the distinct outputs of exs, in first-seen order, when they
+// look like a classifier's labels: 2 to 16 of them, one line each, each
+// seen at least twice. Else nil.
+func Labels(exs []Example) []string {
+	count := map[string]int{}
+	var labels []string
+	for _, ex := range exs {
+		o := strings.TrimSpace(ex.Output)
+		if strings.ContainsRune(o, '\n') {
+			return nil
+		}
+		if count[o] == 0 {
+			labels = append(labels, o)
+			if len(labels) > maxLabels {
+				return nil
+			}
+		}
+		count[o]++
+	}
+	for _, l := range labels {
+		if count[l] < 2 {
+			return nil
+		}
+	}
+	if len(labels) < 2 {
+		return nil
+	}
+	return labels
 }
 
 // rawProgram bundles an adapter for a base with no PAW interpreter (such as
@@ -224,20 +302,15 @@ func dataHash(exs []Example) string {
 	return hex.EncodeToString(h.Sum(nil))
 }
 
-// Split removes repeated examples (same input and output) and holds out
-// every round(1/frac)-th of the rest for evaluation; frac <= 0 holds out
-// none. The split depends only on the examples' order.
+// Split removes repeated inputs (see Dedup) and holds out every
+// round(1/frac)-th of the rest for evaluation; frac <= 0 holds out none.
+// The split depends only on the examples' order.
 func Split(exs []Example, frac float64) (train, heldOut []Example) {
-	seen := map[Example]bool{}
 	every := 0
 	if frac > 0 {
 		every = max(2, int(math.Round(1/frac)))
 	}
-	for _, ex := range exs {
-		if seen[ex] {
-			continue
-		}
-		seen[ex] = true
+	for _, ex := range Dedup(exs) {
 		if every > 0 && (len(train)+len(heldOut)+1)%every == 0 {
 			heldOut = append(heldOut, ex)
 		} else {

@@ -13,7 +13,10 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"os"
+	"path/filepath"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/paw-dev/paw/gguf"
@@ -64,6 +67,9 @@ type Options struct {
 	Threads   int     // 0: all cores
 	// Progress, if set, is called after every step.
 	Progress func(Progress)
+	// CheckpointDir, when set, keeps the compile's checkpoint (see Train).
+	CheckpointDir   string
+	CheckpointEvery int // steps between checkpoints; 0: DefaultCheckpointEvery
 }
 
 // Progress reports one optimizer step.
@@ -72,15 +78,27 @@ type Progress struct {
 	Epoch       int
 	Loss        float64 // mean cross-entropy of the step's batch, before the update
 	LR          float32
-	Elapsed     time.Duration
+	Elapsed     time.Duration // since this run started
+	Resumed     int           // the step this run resumed from (0: none)
+}
+
+// EpochLoss is a point of the loss curve: the mean training loss of an
+// epoch's steps and the held-out loss after it (epoch 0: before training).
+type EpochLoss struct {
+	Epoch   int     `json:"epoch"`
+	Train   float64 `json:"train_loss,omitempty"`
+	HeldOut float64 `json:"held_out_loss,omitempty"`
 }
 
 // Result is a trained adapter.
 type Result struct {
-	Adapter  *Adapter
-	Losses   []float64 // per step
-	Tokens   int       // tokens processed (forward and backward)
-	Duration time.Duration
+	Adapter *Adapter
+	Losses  []float64 // per step
+	Curve   []EpochLoss
+	// ResumedAt is the step a checkpoint resumed from (0: none).
+	ResumedAt int
+	Tokens    int           // tokens processed (forward and backward)
+	Duration  time.Duration // training time, the resumed runs' included
 	// BaseAccuracy and Accuracy are the held-out accuracies before and
 	// after training (see Accuracy); both are 0 without held-out examples.
 	BaseAccuracy, Accuracy float64
@@ -101,15 +119,24 @@ func (o Options) withDefaults() Options {
 	o.LR = cmp.Or(o.LR, DefaultLR)
 	o.BatchSize = cmp.Or(o.BatchSize, DefaultBatchSize)
 	o.Clip = cmp.Or(o.Clip, DefaultClip)
+	o.CheckpointEvery = cmp.Or(o.CheckpointEvery, DefaultCheckpointEvery)
 	return o
 }
 
 // Train fits a LoRA adapter for the base model to examples and measures
-// its accuracy on heldOut (never trained on), which may be empty.
+// its accuracy on heldOut (never trained on), which may be empty. With
+// Options.CheckpointDir it saves its state there every CheckpointEvery steps
+// and when ctx ends, first resumes from a checkpoint of the same compile
+// (same base, template, data and options) found there, and removes it when
+// done.
 func Train(ctx context.Context, o Options, examples, heldOut []Example) (*Result, error) {
 	o = o.withDefaults()
 	if len(examples) == 0 {
 		return nil, ErrNoExamples
+	}
+	key, err := runKey(o, examples, heldOut)
+	if err != nil {
+		return nil, err
 	}
 	tok, err := newTokenizer(o.Base)
 	if err != nil {
@@ -130,46 +157,133 @@ func Train(ctx context.Context, o Options, examples, heldOut []Example) (*Result
 	}
 	defer tr.Close()
 	initLoRA(tr, o.Seed)
-	res := &Result{}
-	if res.BaseAccuracy, err = accuracy(ctx, tr, held, o.BatchSize); err != nil {
+	opt := newAdam(tr)
+	ck, err := loadCheckpoint(o.CheckpointDir, key)
+	if err != nil {
 		return nil, err
 	}
-
-	r := rand.New(rand.NewPCG(o.Seed, 0x9a3))
-	perEpoch := (len(seqs) + o.BatchSize - 1) / o.BatchSize
-	steps := perEpoch * o.Epochs
-	start := time.Now()
-	order := make([]int, len(seqs))
-	for i := range order {
-		order[i] = i
-	}
-	step := 0
-	for epoch := range o.Epochs {
-		r.Shuffle(len(order), func(i, j int) { order[i], order[j] = order[j], order[i] })
-		for b := 0; b < len(order); b += o.BatchSize {
-			batch := make([]llama.Sequence, 0, o.BatchSize)
-			for _, i := range order[b:min(b+o.BatchSize, len(order))] {
-				batch = append(batch, seqs[i])
-				res.Tokens += len(seqs[i].Tokens)
-			}
-			lr := schedule(o.LR, step, steps)
-			loss, _, err := tr.Step(ctx, batch, llama.AdamParams{LR: lr, Clip: o.Clip})
+	res := &Result{}
+	if ck != nil {
+		if err := ck.restore(tr, opt); err != nil {
+			return nil, err
+		}
+		res.Losses, res.Curve, res.Tokens, res.BaseAccuracy, res.ResumedAt = ck.Losses, ck.Curve, ck.Tokens, ck.BaseAcc, ck.Step
+	} else {
+		ck = &checkpoint{Key: key}
+		if res.BaseAccuracy, err = accuracy(ctx, tr, held, o.BatchSize); err != nil {
+			return nil, err
+		}
+		if len(held) > 0 {
+			l, err := meanLoss(ctx, tr, held, o.BatchSize)
 			if err != nil {
-				return nil, fmt.Errorf("train: step %d: %w", step, err)
+				return nil, err
 			}
-			res.Losses = append(res.Losses, loss)
-			step++
-			if o.Progress != nil {
-				o.Progress(Progress{Step: step, Steps: steps, Epoch: epoch, Loss: loss, LR: lr, Elapsed: time.Since(start)})
-			}
+			res.Curve = append(res.Curve, EpochLoss{Epoch: 0, HeldOut: l})
 		}
 	}
-	res.Duration = time.Since(start)
+	perEpoch := (len(seqs) + o.BatchSize - 1) / o.BatchSize
+	steps := perEpoch * o.Epochs
+	prior := ck.Elapsed
+	start := time.Now()
+	save := func(step int) error {
+		if o.CheckpointDir == "" {
+			return nil
+		}
+		ck.Step, ck.Losses, ck.Curve, ck.Tokens, ck.BaseAcc = step, res.Losses, res.Curve, res.Tokens, res.BaseAccuracy
+		ck.Elapsed = prior + time.Since(start)
+		ck.capture(tr, opt)
+		if err := ck.save(o.CheckpointDir); err != nil {
+			return fmt.Errorf("train: %w", err)
+		}
+		return nil
+	}
+	for step := len(res.Losses); step < steps; {
+		epoch := step / perEpoch
+		order := epochOrder(o.Seed, epoch, len(seqs))
+		batch := make([]llama.Sequence, 0, o.BatchSize)
+		b := (step % perEpoch) * o.BatchSize
+		n := 0
+		for _, i := range order[b:min(b+o.BatchSize, len(order))] {
+			batch = append(batch, seqs[i])
+			n += len(seqs[i].Tokens)
+		}
+		lr := schedule(o.LR, step, steps)
+		loss, err := opt.Step(ctx, tr, batch, lr, o.Clip)
+		if err != nil {
+			if ctx.Err() != nil {
+				// The failed step changed nothing: keep the state of the last.
+				return nil, errors.Join(fmt.Errorf("train: step %d: %w", step, err), save(step))
+			}
+			return nil, fmt.Errorf("train: step %d: %w", step, err)
+		}
+		res.Losses = append(res.Losses, loss)
+		res.Tokens += n
+		step++
+		if step%perEpoch == 0 || step == steps {
+			e := EpochLoss{Epoch: epoch + 1, Train: mean(res.Losses[epoch*perEpoch:])}
+			if len(held) > 0 {
+				if e.HeldOut, err = meanLoss(ctx, tr, held, o.BatchSize); err != nil {
+					return nil, errors.Join(err, save(step))
+				}
+			}
+			res.Curve = append(res.Curve, e)
+		}
+		if step%o.CheckpointEvery == 0 || step == steps {
+			if err := save(step); err != nil {
+				return nil, err
+			}
+		}
+		if o.Progress != nil {
+			o.Progress(Progress{Step: step, Steps: steps, Epoch: epoch, Loss: loss, LR: lr, Elapsed: time.Since(start),
+				Resumed: res.ResumedAt})
+		}
+	}
+	res.Duration = prior + time.Since(start)
 	if res.Accuracy, err = accuracy(ctx, tr, held, o.BatchSize); err != nil {
 		return nil, err
 	}
 	res.Adapter = snapshot(tr, o)
+	if o.CheckpointDir != "" {
+		// Done: a rerun of the same compile starts afresh.
+		if err := os.RemoveAll(filepath.Dir(checkpointPath(o.CheckpointDir, key))); err != nil {
+			return nil, fmt.Errorf("train: %w", err)
+		}
+	}
 	return res, nil
+}
+
+// epochOrder is the order of the examples in epoch: a shuffle that depends
+// only on the seed and the epoch, so a resumed compile takes the same batches.
+func epochOrder(seed uint64, epoch, n int) []int {
+	order := make([]int, n)
+	for i := range order {
+		order[i] = i
+	}
+	r := rand.New(rand.NewPCG(seed, 0x9a3+uint64(epoch)))
+	r.Shuffle(n, func(i, j int) { order[i], order[j] = order[j], order[i] })
+	return order
+}
+
+// meanLoss is the mean cross-entropy of seqs' output tokens, by batch.
+func meanLoss(ctx context.Context, tr *llama.Trainer, seqs []llama.Sequence, batch int) (float64, error) {
+	sum := 0.0
+	for b := 0; b < len(seqs); b += batch {
+		part := seqs[b:min(b+batch, len(seqs))]
+		l, err := tr.Loss(ctx, part)
+		if err != nil {
+			return 0, fmt.Errorf("held-out loss: %w", err)
+		}
+		sum += l * float64(len(part))
+	}
+	return sum / float64(len(seqs)), nil
+}
+
+func mean(x []float64) float64 {
+	s := 0.0
+	for _, v := range x {
+		s += v
+	}
+	return s / float64(max(1, len(x)))
 }
 
 // accuracy is the fraction of seqs whose every output token is the most
@@ -251,18 +365,45 @@ func initLoRA(tr *llama.Trainer, seed uint64) {
 func isA(name string) bool { return len(name) > 7 && name[len(name)-7:] == ".lora_a" }
 
 // tokenizer turns examples into training sequences with the base model's
-// own vocabulary (through llama.cpp, as the runtime tokenizes).
-type tokenizer struct{ m *llama.Model }
+// own vocabulary, split exactly as the runtime (package interp) splits a
+// call: BOS when the model adds one, the template prefix with special-token
+// text parsed, then the input and the suffix's text before its first special
+// token as plain text, then the rest of the suffix parsed. Tokenizing the
+// whole rendered prompt at once instead trains on prompts the runtime never
+// builds: SentencePiece starts every separately tokenized piece with a word
+// space, so the runtime sees " Lily" where the whole text has "L" "ily".
+type tokenizer struct {
+	m        *llama.Model
+	specials []string // texts of control and user-defined tokens
+}
 
 func newTokenizer(base string) (*tokenizer, error) {
 	m, err := llama.LoadModel(base, llama.ModelParams{VocabOnly: true})
 	if err != nil {
 		return nil, fmt.Errorf("train: %w", err)
 	}
-	return &tokenizer{m}, nil
+	t := &tokenizer{m: m}
+	for id := range m.NVocab() {
+		tok := llama.Token(id)
+		if m.IsControl(tok) || m.IsUserDefined(tok) {
+			if s := m.TokenText(tok); len(s) >= 2 {
+				t.specials = append(t.specials, s)
+			}
+		}
+	}
+	return t, nil
 }
 
 func (t *tokenizer) Close() error { return t.m.Close() }
+
+// Count is the number of tokens of plain text s.
+func (t *tokenizer) Count(s string) int {
+	toks, err := t.m.Tokenize(s, false, false)
+	if err != nil {
+		return len(s) // an upper bound: no tokenizer makes more tokens than bytes
+	}
+	return len(toks)
+}
 
 func (t *tokenizer) sequences(tmpl program.Template, exs []Example) ([]llama.Sequence, error) {
 	seqs := make([]llama.Sequence, len(exs))
@@ -275,24 +416,44 @@ func (t *tokenizer) sequences(tmpl program.Template, exs []Example) ([]llama.Seq
 	return seqs, nil
 }
 
+// prompt tokenizes the template around input as the runtime does.
+func (t *tokenizer) prompt(tmpl program.Template, input string) ([]llama.Token, error) {
+	var p []llama.Token
+	if t.m.AddBOS() {
+		p = append(p, t.m.BOS())
+	}
+	cut := len(tmpl.Suffix)
+	for _, sp := range t.specials {
+		if i := strings.Index(tmpl.Suffix, sp); i >= 0 && i < cut {
+			cut = i
+		}
+	}
+	for _, part := range []struct {
+		text    string
+		special bool
+	}{{tmpl.Prefix, true}, {input + tmpl.Suffix[:cut], false}, {tmpl.Suffix[cut:], true}} {
+		if part.text == "" {
+			continue
+		}
+		toks, err := t.m.Tokenize(part.text, false, part.special)
+		if err != nil {
+			return nil, err
+		}
+		p = append(p, toks...)
+	}
+	return p, nil
+}
+
 // sequence renders ex: the prompt is masked, and the targets are the output
-// tokens then EOS. The output is tokenized as part of the whole text when
-// the prompt's tokens are a prefix of it (so that a SentencePiece word
-// keeps its leading space), else on its own.
+// tokens then EOS. The output, trimmed, is tokenized as plain text on its
+// own, as the runtime tokenizes the labels it scores.
 func (t *tokenizer) sequence(tmpl program.Template, ex Example) (llama.Sequence, error) {
-	prompt := tmpl.Render(ex.Input)
-	p, err := t.m.Tokenize(prompt, true, true)
+	p, err := t.prompt(tmpl, ex.Input)
 	if err != nil {
 		return llama.Sequence{}, err
 	}
-	full, err := t.m.Tokenize(prompt+ex.Output, true, true)
+	out, err := t.m.Tokenize(strings.TrimSpace(ex.Output), false, false)
 	if err != nil {
-		return llama.Sequence{}, err
-	}
-	var out []llama.Token
-	if len(full) > len(p) && slices.Equal(full[:len(p)], p) {
-		out = full[len(p):]
-	} else if out, err = t.m.Tokenize(ex.Output, false, false); err != nil {
 		return llama.Sequence{}, err
 	}
 	if len(out) == 0 || len(p) == 0 {

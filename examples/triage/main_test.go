@@ -3,16 +3,10 @@ package main
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/binary"
-	"encoding/json"
 	"flag"
-	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"slices"
-	"sync"
 	"testing"
 	"time"
 
@@ -23,7 +17,6 @@ import (
 	"github.com/paw-dev/paw/internal/fixture"
 	"github.com/paw-dev/paw/internal/fixture/fixturetest"
 	"github.com/paw-dev/paw/library"
-	"github.com/paw-dev/paw/program"
 )
 
 // update rewrites paw.lock and the generated package from a stand-in build
@@ -35,59 +28,6 @@ var update = flag.Bool("update", false, "rewrite paw.lock and fuzzy/ from a stan
 // the committed paw.lock byte for byte.
 var builtAt = time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)
 
-// standInHub is an in-process PAW service: it compiles each spec into a
-// fixture program whose adapter is seeded by the spec, so the same spec
-// always gives the same program id, and serves the programs' downloads.
-func standInHub(t *testing.T) *httptest.Server {
-	t.Helper()
-	cfg, err := fixture.Preset("qwen3-tiny")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var mu sync.Mutex
-	bundles := map[string][]byte{}
-	mux := http.NewServeMux()
-	mux.HandleFunc("POST /api/v1/compile", func(w http.ResponseWriter, r *http.Request) {
-		var req struct{ Spec, Compiler string }
-		if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
-			http.Error(w, `{"detail":"bad request"}`, http.StatusBadRequest)
-			return
-		}
-		sum := sha256.Sum256([]byte(req.Spec))
-		adapter := filepath.Join(t.TempDir(), "adapter.gguf")
-		a := fixture.Adapter{Rank: 2, Alpha: 4, Seed: binary.LittleEndian.Uint64(sum[:8])}
-		if err := fixture.WriteAdapter(adapter, cfg, a); err != nil {
-			t.Error(err)
-			return
-		}
-		p, err := program.Pack(program.PackOptions{Spec: req.Spec, Interpreter: "qwen3", AdapterPath: adapter, Now: builtAt})
-		if err != nil {
-			t.Error(err)
-			return
-		}
-		var b bytes.Buffer
-		p.Write(&b)
-		mu.Lock()
-		bundles[p.Meta.ProgramID] = b.Bytes()
-		mu.Unlock()
-		json.NewEncoder(w).Encode(map[string]any{"program_id": p.Meta.ProgramID, "status": "ready",
-			"compiler_snapshot": req.Compiler + "@stand-in"})
-	})
-	mux.HandleFunc("GET /api/v1/programs/{id}/download", func(w http.ResponseWriter, r *http.Request) {
-		mu.Lock()
-		b, ok := bundles[r.PathValue("id")]
-		mu.Unlock()
-		if !ok {
-			http.Error(w, `{"detail":"program not found"}`, http.StatusNotFound)
-			return
-		}
-		w.Write(b)
-	})
-	srv := httptest.NewServer(mux)
-	t.Cleanup(srv.Close)
-	return srv
-}
-
 // TestExample builds the example against the stand-in hub as paw build
 // does, from no lock: the lock it writes is the committed paw.lock, and the
 // committed package is what paw gen go writes for it. Then the program's
@@ -98,7 +38,7 @@ func TestExample(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := standInHub(t)
+	srv := fixturetest.StandInHub(t, builtAt)
 	cache := t.TempDir()
 	h := &hub.Client{Dir: cache, BaseURL: srv.URL, NoFallback: true, Retries: -1}
 	b := &library.Builder{Compiler: &hosted.Compiler{BaseURL: srv.URL, Retries: -1}, Fetch: h.PullProgram,

@@ -34,6 +34,7 @@ var Vars = []Var{
 	{"PAW_HF_URL", "https://huggingface.co/programasweights/paw-programs/resolve/main", "file host of published programs, the fallback download source"},
 	{"PAW_OFFLINE", "false", "never touch the network; use only cached programs and models"},
 	{"PAW_QUIET", "false", "no progress output on stderr"},
+	{"PAW_STORE", "", "shared artifact store behind the cache: s3://bucket/prefix (endpoint, region and credentials from AWS_ENDPOINT_URL, AWS_REGION, AWS_ACCESS_KEY_ID, ...) or file:///dir; programs and base models missing locally come from it, pulls, packs and compiles publish to it (empty = the local cache only)"},
 	{"PAW_REGISTRY", "", "the function registry: a SQLite file path, or a postgres:// DSN shared by several servers (empty = PAW_CACHE_DIR/registry.db)"},
 }
 
@@ -48,6 +49,7 @@ type Config struct {
 	Offline  bool   // PAW_OFFLINE
 	Quiet    bool   // PAW_QUIET
 	Registry string // PAW_REGISTRY, resolved to a file path or DSN
+	Store    string // PAW_STORE: "" or a store URL (package store)
 	// KVCacheMax is PAW_KV_CACHE_MAX in bytes, -1 for 0 (no limit), as
 	// paw.Options takes it.
 	KVCacheMax int64
@@ -70,7 +72,10 @@ func FromEnv() (Config, error) {
 	if c.Quiet, err = getBool("PAW_QUIET"); err != nil {
 		return c, err
 	}
-	c.APIURL, c.HFURL = get("PAW_API_URL"), get("PAW_HF_URL")
+	c.APIURL, c.HFURL, c.Store = get("PAW_API_URL"), get("PAW_HF_URL"), get("PAW_STORE")
+	if c.Store != "" && !strings.HasPrefix(c.Store, "s3://") && !strings.HasPrefix(c.Store, "file:///") {
+		return c, fmt.Errorf("PAW_STORE=%q: want s3://bucket/prefix or file:///dir", c.Store)
+	}
 	if c.KVCacheMax, err = parseBytes(get("PAW_KV_CACHE_MAX")); err != nil {
 		return c, fmt.Errorf("PAW_KV_CACHE_MAX=%q: %w", os.Getenv("PAW_KV_CACHE_MAX"), err)
 	}

@@ -78,6 +78,12 @@ func NewContext(m *Model, p ContextParams) (*Context, error) {
 		cp.flash_attn_type = C.LLAMA_FLASH_ATTN_TYPE_ENABLED
 	}
 	cp.no_perf = cBool(true)
+	return newRawContext(m, cp)
+}
+
+// newRawContext creates a context from llama.cpp's own parameters, with
+// the abort flag Decode uses.
+func newRawContext(m *Model, cp C.struct_llama_context_params) (*Context, error) {
 	flag := (*C.int)(C.calloc(1, C.size_t(unsafe.Sizeof(C.int(0)))))
 	cp.abort_callback = C.ggml_abort_callback(C.paw_abort_cb)
 	cp.abort_callback_data = unsafe.Pointer(flag)

@@ -21,6 +21,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	_ "github.com/ollama/ollama/llama/llama.cpp/src" // compiles libllama and ggml-cpu
 )
@@ -48,7 +49,10 @@ var (
 	ErrInvalidParam = errors.New("llama: invalid parameter")
 )
 
-var initOnce sync.Once
+var (
+	initOnce     sync.Once
+	attentionOff atomic.Bool // paw's attention kernel turned off (SetFastAttention)
+)
 
 // Init initialises the backend once per process. Loading a model calls it; it is
 // exported for callers that want the system info first.
@@ -56,6 +60,7 @@ func Init() {
 	initOnce.Do(func() {
 		SetLogLevel(defaultLogLevel())
 		C.llama_backend_init()
+		registerAttention()
 	})
 }
 
@@ -126,7 +131,8 @@ func benignWarning(msg string) bool {
 		strings.Contains(msg, "cannot use buft") || // LoRA tensors stay in plain CPU buffers next to repacked weights
 		// One KV cache holds many sequences, so it may outsize the trained
 		// context; interp bounds each call by the trained context itself.
-		strings.Contains(msg, "possible training context overflow")
+		strings.Contains(msg, "possible training context overflow") ||
+		strings.Contains(msg, "but [0] was specified") // CaptureHidden asks for per-token embeddings (pooling none)
 }
 
 // SystemInfo reports the CPU features llama.cpp was compiled for and detects.

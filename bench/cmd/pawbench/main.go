@@ -7,6 +7,10 @@
 //
 // Each engine runs in its own child process (this binary with --engine), one
 // at a time, so the two llama.cpp builds never share a process or the CPU.
+// Every model is measured under several flash-attention settings (each
+// engine's default, both on, both off), engines alternating within a round
+// and rounds repeated, so that drift on a shared machine hits both alike; the
+// table reports the median over rounds.
 package main
 
 import (
@@ -20,6 +24,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"runtime"
+	"slices"
 	"strings"
 	"text/tabwriter"
 
@@ -28,8 +33,17 @@ import (
 
 type opts struct {
 	pp, tg, reps, threads, ubatch int
-	prefix                        int // tokens in the cache before the timed prompt
-	flash                         bool
+	prefix                        int    // tokens in the cache before the timed prompt
+	flash                         string // on, off or default (each engine's own)
+}
+
+// Settings of flash attention compared side by side. "default" is each
+// engine's own: off for paw (`paw bench`, the runtime), auto for the peer
+// (llama.cpp turns it on for CPU).
+var settingNames = map[string]string{
+	"default": "defaults (paw off, peer auto)",
+	"on":      "both flash on",
+	"off":     "both flash off",
 }
 
 // Result is one engine on one model.
@@ -37,33 +51,41 @@ type Result struct {
 	Engine  string                `json:"engine"`
 	Variant string                `json:"variant,omitempty"` // peer: the libggml-cpu-*.so it loaded
 	UBatch  int                   `json:"n_ubatch"`
-	Flash   bool                  `json:"flash_attn"`
+	Flash   string                `json:"flash_attn"` // on, off, default
 	R       basemodel.BenchResult `json:"result"`
 	Err     string                `json:"error,omitempty"`
 }
 
-// Row is one model with both engines.
+// Row is one model under one flash-attention setting with both engines:
+// medians over the rounds.
 type Row struct {
-	Model string  `json:"model"`
-	Type  string  `json:"type"`
-	Paw   Result  `json:"paw"`
-	Peer  Result  `json:"peer"`
-	PPx   float64 `json:"pp_ratio"` // paw / peer
-	TGx   float64 `json:"tg_ratio"`
+	Model   string `json:"model"`
+	Type    string `json:"type"`
+	Setting string `json:"setting"`
+	Paw     Result `json:"paw"`
+	Peer    Result `json:"peer"`
+	// PawGGML is paw with ggml-cpu's own flash-attention kernel instead of
+	// paw's (engine "paw-ggml-attn": PAW_ATTN_KERNEL=ggml), when measured.
+	PawGGML *Result `json:"paw_ggml_attn,omitempty"`
+	PPx     float64 `json:"pp_ratio"` // paw / peer
+	TGx     float64 `json:"tg_ratio"`
 }
 
 func main() {
 	var o opts
 	engine := flag.String("engine", "", "internal: run one engine (paw|peer) on --model and print JSON")
 	model := flag.String("model", "", "internal: the model for --engine")
+	flag.StringVar(&o.flash, "flash-mode", "default", "internal: the flash-attention setting for --engine")
 	flag.IntVar(&o.pp, "pp", 128, "prompt tokens (one batch)")
 	flag.IntVar(&o.tg, "tg", 32, "generated tokens (one decode each)")
 	flag.IntVar(&o.prefix, "prefix", 0, "tokens decoded (untimed) before the prompt, as a program's cached pseudo-program")
 	flag.IntVar(&o.reps, "reps", 5, "repetitions after the warm-up (medians)")
 	flag.IntVar(&o.threads, "threads", 2, "compute threads for both engines")
 	flag.IntVar(&o.ubatch, "ubatch", 0, "n_ubatch for both engines (0 = the prompt size, as paw bench)")
-	flag.BoolVar(&o.flash, "flash", false, "flash attention on for both engines (paw's default is off)")
-	engines := flag.String("engines", "paw,peer", "engines to run, comma-separated")
+	flash := flag.Bool("flash", false, "shorthand for --settings on")
+	settings := flag.String("settings", "default,on,off", "flash-attention settings, comma-separated: default (each engine's own), on, off")
+	rounds := flag.Int("rounds", 3, "rounds per model; each runs every setting and engine once, engines alternating")
+	engines := flag.String("engines", "paw,peer", "engines to run, comma-separated (paw, peer, paw-ggml-attn: paw on ggml-cpu's flash-attention kernel)")
 	peerLib := flag.String("peer-lib", defaultPeerLib(), "directory with the npm prebuilt libllama/libggml*.so")
 	asJSON := flag.Bool("json", false, "print JSON instead of a table")
 	quant := flag.String("quantize", "", "IN.gguf:OUT.gguf:TYPE — quantize with the peer's llama_model_quantize (e.g. Q6_K) and exit")
@@ -90,32 +112,25 @@ func main() {
 		flag.Usage()
 		os.Exit(2)
 	}
+	if *flash {
+		*settings = "on"
+	}
+	sets := strings.Split(*settings, ",")
+	for _, s := range sets {
+		if settingNames[s] == "" {
+			fmt.Fprintf(os.Stderr, "pawbench: unknown setting %q (default, on, off)\n", s)
+			os.Exit(2)
+		}
+	}
 	var rows []Row
 	for _, m := range flag.Args() {
-		row := Row{Model: filepath.Base(m)}
-		for _, e := range strings.Split(*engines, ",") {
-			r := child(e, m, *peerLib, o)
-			switch e {
-			case "paw":
-				row.Paw = r
-			case "peer":
-				row.Peer = r
-			}
-			if row.Type == "" && r.R.Desc != "" {
-				row.Type = r.R.Desc
-			}
-			if !*asJSON {
-				fmt.Fprintf(os.Stderr, "%s %s: pp %.1f tg %.1f %s%s\n", row.Model, e, r.R.PromptTPS, r.R.GenTPS, r.Variant, r.Err)
-			}
-		}
-		row.PPx, row.TGx = ratio(row.Paw.R.PromptTPS, row.Peer.R.PromptTPS), ratio(row.Paw.R.GenTPS, row.Peer.R.GenTPS)
-		rows = append(rows, row)
+		rows = append(rows, measure(m, sets, strings.Split(*engines, ","), max(1, *rounds), *peerLib, o, !*asJSON)...)
 	}
 	if *asJSON {
 		enc := json.NewEncoder(os.Stdout)
 		enc.SetIndent("", "  ")
 		enc.Encode(map[string]any{"threads": o.threads, "prefix": o.prefix, "pp": o.pp, "tg": o.tg, "reps": o.reps,
-			"n_ubatch": o.ubatch, "flash_attn": o.flash, "rows": rows})
+			"rounds": *rounds, "n_ubatch": o.ubatch, "rows": rows})
 		return
 	}
 	variant := ""
@@ -124,15 +139,94 @@ func main() {
 			variant = r.Peer.Variant
 		}
 	}
-	fmt.Printf("threads=%d prefix=%d pp=%d tg=%d reps=%d n_ubatch=%s flash_attn=%v peer_cpu=%s\n", o.threads, o.prefix, o.pp, o.tg, o.reps,
-		ubatchStr(o), o.flash, variant)
+	fmt.Printf("threads=%d prefix=%d pp=%d tg=%d reps=%d rounds=%d n_ubatch=%s peer_cpu=%s (medians over rounds)\n", o.threads, o.prefix, o.pp, o.tg, o.reps,
+		*rounds, ubatchStr(o), variant)
 	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintf(tw, "model\ttype\tpaw pp\tpeer pp\tratio\tpaw tg\tpeer tg\tratio\t\n")
+	fmt.Fprintf(tw, "model\ttype\tflash attention\tpaw pp\tpeer pp\tratio\tpaw tg\tpeer tg\tratio\tpaw pp, ggml attn\tpaw tg, ggml attn\t\n")
 	for _, r := range rows {
-		fmt.Fprintf(tw, "%s\t%s\t%.1f\t%.1f\t%.2f\t%.1f\t%.1f\t%.2f\t\n", r.Model, r.Type,
-			r.Paw.R.PromptTPS, r.Peer.R.PromptTPS, r.PPx, r.Paw.R.GenTPS, r.Peer.R.GenTPS, r.TGx)
+		g := "\t\t"
+		if r.PawGGML != nil {
+			g = fmt.Sprintf("%.1f\t%.1f\t", r.PawGGML.R.PromptTPS, r.PawGGML.R.GenTPS)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%.1f\t%.1f\t%.2f\t%.1f\t%.1f\t%.2f\t%s\n", r.Model, r.Type, settingNames[r.Setting],
+			r.Paw.R.PromptTPS, r.Peer.R.PromptTPS, r.PPx, r.Paw.R.GenTPS, r.Peer.R.GenTPS, r.TGx, g)
 	}
 	tw.Flush()
+}
+
+// measure runs one model: every round runs each setting with the engines in
+// turn (their order flipped every other round), then each row takes the
+// median over rounds of each engine's per-run medians.
+func measure(model string, sets, engines []string, rounds int, peerLib string, o opts, progress bool) []Row {
+	runs := map[string][]Result{} // setting/engine -> one result per round
+	for i := range rounds {
+		for _, set := range sets {
+			order := slices.Clone(engines)
+			if i%2 == 1 {
+				slices.Reverse(order)
+			}
+			for _, e := range order {
+				so := o
+				so.flash = set
+				r := child(e, model, peerLib, so)
+				runs[set+"/"+e] = append(runs[set+"/"+e], r)
+				if progress {
+					fmt.Fprintf(os.Stderr, "%s %s %s round %d: pp %.1f tg %.1f %s%s\n", filepath.Base(model), set, e, i+1,
+						r.R.PromptTPS, r.R.GenTPS, r.Variant, r.Err)
+				}
+			}
+		}
+	}
+	var rows []Row
+	for _, set := range sets {
+		row := Row{Model: filepath.Base(model), Setting: set, Paw: medianResult(runs[set+"/paw"]), Peer: medianResult(runs[set+"/peer"])}
+		if rs := runs[set+"/paw-ggml-attn"]; rs != nil {
+			r := medianResult(rs)
+			row.PawGGML = &r
+		}
+		for _, r := range []Result{row.Paw, row.Peer} {
+			if row.Type == "" && r.R.Desc != "" {
+				row.Type = r.R.Desc
+			}
+		}
+		row.PPx, row.TGx = ratio(row.Paw.R.PromptTPS, row.Peer.R.PromptTPS), ratio(row.Paw.R.GenTPS, row.Peer.R.GenTPS)
+		rows = append(rows, row)
+	}
+	return rows
+}
+
+// medianResult is the first result with its prompt and generation speeds
+// replaced by their medians over rs (an empty Result when none ran).
+func medianResult(rs []Result) Result {
+	if len(rs) == 0 {
+		return Result{}
+	}
+	out := rs[0]
+	var pp, tg []float64
+	for _, r := range rs {
+		if r.Err != "" {
+			out.Err = r.Err
+			continue
+		}
+		pp, tg = append(pp, r.R.PromptTPS), append(tg, r.R.GenTPS)
+		if r.Variant != "" {
+			out.Variant = r.Variant
+		}
+	}
+	out.R.PromptTPS, out.R.GenTPS = median(pp), median(tg)
+	return out
+}
+
+func median(x []float64) float64 {
+	if len(x) == 0 {
+		return 0
+	}
+	x = slices.Clone(x)
+	slices.Sort(x)
+	if len(x)%2 == 1 {
+		return x[len(x)/2]
+	}
+	return (x[len(x)/2-1] + x[len(x)/2]) / 2
 }
 
 func ubatchStr(o opts) string {
@@ -158,8 +252,14 @@ func child(engine, model, peerLib string, o opts) Result {
 	args := []string{"--engine", engine, "--model", model, "--peer-lib", peerLib,
 		"--pp", fmt.Sprint(o.pp), "--tg", fmt.Sprint(o.tg), "--reps", fmt.Sprint(o.reps),
 		"--threads", fmt.Sprint(o.threads), "--ubatch", fmt.Sprint(o.ubatch), "--prefix", fmt.Sprint(o.prefix),
-		fmt.Sprintf("--flash=%v", o.flash)}
+		"--flash-mode", o.flash}
+	if engine == "paw-ggml-attn" {
+		args[1] = "paw"
+	}
 	cmd := exec.Command(exe, args...)
+	if engine == "paw-ggml-attn" {
+		cmd.Env = append(os.Environ(), "PAW_ATTN_KERNEL=ggml")
+	}
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	runErr := cmd.Run()
@@ -190,7 +290,7 @@ func runEngine(engine, model, peerLib string, o opts) Result {
 		r.UBatch = o.pp
 	}
 	bo := basemodel.BenchOptions{PromptTokens: o.pp, GenTokens: o.tg, PrefixTokens: o.prefix, Reps: o.reps,
-		Threads: o.threads, UBatch: o.ubatch, FlashAttn: o.flash}
+		Threads: o.threads, UBatch: o.ubatch, FlashAttn: o.flash == "on"}
 	var err error
 	switch engine {
 	case "paw":

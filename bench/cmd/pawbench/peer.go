@@ -74,9 +74,11 @@ func newPeerEngine(model string, o opts) (*peerEngine, error) {
 	}
 	cp.NSeqMax = 1
 	cp.NThreads, cp.NThreadsBatch = int32(o.threads), int32(o.threads)
-	cp.FlashAttentionType = yz.FlashAttentionTypeDisabled // as paw
-	if o.flash {
+	switch o.flash { // "default" keeps the peer's own: auto
+	case "on":
 		cp.FlashAttentionType = yz.FlashAttentionTypeEnabled
+	case "off":
+		cp.FlashAttentionType = yz.FlashAttentionTypeDisabled
 	}
 	cp.NoPerf = 1
 	c, err := yz.InitFromModel(m, cp)

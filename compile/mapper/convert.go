@@ -1,0 +1,216 @@
+package mapper
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"github.com/paw-dev/paw/gguf"
+	"github.com/paw-dev/paw/internal/fixture"
+	"github.com/paw-dev/paw/internal/fsutil"
+	"github.com/paw-dev/paw/program"
+)
+
+// hfConfig is the part of a Hugging Face config.json a Qwen3 conversion reads.
+type hfConfig struct {
+	Architectures []string `json:"architectures"`
+	Hidden        int      `json:"hidden_size"`
+	Layers        int      `json:"num_hidden_layers"`
+	FFN           int      `json:"intermediate_size"`
+	Heads         int      `json:"num_attention_heads"`
+	HeadsKV       int      `json:"num_key_value_heads"`
+	HeadDim       int      `json:"head_dim"`
+	RopeTheta     float32  `json:"rope_theta"`
+	NormEps       float32  `json:"rms_norm_eps"`
+	MaxPositions  int      `json:"max_position_embeddings"`
+	Tied          bool     `json:"tie_word_embeddings"`
+}
+
+// hfStems maps the GGUF block tensor stems to Hugging Face's module names.
+var hfStems = map[string]string{
+	"attn_norm": "input_layernorm", "attn_q": "self_attn.q_proj", "attn_k": "self_attn.k_proj",
+	"attn_v": "self_attn.v_proj", "attn_output": "self_attn.o_proj", "attn_q_norm": "self_attn.q_norm",
+	"attn_k_norm": "self_attn.k_norm", "ffn_norm": "post_attention_layernorm", "ffn_gate": "mlp.gate_proj",
+	"ffn_up": "mlp.up_proj", "ffn_down": "mlp.down_proj",
+}
+
+// HFName returns the Hugging Face name of a Qwen3 GGUF tensor.
+func HFName(name string) string {
+	if rest, ok := strings.CutPrefix(name, "blk."); ok {
+		layer, stem, _ := strings.Cut(rest, ".")
+		return "model.layers." + layer + "." + hfStems[strings.TrimSuffix(stem, ".weight")] + ".weight"
+	}
+	return map[string]string{"token_embd.weight": "model.embed_tokens.weight", "output_norm.weight": "model.norm.weight",
+		"output.weight": "lm_head.weight"}[name]
+}
+
+// ConvertHF converts the compiler's Hugging Face Qwen3 checkpoint in dir
+// (config.json, tokenizer.json, tokenizer_config.json, and model.safetensors
+// or the shards of model.safetensors.index.json; F32, F16 or BF16) into a
+// GGUF at out, atomically, as convert_hf_to_gguf.py does: its names,
+// shapes, metadata and vocabulary (padded to the embedding's rows, so the
+// prefix tokens keep their ids), matrices as typ (F32, F16, BF16 or Q8_0).
+// Shards are memory-mapped and tensors converted a slice of rows at a time.
+func ConvertHF(dir, out string, typ gguf.Type) error {
+	var hc hfConfig
+	b, err := os.ReadFile(filepath.Join(dir, "config.json"))
+	if err == nil {
+		err = json.Unmarshal(b, &hc)
+	}
+	if err != nil {
+		return fmt.Errorf("convert %s: config.json: %w", dir, err)
+	}
+	if !slices.Contains(hc.Architectures, "Qwen3ForCausalLM") {
+		return fmt.Errorf("%w: convert %s: architectures %v, want Qwen3ForCausalLM", ErrShape, dir, hc.Architectures)
+	}
+	tensors, closeAll, err := openShards(dir)
+	if err != nil {
+		return fmt.Errorf("convert %s: %w", dir, err)
+	}
+	defer closeAll()
+	emb, ok := tensors["model.embed_tokens.weight"]
+	if !ok || len(emb.Shape) != 2 {
+		return fmt.Errorf("%w: convert %s: no 2-D model.embed_tokens.weight", ErrShape, dir)
+	}
+	layout, err := fixture.HFLayout(fixture.Config{Arch: fixture.ArchQwen3, Layers: hc.Layers, Embd: hc.Hidden,
+		Heads: hc.Heads, HeadsKV: hc.HeadsKV, HeadDim: hc.HeadDim, FFN: hc.FFN, VocabSize: int(emb.Shape[0]),
+		CtxTrain: hc.MaxPositions, Type: typ, Untied: !hc.Tied, RopeTheta: hc.RopeTheta, NormEps: hc.NormEps,
+		Name: filepath.Base(filepath.Clean(dir))}, filepath.Join(dir, "tokenizer.json"))
+	if err != nil {
+		return fmt.Errorf("convert %s: %w", dir, err)
+	}
+	for _, ti := range layout.Tensors {
+		t, ok := tensors[HFName(ti.Name)]
+		if !ok {
+			return fmt.Errorf("%w: convert %s: no tensor %s (for %s)", ErrShape, dir, HFName(ti.Name), ti.Name)
+		}
+		if want := hfShape(ti.Shape); !slices.Equal(t.Shape, want) {
+			return fmt.Errorf("%w: convert %s: %s is %v, want %v", ErrShape, dir, t.Name, t.Shape, want)
+		}
+	}
+	err = fsutil.WriteAtomic(out, 0o644, func(f io.Writer) error {
+		w := gguf.NewWriter(f)
+		for _, kv := range layout.KV {
+			if err := w.AddKV(kv.Key, kv.Value); err != nil {
+				return fmt.Errorf("metadata %s: %w", kv.Key, err)
+			}
+		}
+		for _, ti := range layout.Tensors {
+			if err := w.AddTensor(ti.Name, ti.Type, ti.Shape...); err != nil {
+				return err
+			}
+		}
+		for _, ti := range layout.Tensors {
+			data, err := convertTensor(tensors[HFName(ti.Name)], ti)
+			if err != nil {
+				return err
+			}
+			if err := w.WriteTensor(ti.Name, data); err != nil {
+				return err
+			}
+		}
+		return w.Close()
+	})
+	if err != nil {
+		return fmt.Errorf("convert %s: %w", dir, err)
+	}
+	return nil
+}
+
+// hfShape is the PyTorch shape of a tensor of ggml shape s (reversed).
+func hfShape(s []uint64) []int64 {
+	out := make([]int64, len(s))
+	for i, d := range s {
+		out[len(s)-1-i] = int64(d)
+	}
+	return out
+}
+
+// convertTensor encodes t as ti.Type, a slice of rows at a time so that a
+// large embedding never exists whole in fp32.
+func convertTensor(t program.SafeTensor, ti gguf.TensorInfo) ([]byte, error) {
+	n := int64(1)
+	for _, d := range t.Shape {
+		n *= d
+	}
+	row := int(ti.Shape[0]) * (len(t.Data) / int(n))
+	step := max(1, (4<<20)/row) * row
+	var out []byte
+	for i := 0; i < len(t.Data); i += step {
+		part := t
+		part.Data = t.Data[i:min(i+step, len(t.Data))]
+		f, err := part.Float32()
+		if err != nil {
+			return nil, err
+		}
+		if out, err = gguf.AppendQuantized(out, ti.Type, f); err != nil {
+			return nil, fmt.Errorf("tensor %s: %w", ti.Name, err)
+		}
+	}
+	return out, nil
+}
+
+// openShards maps the checkpoint's safetensors files and indexes their
+// tensors by name.
+func openShards(dir string) (map[string]program.SafeTensor, func(), error) {
+	files := []string{"model.safetensors"}
+	if b, err := os.ReadFile(filepath.Join(dir, "model.safetensors.index.json")); err == nil {
+		var idx struct {
+			WeightMap map[string]string `json:"weight_map"`
+		}
+		if err := json.Unmarshal(b, &idx); err != nil {
+			return nil, nil, fmt.Errorf("model.safetensors.index.json: %w", err)
+		}
+		files = nil
+		for _, f := range idx.WeightMap {
+			if f != filepath.Base(f) {
+				return nil, nil, fmt.Errorf("%w: shard %q is not a file name", ErrShape, f)
+			}
+			files = append(files, f)
+		}
+		slices.Sort(files)
+		files = slices.Compact(files)
+	}
+	var unmaps []func()
+	closeAll := func() {
+		for _, u := range unmaps {
+			u()
+		}
+	}
+	tensors := map[string]program.SafeTensor{}
+	for _, f := range files {
+		data, unmap, err := mapFile(filepath.Join(dir, f))
+		if err != nil {
+			closeAll()
+			return nil, nil, err
+		}
+		unmaps = append(unmaps, unmap)
+		st, err := program.ParseSafetensors(data)
+		if err != nil {
+			closeAll()
+			return nil, nil, fmt.Errorf("%s: %w", f, err)
+		}
+		for _, t := range st.Tensors {
+			tensors[t.Name] = t
+		}
+	}
+	return tensors, closeAll, nil
+}
+
+// EncoderGGUF returns the compiler encoder's GGUF in a compiler directory:
+// compiler.gguf, converted once from the checkpoint in compiler/ (Q8_0,
+// half the memory of BF16 and faster on CPUs) when it is not there yet.
+func EncoderGGUF(dir string) (path string, converted bool, err error) {
+	path = filepath.Join(dir, "compiler.gguf")
+	if _, err := os.Stat(path); err == nil {
+		return path, false, nil
+	}
+	if err := ConvertHF(filepath.Join(dir, "compiler"), path, gguf.TypeQ8_0); err != nil {
+		return "", false, err
+	}
+	return path, true, nil
+}
