@@ -408,11 +408,8 @@ func (b *localBuild) Compile(ctx context.Context, req compile.Request) (*compile
 	if err != nil {
 		return nil, err
 	}
-	programs := filepath.Join(b.cfg.CacheDir, "programs") // the hub cache's layout: hub.Client.ProgramPath
-	if err := os.MkdirAll(programs, 0o755); err != nil {
-		return nil, err
-	}
-	if err := res.Program.WriteDir(filepath.Join(programs, res.ProgramID)); err != nil {
+	// Into the cache atomically, as paw pack's programs, and to PAW_STORE.
+	if _, _, err := newHubClient(b.cmd, b.cfg).AddProgram(ctx, res.Program); err != nil {
 		return nil, err
 	}
 	rep, err := lora.ReportOf(res.Program)
