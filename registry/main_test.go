@@ -7,14 +7,13 @@ import (
 	"fmt"
 	"net/url"
 	"os"
-	"os/exec"
-	"os/user"
 	"path/filepath"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/paw-dev/paw/internal/pgtest"
 )
 
 // The PostgreSQL tests run on a real server: PAW_TEST_POSTGRES (a DSN whose
@@ -34,14 +33,12 @@ func TestMain(m *testing.M) {
 
 // pgServer is the package's shared PostgreSQL server.
 type pgServer struct {
-	once    sync.Once
-	admin   string // DSN of a database to CREATE DATABASE from
-	skip    string // why there is no server, when there is none
-	err     error  // why the server failed to start
-	dir     string // the private server's directory; "" if not ours
-	pgCtl   string
-	asOwner []string // prefix that runs a command as the data directory's owner
-	dbs     atomic.Int64
+	once   sync.Once
+	admin  string         // DSN of a database to CREATE DATABASE from
+	skip   string         // why there is no server, when there is none
+	err    error          // why the server failed to start
+	server *pgtest.Server // the private server; nil if not ours
+	dbs    atomic.Int64
 }
 
 var pg pgServer
@@ -85,74 +82,21 @@ func (s *pgServer) start() {
 	if s.admin = os.Getenv(pgEnv); s.admin != "" {
 		return
 	}
-	bins, _ := filepath.Glob("/usr/lib/postgresql/*/bin/pg_ctl")
-	if len(bins) == 0 {
-		s.skip = "postgresql not installed (no /usr/lib/postgresql/*/bin/pg_ctl) and " + pgEnv + " unset"
-		return
-	}
-	s.pgCtl = bins[len(bins)-1]
-	// Under /tmp when root: the postgres user must reach the directory, and
-	// a short path keeps the socket's within the unix limit (107 bytes).
-	base := ""
-	if os.Geteuid() == 0 {
-		base = "/tmp"
-	}
-	dir, err := os.MkdirTemp(base, "paw-registry-pg-")
-	if err != nil {
+	srv, err := pgtest.Start(context.Background(), 5433)
+	switch {
+	case errors.Is(err, pgtest.ErrNotInstalled):
+		s.skip = err.Error() + " and " + pgEnv + " unset"
+	case err != nil:
 		s.err = err
-		return
+	default:
+		s.server, s.admin = srv, srv.Admin
 	}
-	s.dir = dir
-	owner := "postgres"
-	if os.Geteuid() == 0 {
-		// PostgreSQL refuses to run as root: the server runs as postgres.
-		u, err := user.Lookup("postgres")
-		if err != nil {
-			s.skip = "running as root and there is no postgres user to run the server as"
-			return
-		}
-		uid, _ := strconv.Atoi(u.Uid)
-		gid, _ := strconv.Atoi(u.Gid)
-		if err := os.Chown(dir, uid, gid); err != nil {
-			s.err = err
-			return
-		}
-		s.asOwner = []string{"runuser", "-u", "postgres", "--"}
-	} else if u, err := user.Current(); err == nil {
-		owner = u.Username
-	}
-	data, port := filepath.Join(dir, "data"), "5433"
-	initdb := filepath.Join(filepath.Dir(s.pgCtl), "initdb")
-	if out, err := s.run(initdb, "-D", data, "-U", owner, "--auth=trust", "--no-locale", "-E", "UTF8"); err != nil {
-		s.err = fmt.Errorf("initdb: %v\n%s", err, out)
-		return
-	}
-	// fsync=off: a test server's durability does not matter, and the
-	// kill tests kill the client, never the server.
-	opts := fmt.Sprintf("-c listen_addresses='' -c unix_socket_directories=%s -p %s -c fsync=off -c max_connections=100", dir, port)
-	if out, err := s.run(s.pgCtl, "start", "-w", "-t", "60", "-D", data, "-l", filepath.Join(dir, "log"), "-o", opts); err != nil {
-		log, _ := os.ReadFile(filepath.Join(dir, "log"))
-		s.err = fmt.Errorf("pg_ctl start: %v\n%s\n%s", err, out, log)
-		return
-	}
-	s.admin = fmt.Sprintf("postgres://%s@/postgres?host=%s&port=%s&sslmode=disable", owner, dir, port)
-}
-
-func (s *pgServer) run(name string, args ...string) ([]byte, error) {
-	argv := append(append(append([]string{}, s.asOwner...), name), args...)
-	cmd := exec.Command(argv[0], argv[1:]...)
-	cmd.Dir = os.TempDir()
-	return cmd.CombinedOutput()
 }
 
 func (s *pgServer) stop() {
-	if s.dir == "" {
-		return
+	if s.server != nil {
+		s.server.Stop()
 	}
-	if s.pgCtl != "" {
-		s.run(s.pgCtl, "stop", "-m", "immediate", "-D", filepath.Join(s.dir, "data"))
-	}
-	os.RemoveAll(s.dir)
 }
 
 // forEachBackend runs test on a fresh registry on SQLite and on PostgreSQL;
