@@ -50,6 +50,8 @@ if [ -d "$SHARED/fixtures/stories260K" ]; then
   echo "== Compile offline: a LoRA adapter trained on this CPU for a toy function (animal or toy?) on"
   echo "== stories260K, 200 examples trained on, 100 held out; then the held-out test and a run."
   data=compile/lora/testdata/animal-or-toy.jsonl
+  # --holdout 0.33 holds out every 3rd example (lora.Split; the file has no repeated inputs): the same
+  # lines become the test cases, so the test never sees a trained-on sentence.
   awk 'NR % 3 == 0' "$data" | sed 's/"output"/"expected"/' > "$DEMO/held-out.jsonl"
   $PAW compile --local --spec "Is the sentence about an animal or a toy?" --examples "$data" --holdout 0.33 \
     --model "$DEMO/stories260K.gguf" --pseudo-budget 80 --rank 8 --epochs 4 --lr 3e-3 --threads 1 --seed 1 \
