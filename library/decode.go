@@ -5,7 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"net/url"
+	"os"
 	"path"
 	"path/filepath"
 	"slices"
@@ -237,6 +239,19 @@ func (d *decoder) relFile(n *node, what string) string {
 	}
 	if _, err := statFile(filepath.Join(d.dir, filepath.FromSlash(clean))); err != nil {
 		d.errorf(n, "%s %q: %v", what, name, err)
+	}
+	return clean
+}
+
+// relDir is relFile for a directory: a compiler's, say.
+func (d *decoder) relDir(n *node, what string) string {
+	name := d.str(n)
+	clean := path.Clean(filepath.ToSlash(name))
+	inside := name != "" && !path.IsAbs(clean) && clean != ".." && !strings.HasPrefix(clean, "../")
+	if st, err := os.Stat(filepath.Join(d.dir, filepath.FromSlash(clean))); !inside || err != nil || !st.IsDir() {
+		d.errorf(n, "%s %q: want %s or a directory inside the project (relative to %s)", what, name,
+			strings.Join(slices.Sorted(maps.Keys(mapperInterpreters)), ", "), filepath.Base(d.file))
+		return ""
 	}
 	return clean
 }

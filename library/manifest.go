@@ -30,7 +30,19 @@ const (
 	// LocalCompiler is the offline compiler (package compile/lora): it
 	// trains on this machine, so paw build needs no network for it.
 	LocalCompiler = "local-lora"
+	// MapperCompiler is PAW's fast compiler run on this machine (package
+	// compile/mapper): the offline twin of the hosted compilers.
+	MapperCompiler = "local-mapper"
+	// DefaultMapper is MapperCompiler's compiler when a function names none.
+	DefaultMapper = "paw-4b-qwen3-0.6b"
 )
+
+// mapperInterpreters are the official fast compilers' interpreters: a
+// MapperCompiler function's interpreter follows its mapper.
+var mapperInterpreters = map[string]string{
+	"paw-4b-qwen3-0.6b": "qwen3",
+	"paw-4b-gpt2":       "gpt2",
+}
 
 // Manifest is a parsed paw.yaml.
 type Manifest struct {
@@ -61,6 +73,12 @@ type Function struct {
 	// {"input", "output"} examples relative to Dir, added to the spec's own
 	// and the cases'.
 	Base, Examples string
+	// Mapper, PseudoProgram and WriterModel are MapperCompiler's: an
+	// official fast compiler's name (DefaultMapper when omitted) or its
+	// directory relative to Dir, a file holding the pseudo-program (relative
+	// to Dir; "" lets the writer model write it), and the instruct GGUF that
+	// writes pseudo-programs (relative to Dir; "" for the compiler's own).
+	Mapper, PseudoProgram, WriterModel string
 	// Interpreter is the canonical interpreter name (program.InterpreterQwen3
 	// or program.InterpreterGPT2); the manifest says qwen3 or gpt2. It is
 	// "" (the base's own) for a LocalCompiler function that names none.
@@ -165,7 +183,8 @@ const maxName = 64
 var (
 	topKeys      = []string{"version", "functions"}
 	functionKeys = []string{"name", "spec", "labels", "schema", "regex", "owner", "scope", "expires",
-		"retire_when", "cases", "gates", "compiler", "interpreter", "baseline", "fallback", "base", "examples"}
+		"retire_when", "cases", "gates", "compiler", "interpreter", "baseline", "fallback", "base", "examples",
+		"mapper", "pseudo_program", "writer_model"}
 	scopeKeys    = []string{"use", "not_for"}
 	gateKeys     = []string{"min_accuracy", "min_accuracy_normalized", "max_invalid", "max_p95_ms"}
 	baselineKeys = []string{"url", "model", "api_key_env"}
@@ -230,6 +249,7 @@ func (d *decoder) function(n *node) *Function {
 	}
 	f.Interpreter = canon
 	d.local(f, keys, what)
+	d.mapper(f, keys, what)
 	if v := keys["baseline"]; v != nil {
 		f.Baseline = d.baseline(v)
 	}
@@ -263,6 +283,43 @@ func (d *decoder) local(f *Function, keys map[string]*node, what string) {
 	}
 	if v := keys["examples"]; v != nil {
 		f.Examples = d.relFile(v, "examples")
+	}
+}
+
+// mapper reads the MapperCompiler keys: mapper, pseudo_program and
+// writer_model, which only it takes. An official mapper fixes the
+// interpreter; a directory's is its meta.json's (unchecked here).
+func (d *decoder) mapper(f *Function, keys map[string]*node, what string) {
+	own := []string{"mapper", "pseudo_program", "writer_model"}
+	if f.Compiler != MapperCompiler {
+		for _, k := range own {
+			if keys[k] != nil {
+				d.errorf(keys[k], "%s: %s is for compiler %s only", what, k, MapperCompiler)
+			}
+		}
+		return
+	}
+	f.Mapper = DefaultMapper
+	if v := keys["mapper"]; v != nil {
+		f.Mapper = d.str(v)
+		if _, ok := mapperInterpreters[f.Mapper]; !ok {
+			f.Mapper = d.relDir(v, "mapper")
+		}
+	}
+	if want, ok := mapperInterpreters[f.Mapper]; ok {
+		canon, _ := program.ParseInterpreter(want)
+		if v := keys["interpreter"]; v != nil && f.Interpreter != canon {
+			d.errorf(v, "%s: mapper %s compiles for interpreter %s, not %s", what, f.Mapper, want, d.str(v))
+		}
+		f.Interpreter = canon
+	} else if keys["interpreter"] == nil {
+		f.Interpreter = "" // the compiler directory's own
+	}
+	if v := keys["pseudo_program"]; v != nil {
+		f.PseudoProgram = d.relFile(v, "pseudo_program")
+	}
+	if v := keys["writer_model"]; v != nil {
+		f.WriterModel = d.relFile(v, "writer_model")
 	}
 }
 

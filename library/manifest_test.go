@@ -117,6 +117,13 @@ func TestManifestErrors(t *testing.T) {
 		{"base without local-lora", head + "    base: m.gguf\n", "5:11", "base is for compiler local-lora only"},
 		{"local-lora without base", head + "    compiler: local-lora\n", "5:15", `missing "base"`},
 		{"local-lora base missing", head + "    compiler: local-lora\n    base: nope.gguf\n", "6:11", `base "nope.gguf"`},
+		{"mapper without local-mapper", head + "    mapper: paw-4b-gpt2\n", "5:13", "mapper is for compiler local-mapper only"},
+		{"pseudo_program without local-mapper", head + "    compiler: local-lora\n    base: q\n    pseudo_program: p.txt\n", "7:21", "pseudo_program is for compiler local-mapper only"},
+		{"unknown mapper", head + "    compiler: local-mapper\n    mapper: paw-9b\n", "6:13", `mapper "paw-9b": want paw-4b-gpt2, paw-4b-qwen3-0.6b or a directory`},
+		{"mapper outside", head + "    compiler: local-mapper\n    mapper: ../c\n", "6:13", `mapper "../c": want`},
+		{"mapper interpreter", head + "    compiler: local-mapper\n    mapper: paw-4b-gpt2\n    interpreter: qwen3\n", "7:18", "mapper paw-4b-gpt2 compiles for interpreter gpt2, not qwen3"},
+		{"pseudo_program missing", head + "    compiler: local-mapper\n    pseudo_program: p.txt\n", "6:21", `pseudo_program "p.txt"`},
+		{"writer_model missing", head + "    compiler: local-mapper\n    writer_model: w.gguf\n", "6:19", `writer_model "w.gguf"`},
 		{"fallback without baseline", head + "    fallback: 0.8\n", "5:15", "a fallback needs a baseline"},
 		{"bad fallback", head + "    baseline: {url: 'http://x', model: m}\n    fallback: always\n", "6:15", `fallback "always": want "calibrate" or a confidence threshold`},
 		{"baseline url", head + "    baseline: {url: 'ftp://x', model: m}\n", "5:21", "want an http or https URL"},
@@ -161,5 +168,32 @@ func TestLoadMissing(t *testing.T) {
 	_, err := Load(t.TempDir())
 	if !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("Load of a directory without paw.yaml = %v, want ErrNotExist", err)
+	}
+}
+
+// TestManifestMapper: local-mapper's keys, its default mapper, and the
+// interpreter following the mapper.
+func TestManifestMapper(t *testing.T) {
+	dir := t.TempDir()
+	os.MkdirAll(filepath.Join(dir, "compilers", "mine"), 0o755)
+	os.WriteFile(filepath.Join(dir, "p.txt"), []byte("[PSEUDO_PROGRAM]\n"), 0o644)
+	os.WriteFile(filepath.Join(dir, "w.gguf"), nil, 0o644)
+	const fn = "  - name: %s\n    owner: me\n    spec: x\n    compiler: local-mapper\n"
+	m, err := Parse([]byte("functions:\n"+fmt.Sprintf(fn, "a")+fmt.Sprintf(fn, "b")+"    mapper: paw-4b-gpt2\n    pseudo_program: p.txt\n"+
+		fmt.Sprintf(fn, "c")+"    mapper: compilers/mine\n    writer_model: w.gguf\n"), filepath.Join(dir, "paw.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []Function{
+		{Name: "a", Mapper: DefaultMapper, Interpreter: program.InterpreterQwen3},
+		{Name: "b", Mapper: "paw-4b-gpt2", PseudoProgram: "p.txt", Interpreter: program.InterpreterGPT2},
+		{Name: "c", Mapper: "compilers/mine", WriterModel: "w.gguf"},
+	} {
+		f := m.Function(want.Name)
+		if f.Compiler != MapperCompiler || f.Mapper != want.Mapper || f.PseudoProgram != want.PseudoProgram ||
+			f.WriterModel != want.WriterModel || f.Interpreter != want.Interpreter {
+			t.Errorf("%s: %+v, want mapper %q pseudo %q writer %q interpreter %q", want.Name, f, want.Mapper,
+				want.PseudoProgram, want.WriterModel, want.Interpreter)
+		}
 	}
 }
