@@ -72,8 +72,9 @@ type FetchFunc func(ctx context.Context, programID string) (dir string, err erro
 // (unlisted on the service): a project's functions are its own.
 type Builder struct {
 	Compiler compile.Compiler // required
-	// Local returns the compiler of a LocalCompiler function (nil: such
-	// functions fail). It must leave the program in the cache for Fetch.
+	// Local returns the compiler of a LocalCompiler or MapperCompiler
+	// function (nil: such functions fail). It must leave the program in the
+	// cache for Fetch. It may return a BatchCompiler.
 	Local func(m *Manifest, f *Function) compile.Compiler
 	Fetch FetchFunc // required: compiled programs are fetched to hash their adapters
 	// Now stamps built_at; nil means time.Now.
@@ -81,6 +82,21 @@ type Builder struct {
 	// Progress, when set, is told of each function before it is compiled
 	// and after (err nil on success).
 	Progress func(s Step, done bool, err error)
+}
+
+// BatchCompiler is the compiler of one function that can compile others
+// with it, loading its models once: Build compiles the plan's functions
+// whose compilers are BatchCompilers of the same Batch in one CompileBatch
+// call on the first of them.
+type BatchCompiler interface {
+	compile.Compiler
+	// Batch says which compiles can be joined (those loading the same
+	// models).
+	Batch() string
+	// CompileBatch compiles the function of each of batch (the receiver
+	// among them; all of its Batch) and returns, in batch's order, each
+	// one's result or its error.
+	CompileBatch(ctx context.Context, batch []BatchCompiler) ([]*compile.Result, []error)
 }
 
 // Outcome is one compiled function: its new entry, or why it failed.
@@ -107,15 +123,20 @@ func (b *Builder) Build(ctx context.Context, p *Plan) (*Lock, []Outcome, error) 
 	}
 	var outs []Outcome
 	var errs []error
-	for _, s := range p.Compile {
+	batched := map[int]compiled{} // by step: results of a batch compile that ran ahead
+	for i, s := range p.Compile {
 		if err := ctx.Err(); err != nil {
 			errs = append(errs, err)
 			break
 		}
-		if b.Progress != nil {
-			b.Progress(s, false, nil)
+		r, ok := batched[i]
+		if !ok {
+			if b.Progress != nil {
+				b.Progress(s, false, nil)
+			}
+			r = b.compile(ctx, p, i, batched)
 		}
-		e, err := b.compile(ctx, p, s)
+		e, err := b.check(ctx, s, r)
 		if b.Progress != nil {
 			b.Progress(s, true, err)
 		}
@@ -138,20 +159,64 @@ func (b *Builder) Build(ctx context.Context, p *Plan) (*Lock, []Outcome, error) 
 	return next, outs, errors.Join(errs...)
 }
 
-// compile compiles, fetches and checks one function.
-func (b *Builder) compile(ctx context.Context, p *Plan, s Step) (*LockEntry, error) {
-	f := s.Function
-	c := b.Compiler
-	if f.Compiler == LocalCompiler {
-		if b.Local == nil {
-			return nil, fmt.Errorf("%w: compiler %s is not available here", compile.ErrFailed, LocalCompiler)
-		}
-		c = b.Local(p.manifest, f)
+// compiled is one function's compile result or error.
+type compiled struct {
+	res *compile.Result
+	err error
+}
+
+// compile compiles step i of p. When its compiler is a BatchCompiler, the
+// later steps of its batch are compiled with it, their results left in
+// batched.
+func (b *Builder) compile(ctx context.Context, p *Plan, i int, batched map[int]compiled) compiled {
+	c, err := b.compilerOf(p, i)
+	if err != nil {
+		return compiled{err: err}
 	}
-	res, err := c.Compile(ctx, compile.Request{Spec: f.Spec, Compiler: f.Compiler, Private: true})
+	bc, ok := c.(BatchCompiler)
+	if !ok {
+		f := p.Compile[i].Function
+		res, err := c.Compile(ctx, compile.Request{Spec: f.Spec, Compiler: f.Compiler, Private: true})
+		return compiled{res, err}
+	}
+	batch, steps := []BatchCompiler{bc}, []int{i}
+	for j := i + 1; j < len(p.Compile); j++ {
+		if o, err := b.compilerOf(p, j); err == nil {
+			if obc, ok := o.(BatchCompiler); ok && obc.Batch() == bc.Batch() {
+				batch, steps = append(batch, obc), append(steps, j)
+				if b.Progress != nil {
+					b.Progress(p.Compile[j], false, nil)
+				}
+			}
+		}
+	}
+	res, errs := bc.CompileBatch(ctx, batch)
+	for k, j := range steps[1:] {
+		batched[j] = compiled{res[k+1], errs[k+1]}
+	}
+	return compiled{res[0], errs[0]}
+}
+
+// compilerOf is step i's compiler.
+func (b *Builder) compilerOf(p *Plan, i int) (compile.Compiler, error) {
+	f := p.Compile[i].Function
+	if f.Compiler != LocalCompiler && f.Compiler != MapperCompiler {
+		return b.Compiler, nil
+	}
+	if b.Local == nil {
+		return nil, fmt.Errorf("%w: compiler %s is not available here", compile.ErrFailed, f.Compiler)
+	}
+	return b.Local(p.manifest, f), nil
+}
+
+// check fetches and checks a compiled function's program and returns its
+// lock entry.
+func (b *Builder) check(ctx context.Context, s Step, r compiled) (*LockEntry, error) {
+	res, err := r.res, r.err
 	if err != nil {
 		return nil, err
 	}
+	f := s.Function
 	if !program.ValidID(res.ProgramID) {
 		return nil, fmt.Errorf("%w: the compiler returned program id %q", compile.ErrFailed, res.ProgramID)
 	}
