@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -276,5 +278,76 @@ func TestBuildInterpreterMismatch(t *testing.T) {
 	_, l, err := build(t, m, h.builder(time.Unix(0, 0)))
 	if !errors.Is(err, ErrMismatch) || l.Functions["alpha"] != nil {
 		t.Errorf("build = %v, lock %v; want ErrMismatch and no entry", err, l.Functions)
+	}
+}
+
+// fakeBatch is a BatchCompiler of one function over a fakeHub, counting
+// CompileBatch calls.
+type fakeBatch struct {
+	h     *fakeHub
+	batch string
+	spec  string
+	calls *int
+}
+
+func (c *fakeBatch) Compile(ctx context.Context, req compile.Request) (*compile.Result, error) {
+	return c.h.Compile(ctx, req)
+}
+
+func (c *fakeBatch) Batch() string { return c.batch }
+
+func (c *fakeBatch) CompileBatch(ctx context.Context, batch []BatchCompiler) ([]*compile.Result, []error) {
+	*c.calls++
+	res, errs := make([]*compile.Result, len(batch)), make([]error, len(batch))
+	for i, o := range batch {
+		res[i], errs[i] = c.h.Compile(ctx, compile.Request{Spec: o.(*fakeBatch).spec})
+	}
+	return res, errs
+}
+
+// TestBuildBatch: the local-mapper functions of one batch are compiled in
+// one call, another batch's in another, hosted ones alone; a failure in a
+// batch is its function's only.
+func TestBuildBatch(t *testing.T) {
+	dir := t.TempDir()
+	h := newFakeHub(t)
+	var yaml strings.Builder
+	yaml.WriteString("functions:\n")
+	for _, f := range [][2]string{{"a", "paw-4b-qwen3-0.6b"}, {"b", "other"}, {"c", "paw-4b-qwen3-0.6b"}, {"d", ""}, {"e", "paw-4b-qwen3-0.6b"}} {
+		fmt.Fprintf(&yaml, "  - name: %s\n    spec: %s?\n    owner: me\n", f[0], f[0])
+		if f[1] != "" {
+			fmt.Fprintf(&yaml, "    compiler: local-mapper\n    mapper: %s\n", f[1])
+		}
+	}
+	os.WriteFile(filepath.Join(dir, ManifestFile), []byte(yaml.String()), 0o644)
+	os.Mkdir(filepath.Join(dir, "other"), 0o755) // a compiler's directory
+	m, err := Load(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.fail["e?"] = fmt.Errorf("%w: no", compile.ErrFailed)
+	calls := 0
+	b := h.builder(time.Unix(0, 0))
+	b.Local = func(_ *Manifest, f *Function) compile.Compiler {
+		return &fakeBatch{h: h, batch: f.Mapper, spec: f.Spec, calls: &calls}
+	}
+	var started []string
+	b.Progress = func(s Step, done bool, _ error) {
+		if !done {
+			started = append(started, s.Function.Name)
+		}
+	}
+	_, l, err := build(t, m, b)
+	if err == nil || !strings.Contains(err.Error(), "build e:") || strings.Count(err.Error(), "build ") != 1 {
+		t.Errorf("error %v, want e's failure only", err)
+	}
+	if calls != 2 || !cmp.Equal(h.compiled, []string{"a?", "c?", "e?", "b?", "d?"}) {
+		t.Errorf("%d batch calls compiling %v, want 2 compiling a, c, e then b, then d alone", calls, h.compiled)
+	}
+	if len(l.Functions) != 4 || l.Functions["e"] != nil {
+		t.Errorf("locked %v, want all but e", slices.Sorted(maps.Keys(l.Functions)))
+	}
+	if !cmp.Equal(started, []string{"a", "c", "e", "b", "d"}) {
+		t.Errorf("progress started %v", started)
 	}
 }
