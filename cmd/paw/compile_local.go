@@ -354,9 +354,15 @@ func readExamples(path string) (exs []lora.Example, unlabeled []string, err erro
 	return exs, unlabeled, nil
 }
 
-// localBuilder is paw build's compiler for local-lora functions.
+// localBuilder is paw build's compiler for local-lora and local-mapper
+// functions.
 func localBuilder(cmd *cobra.Command, cfg *config.Config) func(*library.Manifest, *library.Function) compile.Compiler {
-	return func(m *library.Manifest, f *library.Function) compile.Compiler { return &localBuild{cmd, cfg, m, f} }
+	return func(m *library.Manifest, f *library.Function) compile.Compiler {
+		if f.Compiler == library.MapperCompiler {
+			return &mapperBuild{cmd, cfg, m, f}
+		}
+		return &localBuild{cmd, cfg, m, f}
+	}
 }
 
 // localBuild compiles a local-lora function of paw.yaml with paw compile

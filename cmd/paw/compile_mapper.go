@@ -2,6 +2,7 @@ package main
 
 import (
 	"cmp"
+	"context"
 	"fmt"
 	"maps"
 	"os"
@@ -12,9 +13,11 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/paw-dev/paw/compile"
 	"github.com/paw-dev/paw/compile/mapper"
 	"github.com/paw-dev/paw/hub"
 	"github.com/paw-dev/paw/internal/config"
+	"github.com/paw-dev/paw/library"
 )
 
 // mapperFlags are `paw compile --local --compiler`'s options: PAW's fast
@@ -42,6 +45,34 @@ func compilerDir(cmd *cobra.Command, cfg *config.Config, name string) (string, e
 	return newHubClient(cmd, cfg).CompilerDir(name)
 }
 
+// newMapperCompiler is the fast compiler in dir (its encoder converted to
+// GGUF on first use), with the writer model writer ("": the directory's
+// writer.gguf), telling each stage's time on stderr.
+func newMapperCompiler(cmd *cobra.Command, cfg *config.Config, dir, writer string) (*mapper.Compiler, error) {
+	stderr := cmd.ErrOrStderr()
+	start := time.Now()
+	enc, converted, err := mapper.EncoderGGUF(dir)
+	if err != nil {
+		return nil, err
+	}
+	if converted && !cfg.Quiet {
+		fmt.Fprintf(stderr, "convert: %.1fs (%s, kept for later compiles)\n", time.Since(start).Seconds(), enc)
+	}
+	return &mapper.Compiler{
+		Name:        filepath.Base(filepath.Clean(dir)),
+		EncoderPath: enc,
+		MapperPath:  filepath.Join(dir, "lora_mapper.pt"),
+		MetaPath:    filepath.Join(dir, "meta.json"),
+		WriterPath:  cmp.Or(writer, filepath.Join(dir, "writer.gguf")),
+		Threads:     cfg.Threads,
+		Progress: func(stage string, _ int, d time.Duration) {
+			if !cfg.Quiet {
+				fmt.Fprintf(stderr, "%s: %.1fs\n", stage, d.Seconds())
+			}
+		},
+	}, nil
+}
+
 // runMapperCompile compiles spec with a local PAW fast compiler and writes the .paw.
 func runMapperCompile(cmd *cobra.Command, cfg *config.Config, spec, compilerName, out string, m mapperFlags, asJSON bool) error {
 	dir, err := compilerDir(cmd, cfg, compilerName)
@@ -56,28 +87,11 @@ func runMapperCompile(cmd *cobra.Command, cfg *config.Config, spec, compilerName
 		}
 		job.PseudoProgram = strings.TrimSpace(string(b))
 	}
-	stderr := cmd.ErrOrStderr()
-	start := time.Now()
-	enc, converted, err := mapper.EncoderGGUF(dir)
+	c, err := newMapperCompiler(cmd, cfg, dir, m.writer)
 	if err != nil {
 		return err
 	}
-	if converted && !cfg.Quiet {
-		fmt.Fprintf(stderr, "convert: %.1fs (%s, kept for later compiles)\n", time.Since(start).Seconds(), enc)
-	}
-	c := &mapper.Compiler{
-		Name:        filepath.Base(filepath.Clean(dir)),
-		EncoderPath: enc,
-		MapperPath:  filepath.Join(dir, "lora_mapper.pt"),
-		MetaPath:    filepath.Join(dir, "meta.json"),
-		WriterPath:  cmp.Or(m.writer, filepath.Join(dir, "writer.gguf")),
-		Threads:     cfg.Threads,
-		Progress: func(stage string, _ int, d time.Duration) {
-			if !cfg.Quiet {
-				fmt.Fprintf(stderr, "%s: %.1fs\n", stage, d.Seconds())
-			}
-		},
-	}
+	stderr := cmd.ErrOrStderr()
 	res, err := c.CompileAll(cmd.Context(), []mapper.Job{job})
 	if err != nil {
 		return err
@@ -99,4 +113,105 @@ func runMapperCompile(cmd *cobra.Command, cfg *config.Config, spec, compilerName
 	}
 	return writeJSON(cmd.OutOrStdout(), compileOutput{ProgramID: r.ProgramID, Status: r.Status, Compiler: r.Compiler,
 		CompilerSnapshot: r.CompilerSnapshot, RuntimeID: r.RuntimeID, Timings: r.Timings, Path: path})
+}
+
+// mapperBuild is paw build's compiler of a local-mapper function: a
+// library.BatchCompiler, so that a build loads each model once for all the
+// functions of the same compiler and writer model.
+type mapperBuild struct {
+	cmd *cobra.Command
+	cfg *config.Config
+	m   *library.Manifest
+	f   *library.Function
+}
+
+var _ library.BatchCompiler = (*mapperBuild)(nil)
+
+func (b *mapperBuild) Compile(ctx context.Context, _ compile.Request) (*compile.Result, error) {
+	res, errs := b.CompileBatch(ctx, []library.BatchCompiler{b})
+	return res[0], errs[0]
+}
+
+// rel is a project file's path.
+func (b *mapperBuild) rel(name string) string {
+	if name == "" {
+		return ""
+	}
+	return filepath.Join(b.m.Dir, filepath.FromSlash(name))
+}
+
+// compilerRef is the official compiler's name or the directory's path.
+func (b *mapperBuild) compilerRef() string {
+	if _, ok := hub.OfficialCompilers[b.f.Mapper]; ok {
+		return b.f.Mapper
+	}
+	return b.rel(b.f.Mapper)
+}
+
+func (b *mapperBuild) Batch() string { return b.compilerRef() + "\n" + b.rel(b.f.WriterModel) }
+
+// CompileBatch compiles every function of batch with one loading of each
+// model; when that fails, each function alone, so each fails alone. The
+// programs go into the cache as paw pack's do, and to PAW_STORE.
+func (b *mapperBuild) CompileBatch(ctx context.Context, batch []library.BatchCompiler) ([]*compile.Result, []error) {
+	res, errs := make([]*compile.Result, len(batch)), make([]error, len(batch))
+	fail := func(err error) ([]*compile.Result, []error) {
+		for i := range errs {
+			errs[i] = cmp.Or(errs[i], err)
+		}
+		return res, errs
+	}
+	ref := b.compilerRef()
+	dir := ref
+	if _, ok := hub.OfficialCompilers[ref]; ok {
+		var err error
+		if dir, err = newHubClient(b.cmd, b.cfg).CompilerDir(ref); err != nil {
+			return fail(fmt.Errorf("mapper %s: %w", ref, err))
+		}
+	}
+	c, err := newMapperCompiler(b.cmd, b.cfg, dir, b.rel(b.f.WriterModel))
+	if err != nil {
+		return fail(err)
+	}
+	var jobs []mapper.Job
+	var at []int // batch index of each job
+	for i, o := range batch {
+		f := o.(*mapperBuild).f
+		job := mapper.Job{Spec: f.Spec}
+		if f.PseudoProgram != "" {
+			p, err := os.ReadFile(b.rel(f.PseudoProgram))
+			if err != nil {
+				errs[i] = err
+				continue
+			}
+			job.PseudoProgram = strings.TrimSpace(string(p))
+		}
+		jobs, at = append(jobs, job), append(at, i)
+	}
+	out, err := c.CompileAll(ctx, jobs)
+	if err != nil && len(jobs) > 1 && ctx.Err() == nil {
+		out = make([]*compile.Result, len(jobs))
+		for k, job := range jobs {
+			one, err := c.CompileAll(ctx, []mapper.Job{job})
+			if err != nil {
+				errs[at[k]] = err
+				continue
+			}
+			out[k] = one[0]
+		}
+	} else if err != nil {
+		return fail(err)
+	}
+	h := newHubClient(b.cmd, b.cfg)
+	for k, r := range out {
+		if r == nil {
+			continue
+		}
+		if _, _, err := h.AddProgram(ctx, r.Program); err != nil {
+			errs[at[k]] = err
+			continue
+		}
+		res[at[k]] = r
+	}
+	return res, errs
 }
