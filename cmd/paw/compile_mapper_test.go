@@ -1,6 +1,8 @@
 package main
 
 import (
+	"bytes"
+	"context"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -10,16 +12,15 @@ import (
 	"github.com/paw-dev/paw/gguf"
 	"github.com/paw-dev/paw/internal/fixture"
 	"github.com/paw-dev/paw/internal/fixture/fixturetest"
+	"github.com/paw-dev/paw/library"
 )
 
-// TestCompileMapperEndToEnd: paw compile --local --compiler compiles a spec
-// with the fast compiler on fixtures (a 4-layer encoder with 64 prefix rows,
-// a PyTorch-written mapper for qwen3-tiny, qwen3-tiny writing the
-// pseudo-program), and paw run runs the .paw it writes.
-func TestCompileMapperEndToEnd(t *testing.T) {
-	t.Setenv("PAW_CACHE_DIR", t.TempDir())
-	t.Setenv("PAW_QUIET", "1")
-	t.Setenv("PAW_THREADS", "1")
+// mapperFixture makes dir a fast compiler's directory of fixtures (a
+// 4-layer encoder with 64 prefix rows, a PyTorch-written mapper for
+// qwen3-tiny, qwen3-tiny as the pseudo-program writer) and returns the
+// interpreter's GGUF.
+func mapperFixture(t *testing.T, dir string) string {
+	t.Helper()
 	interpCfg, _ := fixture.Preset("qwen3-tiny")
 	interp := fixturetest.Cached(t, "qwen3-tiny", interpCfg)
 	r, err := gguf.Open(interp)
@@ -30,8 +31,7 @@ func TestCompileMapperEndToEnd(t *testing.T) {
 	r.Close()
 	enc := fixture.Config{Arch: fixture.ArchQwen3, Layers: 4, Embd: 64, Heads: 4, HeadsKV: 2, HeadDim: 16, FFN: 128,
 		CtxTrain: 2048, Type: gguf.TypeF32, Vocab: fixture.VocabSynthetic, Seed: 17, Untied: true, VocabSize: len(toks) + 64}
-	dir := filepath.Join(t.TempDir(), "paw-4b-qwen3-0.6b")
-	os.Mkdir(dir, 0o755)
+	os.MkdirAll(dir, 0o755)
 	for dst, src := range map[string]string{
 		"compiler.gguf":  fixturetest.Cached(t, "qwen3-compiler", enc),
 		"writer.gguf":    interp,
@@ -43,6 +43,19 @@ func TestCompileMapperEndToEnd(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	return interp
+}
+
+// TestCompileMapperEndToEnd: paw compile --local --compiler compiles a spec
+// with the fast compiler on fixtures (a 4-layer encoder with 64 prefix rows,
+// a PyTorch-written mapper for qwen3-tiny, qwen3-tiny writing the
+// pseudo-program), and paw run runs the .paw it writes.
+func TestCompileMapperEndToEnd(t *testing.T) {
+	t.Setenv("PAW_CACHE_DIR", t.TempDir())
+	t.Setenv("PAW_QUIET", "1")
+	t.Setenv("PAW_THREADS", "1")
+	dir := filepath.Join(t.TempDir(), "paw-4b-qwen3-0.6b")
+	interp := mapperFixture(t, dir)
 	pseudo := filepath.Join(t.TempDir(), "pseudo.txt")
 	os.WriteFile(pseudo, []byte("[PSEUDO_PROGRAM]\nTask: Say yes.\n\nExamples:\nInput: a\nOutput: yes\n[END_PSEUDO_PROGRAM]\n"), 0o644)
 	for _, extra := range [][]string{{"--pseudo-program", pseudo}, nil} {
@@ -72,5 +85,63 @@ func TestCompileMapperEndToEnd(t *testing.T) {
 	}
 	if _, err := runPaw(t, "compile", "--local", "--compiler", "paw-4b-gpt2", "--spec", "x"); err == nil || !strings.Contains(err.Error(), "paw pull paw-4b-gpt2") {
 		t.Errorf("an official compiler not pulled yet: %v, want advice to pull it", err)
+	}
+}
+
+// TestBuildLocalMapper: paw build compiles two local-mapper functions of
+// paw.yaml (one with its pseudo-program given, one written by the writer
+// model) with the service unreachable, loading each model once for both;
+// both are pinned in paw.lock and their programs run.
+func TestBuildLocalMapper(t *testing.T) {
+	t.Setenv("PAW_CACHE_DIR", t.TempDir())
+	t.Setenv("PAW_API_URL", "http://127.0.0.1:1") // nothing listens: no network
+	t.Setenv("PAW_QUIET", "")
+	t.Setenv("PAW_THREADS", "1")
+	proj := t.TempDir()
+	interp := mapperFixture(t, filepath.Join(proj, "compilers", "paw-4b-qwen3-0.6b"))
+	os.WriteFile(filepath.Join(proj, "yes.txt"), []byte("[PSEUDO_PROGRAM]\nTask: Say yes.\n\nExamples:\nInput: a\nOutput: yes\n[END_PSEUDO_PROGRAM]\n"), 0o644)
+	os.WriteFile(filepath.Join(proj, library.ManifestFile), []byte(`functions:
+  - name: say_yes
+    owner: me
+    spec: Say yes.
+    compiler: local-mapper
+    mapper: compilers/paw-4b-qwen3-0.6b
+    pseudo_program: yes.txt
+    interpreter: qwen3
+  - name: say_no
+    owner: me
+    spec: Say no.
+    compiler: local-mapper
+    mapper: compilers/paw-4b-qwen3-0.6b
+`), 0o644)
+	cmd := newRootCmd()
+	var out, stderr bytes.Buffer
+	cmd.SetOut(&out)
+	cmd.SetErr(&stderr)
+	cmd.SetArgs([]string{"build", "--dir", proj})
+	if err := cmd.ExecuteContext(context.Background()); err != nil || !strings.Contains(out.String(), "2 built, 0 unchanged, 0 failed") {
+		t.Fatalf("paw build: %q, %v\nstderr: %s", out.String(), err, stderr.String())
+	}
+	for _, stage := range []string{"load mapper:", "load writer:", "load encoder:"} {
+		if n := strings.Count(stderr.String(), stage); n != 1 {
+			t.Errorf("%s %d times, want once:\n%s", stage, n, stderr.String())
+		}
+	}
+	lock, err := library.ReadLock(filepath.Join(proj, library.LockFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"say_yes", "say_no"} {
+		e := lock.Functions[name]
+		if e == nil || e.Compiler != library.MapperCompiler || e.CompilerSnapshot != "paw-4b-qwen3-0.6b" {
+			t.Fatalf("%s: lock entry %+v", name, e)
+		}
+		ran, err := runPaw(t, "run", e.ProgramID, "--model", interp, "--input", "hello", "--max-tokens", "4", "--json")
+		if err != nil || !strings.Contains(ran, `"output"`) {
+			t.Errorf("paw run %s: %q, %v", name, ran, err)
+		}
+	}
+	if out, err := runPaw(t, "build", "--offline", "--dir", proj); err != nil || !strings.Contains(out, "2 functions locked and cached") {
+		t.Errorf("paw build --offline: %q, %v", out, err)
 	}
 }
