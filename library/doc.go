@@ -20,15 +20,24 @@
 //	    retire_when: the services log user impact themselves
 //	    cases: cases/pager_worthy.jsonl   # relative to paw.yaml
 //	    gates: {min_accuracy: 0.9, min_accuracy_normalized: 0.9, max_invalid: 0, max_p95_ms: 250}
-//	    compiler: paw-4b-qwen3-0.6b # DefaultCompiler when left out; local-lora trains here:
+//	    compiler: paw-4b-qwen3-0.6b # DefaultCompiler when left out; local-lora trains here,
+//	                                # local-mapper runs PAW's fast compiler here:
 //	    # base: models/base.gguf    # local-lora only (required): a GGUF in the project or a runtime id
 //	    # examples: ex.jsonl        # local-lora only: {"input", "output"} lines, besides spec and cases
-//	    interpreter: qwen3          # or gpt2; with local-lora, left out = the base's own
+//	    # mapper: paw-4b-gpt2       # local-mapper (PAW's fast compiler, here) only: paw-4b-qwen3-0.6b
+//	                                # (the default), paw-4b-gpt2 or a compiler directory in the project;
+//	                                # the interpreter follows an official one
+//	    # pseudo_program: p.txt     # local-mapper only: the pseudo-program (default: the writer model's)
+//	    # writer_model: w.gguf      # local-mapper only: the writer (default: the compiler's writer.gguf)
+//	    interpreter: qwen3          # or gpt2; left out with local-lora = the base's own, with a
+//	                                # local-mapper directory = its own
 //	    baseline: {url: https://api.openai.com/v1, model: gpt-4o-mini, api_key_env: OPENAI_API_KEY}
 //	    fallback: calibrate         # or a confidence threshold in (0, 1]; needs a baseline
 //
 // Which functions a build compiles is decided by SpecHash; see it for
-// exactly what the hash covers.
+// exactly what the hash covers. A build compiles the functions whose
+// compilers are BatchCompilers of one batch together (local-mapper's: one
+// loading of each model for all of them).
 package library
 
 import "errors"
