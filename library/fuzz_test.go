@@ -17,6 +17,7 @@ func FuzzParse(f *testing.F) {
 	f.Add([]byte("functions:\n  - name: f\n    owner: me\n    spec: s\n    labels: [a, b]\n    gates: {min_accuracy: 0.5}\n"))
 	f.Add([]byte("functions:\n  - &x {name: f, owner: me, spec: s}\n  - *x\n"))
 	f.Add([]byte("functions:\n  - name: f\n    owner: me\n    spec: s\n    schema: {type: object, properties: {a: {type: string}}}\n"))
+	f.Add([]byte("functions:\n  - name: f\n    owner: me\n    spec: s\n    compiler: local-mapper\n    mapper: paw-4b-gpt2\n    interpreter: gpt2\n"))
 	path := filepath.Join("testdata", "project", ManifestFile)
 	f.Fuzz(func(t *testing.T, data []byte) {
 		m, err := Parse(data, path)
