@@ -134,7 +134,11 @@ func WriteLock(path string, l *Lock) error {
 // manifest's order), {"kind":"regex","regex":R} or
 // {"kind":"json","schema":J} with J the schema's canonical JSON as a
 // string (keys sorted, numbers as written; the same for inline and file
-// schemas); absent fields are left out.
+// schemas); absent fields are left out. A local compiler's inputs join
+// the object under their manifest keys (base, examples, mapper,
+// pseudo_program, writer_model: the values as written, not the files'
+// contents), so that pointing a function at another base or compiler
+// rebuilds it; hosted functions have none, so their hashes are unchanged.
 // Owner, scope, expiry, cases, gates, baseline and fallback are left out:
 // changing them does not change the program.
 func SpecHash(f *Function) string {
@@ -149,12 +153,17 @@ func SpecHash(f *Function) string {
 		c.Kind = schema.KindText
 	}
 	doc := struct {
-		Compiler    string   `json:"compiler"`
-		Contract    contract `json:"contract"`
-		Interpreter string   `json:"interpreter"`
-		Spec        string   `json:"spec"`
-		V           int      `json:"v"`
-	}{f.Compiler, c, f.Interpreter, f.Spec, 1}
+		Base          string   `json:"base,omitempty"`
+		Compiler      string   `json:"compiler"`
+		Contract      contract `json:"contract"`
+		Examples      string   `json:"examples,omitempty"`
+		Interpreter   string   `json:"interpreter"`
+		Mapper        string   `json:"mapper,omitempty"`
+		PseudoProgram string   `json:"pseudo_program,omitempty"`
+		Spec          string   `json:"spec"`
+		V             int      `json:"v"`
+		WriterModel   string   `json:"writer_model,omitempty"`
+	}{f.Base, f.Compiler, c, f.Examples, f.Interpreter, f.Mapper, f.PseudoProgram, f.Spec, 1, f.WriterModel}
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
 	enc.SetEscapeHTML(false)

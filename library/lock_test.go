@@ -110,6 +110,8 @@ func TestSpecHash(t *testing.T) {
 		"regex":       "    spec: Triage\n    regex: 'a|b'\n",
 		"compiler":    "    spec: Triage\n    labels: [a, b]\n    compiler: paw-ft-bs48\n",
 		"interpreter": "    spec: Triage\n    labels: [a, b]\n    interpreter: gpt2\n",
+		"local-lora":  "    spec: Triage\n    labels: [a, b]\n    compiler: local-lora\n    base: qwen3-0.6b-q6_k\n",
+		"local base":  "    spec: Triage\n    labels: [a, b]\n    compiler: local-lora\n    base: qwen3-0.6b-q8_0\n",
 	}
 	seen := map[string]string{base: "base"}
 	for name, fn := range differ {
