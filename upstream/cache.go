@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"log/slog"
+	"math"
 	"os"
 	"path/filepath"
 	"time"
@@ -56,7 +57,7 @@ func (c *Client) cached(key string) (Completion, bool) {
 		return Completion{}, false
 	}
 	return Completion{Text: *e.Text, PromptTokens: e.PromptTokens, CompletionTokens: e.CompletionTokens,
-		Latency: time.Duration(e.LatencyMS * float64(time.Millisecond)), Cached: true}, true
+		Latency: time.Duration(math.Round(e.LatencyMS*1000)) * time.Microsecond, Cached: true}, true
 }
 
 // store writes comp under key atomically. A cache that cannot be written

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -285,5 +286,19 @@ func TestCacheKeyStable(t *testing.T) {
 	c := &Client{BaseURL: "http://x/v1", Model: "m", MaxTokens: 7}
 	if got, want := c.cacheKey(c.request("sys", "in")), "eca4e4be82e849d91d6babb4692991b9d550f6f2bc5f955e72031d49e4dbac95"; got != want {
 		t.Errorf("cache key %s, want %s", got, want)
+	}
+}
+
+// TestCacheLatencyRoundTrip: a cached latency comes back to the microsecond
+// (1.007 ms read back as 1.006999 ms when the float was truncated).
+func TestCacheLatencyRoundTrip(t *testing.T) {
+	c := &Client{CacheDir: t.TempDir()}
+	for _, us := range []int64{1007, 1, 999_999, 123_456_789} {
+		key := fmt.Sprint("k", us)
+		c.store(key, Completion{Text: "A", Latency: time.Duration(us) * time.Microsecond})
+		got, ok := c.cached(key)
+		if !ok || got.Latency != time.Duration(us)*time.Microsecond {
+			t.Errorf("latency %dµs came back as %v (cached %v)", us, got.Latency, ok)
+		}
 	}
 }
