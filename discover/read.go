@@ -261,6 +261,16 @@ func (d *Discoverer) apply(f Format, id string, c Call) {
 }
 
 func (d *Discoverer) readFile(ctx context.Context, path string, f Format) error {
+	return openLog(path, func(r io.Reader) error {
+		if err := d.Read(ctx, r, path, f); err != nil {
+			return fmt.Errorf("read log %s: %w", path, err)
+		}
+		return nil
+	})
+}
+
+// openLog calls fn with the log at path, gunzipped when it is gzip.
+func openLog(path string, fn func(r io.Reader) error) error {
 	file, err := os.Open(path)
 	if err != nil {
 		return fmt.Errorf("read log: %w", err)
@@ -270,10 +280,7 @@ func (d *Discoverer) readFile(ctx context.Context, path string, f Format) error 
 	if err != nil {
 		return fmt.Errorf("read log %s: %w", path, err)
 	}
-	if err := d.Read(ctx, r, path, f); err != nil {
-		return fmt.Errorf("read log %s: %w", path, err)
-	}
-	return nil
+	return fn(r)
 }
 
 func (d *Discoverer) malformed(e *LineError) {
@@ -294,16 +301,9 @@ func decompress(r io.Reader) (io.Reader, error) {
 }
 
 func eachLine(ctx context.Context, path string, fn func(n int, line []byte) error) error {
-	file, err := os.Open(path)
-	if err != nil {
-		return fmt.Errorf("read log: %w", err)
-	}
-	defer file.Close()
-	r, err := decompress(file)
-	if err != nil {
-		return fmt.Errorf("read log %s: %w", path, err)
-	}
-	return eachLineReader(ctx, r, fn, func(int, error) {})
+	return openLog(path, func(r io.Reader) error {
+		return eachLineReader(ctx, r, fn, func(int, error) {})
+	})
 }
 
 // eachLineReader calls fn with each non-blank line of r (trimmed) and its
