@@ -48,8 +48,8 @@ type cluster struct {
 	toks  []string // tmpl's literal tokens and their segments
 	seg   []int
 
-	n           int
-	first, last time.Time
+	n int
+	span
 	answers     map[string]int // trimmed answer → calls; nil once past MaxAnswers
 	jsonAnswers int
 	shape       *shape
@@ -89,8 +89,23 @@ type miner struct {
 	seed     maphash.Seed
 	dropped  int // calls past a cap or pushed out of pending
 	calls    int
-	first    time.Time
-	last     time.Time
+	span
+}
+
+// span is the time range of the calls seen.
+type span struct{ first, last time.Time }
+
+// add widens the span to t; a zero t (a call without a time) is skipped.
+func (s *span) add(t time.Time) {
+	if t.IsZero() {
+		return
+	}
+	if s.first.IsZero() || t.Before(s.first) {
+		s.first = t
+	}
+	if t.After(s.last) {
+		s.last = t
+	}
 }
 
 func newMiner(opts Options) *miner {
@@ -101,14 +116,7 @@ func newMiner(opts Options) *miner {
 // add mines one call.
 func (m *miner) add(c Call) {
 	m.calls++
-	if !c.Time.IsZero() {
-		if m.first.IsZero() || c.Time.Before(m.first) {
-			m.first = c.Time
-		}
-		if c.Time.After(m.last) {
-			m.last = c.Time
-		}
-	}
+	m.span.add(c.Time)
 	key := c.Model + "\x00" + c.System
 	g := m.groups[key]
 	if g == nil {
@@ -236,14 +244,7 @@ func (m *miner) addTo(cl *cluster, c Call) {
 			cl.sinceNew++
 		}
 	}
-	if !c.Time.IsZero() {
-		if cl.first.IsZero() || c.Time.Before(cl.first) {
-			cl.first = c.Time
-		}
-		if c.Time.After(cl.last) {
-			cl.last = c.Time
-		}
-	}
+	cl.span.add(c.Time)
 	ans := strings.TrimSpace(c.Output)
 	if cl.answers != nil {
 		if _, ok := cl.answers[ans]; ok || len(cl.answers) < MaxAnswers {
