@@ -32,11 +32,14 @@ type Plan struct {
 type Step struct {
 	Function *Function
 	SpecHash string
-	Reason   string // "new" or "changed"
+	Inputs   map[string]string // InputHashes of the function when planned
+	Reason   string            // "new", "changed", "inputs changed" or "forced"
 }
 
 // NewPlan compares the manifest with the lock: a function is compiled when
-// it has no lock entry or its SpecHash differs from the entry's.
+// it has no lock entry, its SpecHash differs from the entry's, or the
+// contents of its input files differ from those the entry records (see
+// InputHashes; an entry that records none is taken as matching).
 func NewPlan(m *Manifest, l *Lock) *Plan {
 	if l == nil {
 		l = NewLock()
@@ -45,12 +48,14 @@ func NewPlan(m *Manifest, l *Lock) *Plan {
 	fns := slices.Clone(m.Functions)
 	slices.SortFunc(fns, func(a, b *Function) int { return cmp.Compare(a.Name, b.Name) })
 	for _, f := range fns {
-		h := SpecHash(f)
+		h, in := SpecHash(f), m.InputHashes(f)
 		switch e := l.Functions[f.Name]; {
 		case e == nil:
-			p.Compile = append(p.Compile, Step{f, h, "new"})
+			p.Compile = append(p.Compile, Step{f, h, in, "new"})
 		case e.SpecHash != h:
-			p.Compile = append(p.Compile, Step{f, h, "changed"})
+			p.Compile = append(p.Compile, Step{f, h, in, "changed"})
+		case e.Inputs != nil && !maps.Equal(e.Inputs, in):
+			p.Compile = append(p.Compile, Step{f, h, in, "inputs changed"})
 		default:
 			p.Unchanged = append(p.Unchanged, f.Name)
 		}
@@ -61,6 +66,29 @@ func NewPlan(m *Manifest, l *Lock) *Plan {
 		}
 	}
 	return p
+}
+
+// Force moves the named unchanged functions (every one when names is
+// empty) into the plan's compiles, reason "forced". A name that is not a
+// function of the manifest is an error; one already compiled stays as is.
+func (p *Plan) Force(names ...string) error {
+	if len(names) == 0 {
+		names = slices.Clone(p.Unchanged)
+	}
+	for _, name := range names {
+		f := p.manifest.Function(name)
+		if f == nil {
+			return fmt.Errorf("%w: no function %q in %s", ErrManifest, name, ManifestFile)
+		}
+		i := slices.Index(p.Unchanged, name)
+		if i < 0 {
+			continue
+		}
+		p.Unchanged = slices.Delete(p.Unchanged, i, i+1)
+		p.Compile = append(p.Compile, Step{f, SpecHash(f), p.manifest.InputHashes(f), "forced"})
+	}
+	slices.SortFunc(p.Compile, func(a, b Step) int { return cmp.Compare(a.Function.Name, b.Function.Name) })
+	return nil
 }
 
 // FetchFunc puts a program into the local cache and returns its directory;
@@ -233,7 +261,7 @@ func (b *Builder) check(ctx context.Context, s Step, r compiled) (*LockEntry, er
 		now = b.Now
 	}
 	return &LockEntry{ProgramID: res.ProgramID, AdapterSHA256: sum, Compiler: f.Compiler,
-		CompilerSnapshot: res.CompilerSnapshot, SpecHash: s.SpecHash, BuiltAt: now().UTC().Truncate(time.Second)}, nil
+		CompilerSnapshot: res.CompilerSnapshot, SpecHash: s.SpecHash, Inputs: s.Inputs, BuiltAt: now().UTC().Truncate(time.Second)}, nil
 }
 
 // checkProgram opens a cached program, checks that it runs on f's
@@ -273,6 +301,9 @@ func Verify(ctx context.Context, m *Manifest, l *Lock, fetch FetchFunc) error {
 	var errs []error
 	for _, f := range m.Functions {
 		e, err := l.Entry(f)
+		if err == nil && e.Inputs != nil && !maps.Equal(e.Inputs, m.InputHashes(f)) {
+			err = fmt.Errorf("%w: its input files changed since the lock; run paw build", ErrNotBuilt)
+		}
 		if err == nil {
 			err = checkEntry(ctx, f, e, fetch)
 		}

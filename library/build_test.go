@@ -351,3 +351,72 @@ func TestBuildBatch(t *testing.T) {
 		t.Errorf("progress started %v", started)
 	}
 }
+
+// TestBuildInputsChanged: editing the contents of a function's
+// pseudo-program file rebuilds that function (and only it), the offline
+// check calls its lock stale, a lock entry from before input hashes is left
+// alone, and Force rebuilds what the plan would keep.
+func TestBuildInputsChanged(t *testing.T) {
+	dir := t.TempDir()
+	h := newFakeHub(t)
+	yaml := "functions:\n" +
+		"  - {name: a, spec: a?, owner: me, compiler: local-mapper, pseudo_program: a.txt}\n" +
+		"  - {name: b, spec: b?, owner: me, compiler: local-mapper, pseudo_program: b.txt}\n"
+	write := func(name, data string) {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(data), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(ManifestFile, yaml)
+	write("a.txt", "[PSEUDO_PROGRAM]\nTask: a\n[END_PSEUDO_PROGRAM]")
+	write("b.txt", "[PSEUDO_PROGRAM]\nTask: b\n[END_PSEUDO_PROGRAM]")
+	m, err := Load(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	calls := 0
+	b := h.builder(time.Unix(0, 0))
+	b.Local = func(_ *Manifest, f *Function) compile.Compiler {
+		return &fakeBatch{h: h, batch: "one", spec: f.Spec, calls: &calls}
+	}
+	if _, _, err := build(t, m, b); err != nil {
+		t.Fatal(err)
+	}
+	l, _ := ReadLock(filepath.Join(dir, LockFile))
+	if got := l.Functions["a"].Inputs["pseudo_program"]; !strings.HasPrefix(got, "sha256:") {
+		t.Fatalf("a's lock entry records pseudo_program %q", got)
+	}
+	if plan := NewPlan(m, l); len(plan.Compile) != 0 {
+		t.Fatalf("unchanged project plans %v", planNames(plan))
+	}
+
+	write("a.txt", "[PSEUDO_PROGRAM]\nTask: a, with an edge case\n[END_PSEUDO_PROGRAM]")
+	if err := Verify(context.Background(), m, l, h.Fetch); !errors.Is(err, ErrNotBuilt) ||
+		!strings.Contains(err.Error(), "a: library: function not built: its input files changed") || strings.Contains(err.Error(), "b:") {
+		t.Errorf("Verify after an edit = %v", err)
+	}
+	plan, l2, err := build(t, m, b)
+	if err != nil || !cmp.Equal(planNames(plan), []string{"a:inputs changed"}) {
+		t.Fatalf("plan after editing a.txt: %v (err %v)", planNames(plan), err)
+	}
+	if l2.Functions["a"].Inputs["pseudo_program"] == l.Functions["a"].Inputs["pseudo_program"] ||
+		!cmp.Equal(l2.Functions["b"], l.Functions["b"]) {
+		t.Errorf("lock after the rebuild: a %v (was %v), b changed: %v", l2.Functions["a"].Inputs, l.Functions["a"].Inputs, !cmp.Equal(l2.Functions["b"], l.Functions["b"]))
+	}
+
+	l2.Functions["b"].Inputs = nil // a lock written before input hashes
+	write("b.txt", "edited")
+	plan = NewPlan(m, l2)
+	if len(plan.Compile) != 0 {
+		t.Errorf("an entry without input hashes planned %v", planNames(plan))
+	}
+	if err := plan.Force("b"); err != nil || !cmp.Equal(planNames(plan), []string{"b:forced"}) || !cmp.Equal(plan.Unchanged, []string{"a"}) {
+		t.Errorf("Force(b): %v, plan %v, unchanged %v", err, planNames(plan), plan.Unchanged)
+	}
+	if err := plan.Force(); err != nil || !cmp.Equal(planNames(plan), []string{"a:forced", "b:forced"}) || len(plan.Unchanged) != 0 {
+		t.Errorf("Force(): %v, plan %v", err, planNames(plan))
+	}
+	if err := plan.Force("nope"); !errors.Is(err, ErrManifest) || !strings.Contains(err.Error(), `no function "nope"`) {
+		t.Errorf("Force(nope) = %v", err)
+	}
+}

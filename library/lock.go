@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/paw-dev/paw/internal/fsutil"
@@ -33,9 +34,12 @@ type LockEntry struct {
 	AdapterSHA256 string `json:"adapter_sha256"` // hex sha256 of the program's adapter.gguf
 	Compiler      string `json:"compiler"`       // the compiler id asked for
 	// CompilerSnapshot is the exact compiler version the service reports.
-	CompilerSnapshot string    `json:"compiler_snapshot,omitempty"`
-	SpecHash         string    `json:"spec_hash"` // SpecHash of the function built
-	BuiltAt          time.Time `json:"built_at"`  // UTC, to the second
+	CompilerSnapshot string `json:"compiler_snapshot,omitempty"`
+	SpecHash         string `json:"spec_hash"` // SpecHash of the function built
+	// Inputs are the InputHashes of the function built (absent when it has
+	// no input files, or the lock predates them).
+	Inputs  map[string]string `json:"inputs,omitempty"`
+	BuiltAt time.Time         `json:"built_at"` // UTC, to the second
 }
 
 // NewLock returns an empty lock.
@@ -93,6 +97,31 @@ func (l *Lock) Entry(f *Function) (*LockEntry, error) {
 	return e, nil
 }
 
+// InputHashes hashes the contents of f's compile input files, the small
+// ones written by hand: "examples" and "pseudo_program" (by manifest key)
+// to "sha256:<hex>", or to "unreadable: <error>" when the file cannot be
+// read (the compile then says why). Model files (base, mapper,
+// writer_model) are identified by name only: hashing gigabytes on every
+// plan would cost more than it catches. nil when f has none.
+func (m *Manifest) InputHashes(f *Function) map[string]string {
+	var in map[string]string
+	for _, k := range []struct{ key, file string }{{"examples", f.Examples}, {"pseudo_program", f.PseudoProgram}} {
+		if k.file == "" {
+			continue
+		}
+		if in == nil {
+			in = map[string]string{}
+		}
+		sum, err := fileSHA256(filepath.Join(m.Dir, filepath.FromSlash(k.file)))
+		if err != nil {
+			in[k.key] = "unreadable: " + err.Error()
+		} else {
+			in[k.key] = "sha256:" + sum
+		}
+	}
+	return in
+}
+
 // Marshal encodes the lock in its stable form.
 func (l *Lock) Marshal() ([]byte, error) {
 	var buf bytes.Buffer
@@ -137,8 +166,8 @@ func WriteLock(path string, l *Lock) error {
 // schemas); absent fields are left out. A local compiler's inputs join
 // the object under their manifest keys (base, examples, mapper,
 // pseudo_program, writer_model: the values as written, not the files'
-// contents), so that pointing a function at another base or compiler
-// rebuilds it; hosted functions have none, so their hashes are unchanged.
+// contents, which the lock entry's Inputs track), so that pointing a
+// function at another base or compiler rebuilds it; hosted functions have none, so their hashes are unchanged.
 // Owner, scope, expiry, cases, gates, baseline and fallback are left out:
 // changing them does not change the program.
 func SpecHash(f *Function) string {

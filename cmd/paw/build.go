@@ -20,14 +20,18 @@ func newBuildCmd(cfg *config.Config) *cobra.Command {
 	var (
 		dir     string
 		offline bool
+		force   []string
+		all     bool
 	)
 	cmd := &cobra.Command{
-		Use:   "build [--offline] [--dir DIR]",
+		Use:   "build [--offline] [--force NAME]... [--force-all] [--dir DIR]",
 		Short: "Compile the functions of paw.yaml that changed and pin them in paw.lock",
 		Long: "Compile, with the hosted PAW service, each function of DIR/paw.yaml that is new or whose\n" +
 			"spec, contract, compiler or interpreter changed (its spec hash), fetch the programs into the\n" +
 			"cache and pin them in DIR/paw.lock; commit both files. A function that fails to compile keeps\n" +
-			"its previous lock entry. --offline (or PAW_OFFLINE) compiles nothing and checks that every\n" +
+			"its previous lock entry. Editing the contents of a function's examples or pseudo_program file\n" +
+			"rebuilds it too; --force NAME (repeatable) or --force-all rebuilds functions regardless\n" +
+			"(after changing a model file in place, say). --offline (or PAW_OFFLINE) compiles nothing and checks that every\n" +
 			"function is locked at its current spec and its program is in the cache.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -40,6 +44,9 @@ func newBuildCmd(cfg *config.Config) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			if (offline || cfg.Offline) && (len(force) > 0 || all) {
+				return usagef("--offline compiles nothing; drop --force/--force-all")
+			}
 			if offline || cfg.Offline {
 				h := newHubClient(cmd, cfg)
 				h.Offline = true
@@ -49,21 +56,32 @@ func newBuildCmd(cfg *config.Config) *cobra.Command {
 				fmt.Fprintf(cmd.OutOrStdout(), "%d functions locked and cached\n", len(m.Functions))
 				return nil
 			}
-			return build(cmd, cfg, m, lock, lockPath)
+			plan := library.NewPlan(m, lock)
+			switch {
+			case all:
+				err = plan.Force()
+			case len(force) > 0:
+				err = plan.Force(force...)
+			}
+			if err != nil {
+				return &usageError{err}
+			}
+			return build(cmd, cfg, plan, lock, lockPath)
 		},
 	}
 	cmd.Flags().StringVar(&dir, "dir", ".", "the project directory (holding paw.yaml)")
 	cmd.Flags().BoolVar(&offline, "offline", false, "compile nothing; check that paw.lock is complete and its programs are cached")
+	cmd.Flags().StringArrayVar(&force, "force", nil, "rebuild this function even if unchanged (repeatable)")
+	cmd.Flags().BoolVar(&all, "force-all", false, "rebuild every function")
 	return cmd
 }
 
 // build runs the plan and writes the lock, with what was built on stdout.
-func build(cmd *cobra.Command, cfg *config.Config, m *library.Manifest, lock *library.Lock, lockPath string) error {
+func build(cmd *cobra.Command, cfg *config.Config, plan *library.Plan, lock *library.Lock, lockPath string) error {
 	c, err := newHostedCompiler(cfg)
 	if err != nil {
 		return err
 	}
-	plan := library.NewPlan(m, lock)
 	stderr := cmd.ErrOrStderr()
 	b := &library.Builder{Compiler: &unreachable{c: c}, Fetch: newHubClient(cmd, cfg).PullProgram, Local: localBuilder(cmd, cfg)}
 	if !cfg.Quiet {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -44,6 +45,16 @@ func TestInitBuildGen(t *testing.T) {
 	}
 	if out, err := runPaw(t, "build", "--offline", "--dir", dir); err != nil || !strings.Contains(out, "1 functions locked and cached") {
 		t.Errorf("paw build --offline: %q, %v", out, err)
+	}
+	if out, err := runPaw(t, "build", "--force", "pager_worthy", "--dir", dir); err != nil || !strings.Contains(out, "1 built, 0 unchanged") {
+		t.Errorf("paw build --force pager_worthy: %q, %v", out, err)
+	}
+	var ue *usageError
+	if _, err := runPaw(t, "build", "--force", "nope", "--dir", dir); !errors.As(err, &ue) || !strings.Contains(err.Error(), `no function "nope"`) {
+		t.Errorf("paw build --force nope = %v, want a usage error naming it", err)
+	}
+	if _, err := runPaw(t, "build", "--offline", "--force-all", "--dir", dir); !errors.As(err, &ue) {
+		t.Errorf("paw build --offline --force-all = %v, want a usage error", err)
 	}
 	genDir := filepath.Join(dir, "fuzzy")
 	if _, err := runPaw(t, "gen", "go", "-o", genDir, "--dir", dir); err != nil {
