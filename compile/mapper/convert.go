@@ -7,7 +7,6 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strings"
 
 	"github.com/paw-dev/paw/gguf"
 	"github.com/paw-dev/paw/internal/fixture"
@@ -28,24 +27,6 @@ type hfConfig struct {
 	NormEps       float32  `json:"rms_norm_eps"`
 	MaxPositions  int      `json:"max_position_embeddings"`
 	Tied          bool     `json:"tie_word_embeddings"`
-}
-
-// hfStems maps the GGUF block tensor stems to Hugging Face's module names.
-var hfStems = map[string]string{
-	"attn_norm": "input_layernorm", "attn_q": "self_attn.q_proj", "attn_k": "self_attn.k_proj",
-	"attn_v": "self_attn.v_proj", "attn_output": "self_attn.o_proj", "attn_q_norm": "self_attn.q_norm",
-	"attn_k_norm": "self_attn.k_norm", "ffn_norm": "post_attention_layernorm", "ffn_gate": "mlp.gate_proj",
-	"ffn_up": "mlp.up_proj", "ffn_down": "mlp.down_proj",
-}
-
-// HFName returns the Hugging Face name of a Qwen3 GGUF tensor.
-func HFName(name string) string {
-	if rest, ok := strings.CutPrefix(name, "blk."); ok {
-		layer, stem, _ := strings.Cut(rest, ".")
-		return "model.layers." + layer + "." + hfStems[strings.TrimSuffix(stem, ".weight")] + ".weight"
-	}
-	return map[string]string{"token_embd.weight": "model.embed_tokens.weight", "output_norm.weight": "model.norm.weight",
-		"output.weight": "lm_head.weight"}[name]
 }
 
 // ConvertHF converts the compiler's Hugging Face Qwen3 checkpoint in dir
@@ -84,11 +65,11 @@ func ConvertHF(dir, out string, typ gguf.Type) error {
 		return fmt.Errorf("convert %s: %w", dir, err)
 	}
 	for _, ti := range layout.Tensors {
-		t, ok := tensors[HFName(ti.Name)]
+		t, ok := tensors[fixture.HFName(ti.Name)]
 		if !ok {
-			return fmt.Errorf("%w: convert %s: no tensor %s (for %s)", ErrShape, dir, HFName(ti.Name), ti.Name)
+			return fmt.Errorf("%w: convert %s: no tensor %s (for %s)", ErrShape, dir, fixture.HFName(ti.Name), ti.Name)
 		}
-		if want := hfShape(ti.Shape); !slices.Equal(t.Shape, want) {
+		if want := fixture.HFShape(ti.Shape); !slices.Equal(t.Shape, want) {
 			return fmt.Errorf("%w: convert %s: %s is %v, want %v", ErrShape, dir, t.Name, t.Shape, want)
 		}
 	}
@@ -105,7 +86,7 @@ func ConvertHF(dir, out string, typ gguf.Type) error {
 			}
 		}
 		for _, ti := range layout.Tensors {
-			data, err := convertTensor(tensors[HFName(ti.Name)], ti)
+			data, err := convertTensor(tensors[fixture.HFName(ti.Name)], ti)
 			if err != nil {
 				return err
 			}
@@ -119,15 +100,6 @@ func ConvertHF(dir, out string, typ gguf.Type) error {
 		return fmt.Errorf("convert %s: %w", dir, err)
 	}
 	return nil
-}
-
-// hfShape is the PyTorch shape of a tensor of ggml shape s (reversed).
-func hfShape(s []uint64) []int64 {
-	out := make([]int64, len(s))
-	for i, d := range s {
-		out[len(s)-1-i] = int64(d)
-	}
-	return out
 }
 
 // convertTensor encodes t as ti.Type, a slice of rows at a time so that a
