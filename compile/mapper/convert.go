@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 
 	"github.com/paw-dev/paw/gguf"
 	"github.com/paw-dev/paw/internal/fixture"
@@ -173,16 +174,27 @@ func openShards(dir string) (map[string]program.SafeTensor, func(), error) {
 	return tensors, closeAll, nil
 }
 
-// EncoderGGUF returns the compiler encoder's GGUF in a compiler directory:
-// compiler.gguf, converted once from the checkpoint in compiler/ (Q8_0,
-// half the memory of BF16 and faster on CPUs) when it is not there yet.
-func EncoderGGUF(dir string) (path string, converted bool, err error) {
+// EncoderGGUF returns the compiler encoder's GGUF in a compiler directory,
+// converted once from the checkpoint in compiler/ as typ when it is not
+// there yet: compiler.gguf for Q8_0 (half the memory of BF16 and faster on
+// CPUs; its error is measured in the README), compiler-<type>.gguf for
+// others.
+func EncoderGGUF(dir string, typ gguf.Type) (path string, converted bool, err error) {
 	path = filepath.Join(dir, "compiler.gguf")
+	if typ != gguf.TypeQ8_0 {
+		path = filepath.Join(dir, "compiler-"+strings.ToLower(typ.String())+".gguf")
+	}
 	if _, err := os.Stat(path); err == nil {
 		return path, false, nil
 	}
-	if err := ConvertHF(filepath.Join(dir, "compiler"), path, gguf.TypeQ8_0); err != nil {
+	if err := ConvertHF(filepath.Join(dir, "compiler"), path, typ); err != nil {
 		return "", false, err
 	}
 	return path, true, nil
+}
+
+// WriterGGUF is where the pseudo-program writer pulled into dir (a Hugging
+// Face checkpoint) is kept once converted as typ (Compiler.WriterHF).
+func WriterGGUF(dir string, typ gguf.Type) string {
+	return filepath.Join(dir, "writer-"+strings.ToLower(typ.String())+".gguf")
 }
