@@ -180,6 +180,7 @@ func (c *Compiler) writePseudo(ctx context.Context, jobs []Job, need []int, pseu
 		}
 		strategy[i] = "generated:" + wm.Desc()
 		c.stage("pseudo-program", i, start, timings[i])
+		timings[i]["pseudo_program_tokens"] = float64(w.Tokens) // with the time, the writer's cost per token
 	}
 	return nil
 }

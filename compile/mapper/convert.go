@@ -49,7 +49,7 @@ func ConvertHF(dir, out string, typ gguf.Type) error {
 	if !slices.Contains(hc.Architectures, "Qwen3ForCausalLM") {
 		return fmt.Errorf("%w: convert %s: architectures %v, want Qwen3ForCausalLM", ErrShape, dir, hc.Architectures)
 	}
-	tensors, closeAll, err := openShards(dir)
+	tensors, files, closeAll, err := openShards(dir)
 	if err != nil {
 		return fmt.Errorf("convert %s: %w", dir, err)
 	}
@@ -87,7 +87,8 @@ func ConvertHF(dir, out string, typ gguf.Type) error {
 			}
 		}
 		for _, ti := range layout.Tensors {
-			data, err := convertTensor(tensors[fixture.HFName(ti.Name)], ti)
+			name := fixture.HFName(ti.Name)
+			data, err := convertTensor(tensors[name], ti, files[name])
 			if err != nil {
 				return err
 			}
@@ -104,8 +105,9 @@ func ConvertHF(dir, out string, typ gguf.Type) error {
 }
 
 // convertTensor encodes t as ti.Type, a slice of rows at a time so that a
-// large embedding never exists whole in fp32.
-func convertTensor(t program.SafeTensor, ti gguf.TensorInfo) ([]byte, error) {
+// large embedding never exists whole in fp32, each slice's pages of the
+// mapped file m dropped once read.
+func convertTensor(t program.SafeTensor, ti gguf.TensorInfo, m []byte) ([]byte, error) {
 	n := int64(1)
 	for _, d := range t.Shape {
 		n *= d
@@ -120,6 +122,7 @@ func convertTensor(t program.SafeTensor, ti gguf.TensorInfo) ([]byte, error) {
 		if err != nil {
 			return nil, err
 		}
+		dropPages(m, part.Data)
 		if out, err = gguf.AppendQuantized(out, ti.Type, f); err != nil {
 			return nil, fmt.Errorf("tensor %s: %w", ti.Name, err)
 		}
@@ -128,50 +131,50 @@ func convertTensor(t program.SafeTensor, ti gguf.TensorInfo) ([]byte, error) {
 }
 
 // openShards maps the checkpoint's safetensors files and indexes their
-// tensors by name.
-func openShards(dir string) (map[string]program.SafeTensor, func(), error) {
-	files := []string{"model.safetensors"}
+// tensors, and the mapped file each lies in, by name.
+func openShards(dir string) (tensors map[string]program.SafeTensor, files map[string][]byte, closeAll func(), err error) {
+	names := []string{"model.safetensors"}
 	if b, err := os.ReadFile(filepath.Join(dir, "model.safetensors.index.json")); err == nil {
 		var idx struct {
 			WeightMap map[string]string `json:"weight_map"`
 		}
 		if err := json.Unmarshal(b, &idx); err != nil {
-			return nil, nil, fmt.Errorf("model.safetensors.index.json: %w", err)
+			return nil, nil, nil, fmt.Errorf("model.safetensors.index.json: %w", err)
 		}
-		files = nil
+		names = nil
 		for _, f := range idx.WeightMap {
 			if f != filepath.Base(f) {
-				return nil, nil, fmt.Errorf("%w: shard %q is not a file name", ErrShape, f)
+				return nil, nil, nil, fmt.Errorf("%w: shard %q is not a file name", ErrShape, f)
 			}
-			files = append(files, f)
+			names = append(names, f)
 		}
-		slices.Sort(files)
-		files = slices.Compact(files)
+		slices.Sort(names)
+		names = slices.Compact(names)
 	}
 	var unmaps []func()
-	closeAll := func() {
+	closeAll = func() {
 		for _, u := range unmaps {
 			u()
 		}
 	}
-	tensors := map[string]program.SafeTensor{}
-	for _, f := range files {
+	tensors, files = map[string]program.SafeTensor{}, map[string][]byte{}
+	for _, f := range names {
 		data, unmap, err := mapFile(filepath.Join(dir, f))
 		if err != nil {
 			closeAll()
-			return nil, nil, err
+			return nil, nil, nil, err
 		}
 		unmaps = append(unmaps, unmap)
 		st, err := program.ParseSafetensors(data)
 		if err != nil {
 			closeAll()
-			return nil, nil, fmt.Errorf("%s: %w", f, err)
+			return nil, nil, nil, fmt.Errorf("%s: %w", f, err)
 		}
 		for _, t := range st.Tensors {
-			tensors[t.Name] = t
+			tensors[t.Name], files[t.Name] = t, data
 		}
 	}
-	return tensors, closeAll, nil
+	return tensors, files, closeAll, nil
 }
 
 // EncoderGGUF returns the compiler encoder's GGUF in a compiler directory,

@@ -43,6 +43,8 @@ type Writer struct {
 	Threads int // 0 = one per core
 	// MaxTokens bounds the reply; 0 = MaxPseudoTokens.
 	MaxTokens int
+	// Tokens is the length of the last reply, in tokens.
+	Tokens int
 }
 
 // Write returns the pseudo-program for spec: the reply's text from the
@@ -95,6 +97,7 @@ func (w *Writer) Write(ctx context.Context, spec string) (string, error) {
 			return "", fmt.Errorf("pseudo-program: %w", err)
 		}
 	}
+	w.Tokens = len(out)
 	text, err := m.Detokenize(out, false)
 	if err != nil {
 		return "", fmt.Errorf("pseudo-program: %w", err)
