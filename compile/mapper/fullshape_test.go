@@ -2,6 +2,8 @@ package mapper
 
 import (
 	"context"
+	"math"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -17,8 +19,7 @@ import (
 // Full-shape measurements, run by hand (README, "PAW's fast compiler,
 // offline"): PAW_FULL_DIR names a directory holding enc-bf16.gguf, the
 // random-weight compiler encoder in BF16 (paw fixture --preset
-// qwen3-4b-compiler --type BF16), and m/, the official mapper shape
-// (testdata/oracle.py DIR/m qwen3-0.6b 2560 28 64 64 64).
+// qwen3-4b-compiler --type BF16).
 func fullDir(t *testing.T) string {
 	t.Helper()
 	dir := os.Getenv("PAW_FULL_DIR")
@@ -78,15 +79,7 @@ func TestConvertHFFullShape(t *testing.T) {
 // a trained model's programs.
 func TestQ8EncoderFullShape(t *testing.T) {
 	dir := fullDir(t)
-	meta, err := ReadMeta(filepath.Join(dir, "m", "meta.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	sd, err := LoadCheckpoint(filepath.Join(dir, "m", "lora_mapper.pt"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	mp, err := New(sd, meta)
+	mp, err := New(randomMapper(2560, 28, 64, 64), Meta{Interpreter: "Qwen/Qwen3-0.6B", LoRARank: 64, LoRAAlpha: 16, LoRANumBases: 64, PrefixSteps: 64})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -124,4 +117,38 @@ func TestQ8EncoderFullShape(t *testing.T) {
 	q8, q8Ad := encode("compiler.gguf")
 	rep := compareEncoders(ref, q8, refAd, q8Ad, mp.Layers)
 	rep.log(t)
+}
+
+// randomMapper is a state dict of the official mapper's layout for
+// Qwen3-0.6B (163,081,216 parameters at hidden 2560, 28 layers, 64 bases
+// of rank 64) with PyTorch's initial scales: Linear layers uniform in
+// ±1/√in, bases normal × 0.1 (as testdata/oracle.py writes).
+func randomMapper(hidden, layers, bases, rank int) map[string]Tensor {
+	rng := rand.New(rand.NewPCG(7, 17))
+	fill := func(scale float64, uniform bool, shape ...int) Tensor {
+		n := 1
+		for _, d := range shape {
+			n *= d
+		}
+		t := Tensor{Shape: shape, Data: make([]float32, n)}
+		for i := range t.Data {
+			if uniform {
+				t.Data[i] = float32(scale * (2*rng.Float64() - 1))
+			} else {
+				t.Data[i] = float32(scale * rng.NormFloat64())
+			}
+		}
+		return t
+	}
+	lin := 1 / math.Sqrt(float64(hidden))
+	sd := map[string]Tensor{
+		"trunk.0.weight": fill(lin, true, hidden, hidden), "trunk.0.bias": fill(lin, true, hidden),
+		"coeff_head.weight": fill(lin, true, layers*7*bases*2, hidden), "coeff_head.bias": fill(lin, true, layers*7*bases*2),
+	}
+	for m, io := range map[string][2]int{"q_proj": {1024, 2048}, "k_proj": {1024, 1024}, "v_proj": {1024, 1024}, "o_proj": {2048, 1024},
+		"gate_proj": {1024, 3072}, "up_proj": {1024, 3072}, "down_proj": {3072, 1024}} {
+		sd["A_bases_"+m] = fill(0.1, false, bases, rank, io[0])
+		sd["B_bases_"+m] = fill(0.1, false, bases, io[1], rank)
+	}
+	return sd
 }
