@@ -171,3 +171,31 @@ func TestConvertHF(t *testing.T) {
 	}
 	loadModel(t, q8)
 }
+
+// TestEncoderGGUF: a compiler directory's checkpoint converts once per
+// weight type: Q8_0 to compiler.gguf (the default), others beside it.
+func TestEncoderGGUF(t *testing.T) {
+	c, _ := tinyCompiler(t)
+	dir := t.TempDir()
+	if err := os.Rename(writeHF(t, c.EncoderPath), filepath.Join(dir, "compiler")); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		typ       gguf.Type
+		name      string
+		converted bool
+	}{{gguf.TypeQ8_0, "compiler.gguf", true}, {gguf.TypeQ8_0, "compiler.gguf", false}, {gguf.TypeBF16, "compiler-bf16.gguf", true}} {
+		path, converted, err := EncoderGGUF(dir, tc.typ)
+		if err != nil || path != filepath.Join(dir, tc.name) || converted != tc.converted {
+			t.Fatalf("EncoderGGUF(%v) = %s, %v, %v; want %s, %v", tc.typ, path, converted, err, tc.name, tc.converted)
+		}
+		r, err := gguf.Open(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ti, _ := r.Tensor("blk.0.ffn_up.weight"); ti.Type != tc.typ {
+			t.Errorf("%s: ffn_up is %v, want %v", tc.name, ti.Type, tc.typ)
+		}
+		r.Close()
+	}
+}
