@@ -157,7 +157,8 @@ func (c *Client) removeRuntime(ctx context.Context, root, id string) error {
 
 // Pull fetches ref into the cache and returns its path: a runtime id (a
 // pinned one, one already cached, or any id written "runtime:ID"), an
-// official compiler's name (see PullCompiler), else a program reference
+// official compiler's name (see PullCompiler), the pseudo-program writer's
+// (PseudoWriter), else a program reference
 // (see PullProgram).
 func (c *Client) Pull(ctx context.Context, ref string) (string, error) {
 	root, err := c.dir()
@@ -169,6 +170,9 @@ func (c *Client) Pull(ctx context.Context, ref string) (string, error) {
 	}
 	if _, ok := OfficialCompilers[ref]; ok {
 		return c.PullCompiler(ctx, ref)
+	}
+	if ref == PseudoWriter.Name {
+		return c.PullWriter(ctx)
 	}
 	return c.PullProgram(ctx, ref)
 }

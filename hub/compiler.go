@@ -1,6 +1,7 @@
 package hub
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha1"
 	"crypto/sha256"
@@ -17,12 +18,14 @@ import (
 	"strings"
 )
 
-// CompilerRepo is a PAW fast compiler whose weights are published on
-// Hugging Face: the encoder checkpoint (compiler/), lora_mapper.pt and
-// meta.json.
+// CompilerRepo is a Hugging Face repository paw pulls whole: a PAW fast
+// compiler (the encoder checkpoint compiler/, lora_mapper.pt, meta.json) or
+// the model that writes its pseudo-programs.
 type CompilerRepo struct {
 	Name string // e.g. "paw-4b-qwen3-0.6b"
 	Repo string // Hugging Face model repository
+	// Revision is the commit the files are fetched at; "" means main.
+	Revision string
 }
 
 // OfficialCompilers are the published PAW fast compilers.
@@ -31,12 +34,19 @@ var OfficialCompilers = map[string]CompilerRepo{
 	"paw-4b-gpt2":       {Name: "paw-4b-gpt2", Repo: "programasweights/paw-4b-gpt2"},
 }
 
+// PseudoWriter is the instruct model that writes the official compilers'
+// pseudo-programs: its Hugging Face checkpoint (sharded BF16 safetensors,
+// config.json, tokenizer.json), pinned to the commit of its 2025 release.
+var PseudoWriter = CompilerRepo{Name: "qwen3-4b-instruct-2507", Repo: "Qwen/Qwen3-4B-Instruct-2507",
+	Revision: "cdbee75f17c01a7cc42f958dc650907174af0554"}
+
 // CompilerRecord is what a pulled compiler's directory records
 // (compiler.json): the repository and every file with its verified hash.
 type CompilerRecord struct {
-	Name  string     `json:"name"`
-	Repo  string     `json:"repo"`
-	Files []RepoFile `json:"files"`
+	Name     string     `json:"name"`
+	Repo     string     `json:"repo"`
+	Revision string     `json:"revision,omitempty"`
+	Files    []RepoFile `json:"files"`
 }
 
 // RepoFile is one file of a Hugging Face repository, as its tree API lists it.
@@ -63,80 +73,111 @@ func (c *Client) hfHub() string {
 // CompilerDir returns the directory of a pulled compiler, without network
 // access, or a *MissingError.
 func (c *Client) CompilerDir(name string) (string, error) {
+	cr, ok := OfficialCompilers[name]
+	if !ok {
+		return "", &MissingError{Kind: "compiler", Ref: name, Offline: c.Offline}
+	}
+	return c.repoDir("compilers", "compiler", cr)
+}
+
+// WriterDir returns the directory of the pulled pseudo-program writer
+// (PseudoWriter), without network access, or a *MissingError.
+func (c *Client) WriterDir() (string, error) {
+	return c.repoDir("writers", "pseudo-program writer", PseudoWriter)
+}
+
+// repoDir is where a repository pulled whole lives: PAW_CACHE_DIR/kind/NAME,
+// complete once its record is written.
+func (c *Client) repoDir(kind, what string, cr CompilerRepo) (string, error) {
 	root, err := c.dir()
 	if err != nil {
 		return "", err
 	}
-	dir := filepath.Join(root, "compilers", name)
-	if _, ok := OfficialCompilers[name]; !ok || !fileExists(filepath.Join(dir, compilerRecord)) {
-		return "", &MissingError{Kind: "compiler", Ref: name, Offline: c.Offline}
+	dir := filepath.Join(root, kind, cr.Name)
+	if !fileExists(filepath.Join(dir, compilerRecord)) {
+		return "", &MissingError{Kind: what, Ref: cr.Name, Offline: c.Offline}
 	}
 	return dir, nil
 }
 
 // PullCompiler downloads a published compiler's files into the cache
-// (PAW_CACHE_DIR/compilers/NAME) and returns the directory. Each file is
-// resumable and verified: LFS files against the sha256 Hugging Face
-// publishes in its tree API, others against their git blob id; the hashes
-// are recorded in compiler.json. Files already there with a recorded hash
-// are kept.
+// (PAW_CACHE_DIR/compilers/NAME) and returns the directory (see pullRepo).
 func (c *Client) PullCompiler(ctx context.Context, name string) (string, error) {
 	cr, ok := OfficialCompilers[name]
 	if !ok {
 		return "", fmt.Errorf("%w: unknown compiler %q", ErrBadRef, name)
 	}
-	if dir, err := c.CompilerDir(name); err == nil || c.Offline {
+	return c.pullRepo(ctx, "compilers", "compiler", cr)
+}
+
+// PullWriter downloads the pseudo-program writer's checkpoint (PseudoWriter,
+// about 8 GB) into PAW_CACHE_DIR/writers/NAME and returns the directory
+// (see pullRepo); paw compile --local converts it to GGUF on first use.
+func (c *Client) PullWriter(ctx context.Context) (string, error) {
+	return c.pullRepo(ctx, "writers", "pseudo-program writer", PseudoWriter)
+}
+
+// pullRepo downloads every file of a Hugging Face repository at its
+// revision into PAW_CACHE_DIR/kind/NAME and returns the directory. Each
+// file is resumable and verified: LFS files against the sha256 Hugging Face
+// publishes in its tree API, others against their git blob id; the hashes
+// are recorded in compiler.json. Files already there with a recorded hash
+// are kept.
+func (c *Client) pullRepo(ctx context.Context, kind, what string, cr CompilerRepo) (string, error) {
+	name := cr.Name
+	if dir, err := c.repoDir(kind, what, cr); err == nil || c.Offline {
 		return dir, err
 	}
 	root, err := c.dir()
 	if err != nil {
 		return "", err
 	}
-	dir := filepath.Join(root, "compilers", name)
+	dir := filepath.Join(root, kind, name)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return "", fmt.Errorf("pull compiler %s: %w", name, err)
+		return "", fmt.Errorf("pull %s %s: %w", what, name, err)
 	}
-	unlock, err := c.lock(ctx, root, "compiler-"+name, "compiler "+name)
+	unlock, err := c.lock(ctx, root, strings.TrimSuffix(kind, "s")+"-"+name, what+" "+name)
 	if err != nil {
-		return "", fmt.Errorf("pull compiler %s: %w", name, err)
+		return "", fmt.Errorf("pull %s %s: %w", what, name, err)
 	}
 	defer unlock()
-	files, err := c.repoFiles(ctx, cr.Repo)
+	rev := cmp.Or(cr.Revision, "main")
+	files, err := c.repoFiles(ctx, cr.Repo, rev)
 	if err != nil {
-		return "", fmt.Errorf("pull compiler %s: %w", name, err)
+		return "", fmt.Errorf("pull %s %s: %w", what, name, err)
 	}
 	for _, f := range files {
 		dst := filepath.Join(dir, filepath.FromSlash(f.Path))
 		if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
-			return "", fmt.Errorf("pull compiler %s: %w", name, err)
+			return "", fmt.Errorf("pull %s %s: %w", what, name, err)
 		}
 		if verified(dst, f) == nil { // complete from an earlier, interrupted pull
 			continue
 		}
-		d := download{url: c.hfHub() + "/" + cr.Repo + "/resolve/main/" + f.Path, dst: dst, size: f.Size, sha256: f.SHA256,
+		d := download{url: c.hfHub() + "/" + cr.Repo + "/resolve/" + rev + "/" + f.Path, dst: dst, size: f.Size, sha256: f.SHA256,
 			item: name + "/" + f.Path, ref: name, id: name}
 		if err := c.download(ctx, &d); err != nil {
-			return "", fmt.Errorf("pull compiler %s: %w", name, err)
+			return "", fmt.Errorf("pull %s %s: %w", what, name, err)
 		}
 		if f.GitOID != "" {
 			if err := verified(dst, f); err != nil {
 				os.Remove(dst)
-				return "", fmt.Errorf("pull compiler %s: %w", name, err)
+				return "", fmt.Errorf("pull %s %s: %w", what, name, err)
 			}
 		}
 	}
-	if err := writeJSONAtomic(filepath.Join(dir, compilerRecord), CompilerRecord{Name: name, Repo: cr.Repo, Files: files}); err != nil {
-		return "", fmt.Errorf("pull compiler %s: %w", name, err)
+	if err := writeJSONAtomic(filepath.Join(dir, compilerRecord), CompilerRecord{Name: name, Repo: cr.Repo, Revision: cr.Revision, Files: files}); err != nil {
+		return "", fmt.Errorf("pull %s %s: %w", what, name, err)
 	}
-	c.trace(Event{Kind: EventDone, Item: "compiler " + name, Ref: name, ID: name, Path: dir})
+	c.trace(Event{Kind: EventDone, Item: what + " " + name, Ref: name, ID: name, Path: dir})
 	return dir, nil
 }
 
-// repoFiles lists a repository's files with Hugging Face's tree API
-// (GET /api/models/{repo}/tree/main?recursive=true), leaving out
+// repoFiles lists a repository's files at a revision with Hugging Face's
+// tree API (GET /api/models/{repo}/tree/{rev}?recursive=true), leaving out
 // .gitattributes.
-func (c *Client) repoFiles(ctx context.Context, repo string) ([]RepoFile, error) {
-	b, err := c.get(ctx, c.hfHub()+"/api/models/"+repo+"/tree/main?recursive=true", true)
+func (c *Client) repoFiles(ctx context.Context, repo, rev string) ([]RepoFile, error) {
+	b, err := c.get(ctx, c.hfHub()+"/api/models/"+repo+"/tree/"+rev+"?recursive=true", true)
 	if err != nil {
 		return nil, err
 	}

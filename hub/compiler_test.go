@@ -16,6 +16,9 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/paw-dev/paw/gguf"
+	"github.com/paw-dev/paw/internal/fixture"
 )
 
 // fakeHF mimics Hugging Face for one repository: the tree API and
@@ -35,15 +38,20 @@ type fakeHF struct {
 
 func newFakeHF(t *testing.T, repo string) *fakeHF {
 	big := bytes.Repeat([]byte("0123456789abcdef"), 1<<14)
-	h := &fakeHF{cut: true, served: map[string][]byte{}, files: map[string][]byte{
+	return serveHF(t, repo, "main", map[string][]byte{
 		"compiler/config.json":                      []byte(`{"architectures": ["Qwen3ForCausalLM"]}`),
 		"compiler/model-00001-of-00001.safetensors": big,
 		"lora_mapper.pt":                            []byte("mapper bytes"),
 		"meta.json":                                 []byte(`{"lora_rank": 64}`),
 		".gitattributes":                            []byte("*.pt filter=lfs"),
-	}, lfs: map[string]bool{"compiler/model-00001-of-00001.safetensors": true, "lora_mapper.pt": true}}
+	}, map[string]bool{"compiler/model-00001-of-00001.safetensors": true, "lora_mapper.pt": true})
+}
+
+// serveHF serves files of repo at revision rev, those in lfs as LFS files.
+func serveHF(t *testing.T, repo, rev string, files map[string][]byte, lfs map[string]bool) *fakeHF {
+	h := &fakeHF{cut: true, served: map[string][]byte{}, files: files, lfs: lfs}
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /api/models/"+repo+"/tree/main", func(w http.ResponseWriter, r *http.Request) {
+	mux.HandleFunc("GET /api/models/"+repo+"/tree/"+rev, func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Query().Get("recursive") != "true" {
 			http.Error(w, "want recursive", 400)
 			return
@@ -58,10 +66,10 @@ func newFakeHF(t *testing.T, repo string) *fakeHF {
 			}
 			entries = append(entries, e)
 		}
-		entries = append(entries, map[string]any{"type": "directory", "path": "compiler", "oid": strings.Repeat("1", 40), "size": 0})
+		entries = append(entries, map[string]any{"type": "directory", "path": "some/dir", "oid": strings.Repeat("1", 40), "size": 0})
 		json.NewEncoder(w).Encode(entries)
 	})
-	mux.HandleFunc("GET /"+repo+"/resolve/main/{path...}", func(w http.ResponseWriter, r *http.Request) {
+	mux.HandleFunc("GET /"+repo+"/resolve/"+rev+"/{path...}", func(w http.ResponseWriter, r *http.Request) {
 		p := r.PathValue("path")
 		b, ok := h.files[p]
 		if !ok {
@@ -158,6 +166,91 @@ func TestPullCompilerCorrupt(t *testing.T) {
 		}
 		if _, err := c.CompilerDir("paw-4b-gpt2"); !errors.Is(err, ErrNotCached) {
 			t.Errorf("%s corrupt: the compiler counts as cached (%v)", p, err)
+		}
+	}
+}
+
+// writerRepo is a tiny generated Qwen3 checkpoint as Hugging Face
+// publishes one: BF16 safetensors in two shards with their index,
+// config.json, tokenizer.json and tokenizer_config.json.
+func writerRepo(t *testing.T) (map[string][]byte, map[string]bool) {
+	t.Helper()
+	cfg, _ := fixture.Preset("qwen3-tiny")
+	cfg.Type = gguf.TypeBF16
+	src := filepath.Join(t.TempDir(), "w.gguf")
+	dir := t.TempDir()
+	if err := fixture.WriteModel(src, cfg); err != nil {
+		t.Fatal(err)
+	}
+	if err := fixture.WriteHF(src, dir, 2, 0); err != nil {
+		t.Fatal(err)
+	}
+	files, lfs := map[string][]byte{}, map[string]bool{}
+	ents, _ := os.ReadDir(dir)
+	for _, e := range ents {
+		b, err := os.ReadFile(filepath.Join(dir, e.Name()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		files[e.Name()] = b
+		lfs[e.Name()] = strings.HasSuffix(e.Name(), ".safetensors") || e.Name() == "tokenizer.json"
+	}
+	return files, lfs
+}
+
+// TestPullWriter: paw pull qwen3-4b-instruct-2507 fetches the writer's
+// checkpoint at its pinned revision, resuming a broken shard, verifies and
+// records every file; later pulls and WriterDir come from the cache.
+func TestPullWriter(t *testing.T) {
+	files, lfs := writerRepo(t)
+	h := serveHF(t, PseudoWriter.Repo, PseudoWriter.Revision, files, lfs)
+	c := h.client(t.TempDir())
+	if _, err := c.WriterDir(); !errors.Is(err, ErrNotCached) {
+		t.Errorf("WriterDir before the pull: %v", err)
+	}
+	dir, err := c.Pull(context.Background(), "qwen3-4b-instruct-2507")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for p, want := range files {
+		if got, err := os.ReadFile(filepath.Join(dir, p)); err != nil || !bytes.Equal(got, want) {
+			t.Errorf("%s: %d bytes, %v", p, len(got), err)
+		}
+	}
+	if len(h.ranges) != 1 {
+		t.Errorf("range requests %v, want one resuming the broken shard", h.ranges)
+	}
+	var rec CompilerRecord
+	b, _ := os.ReadFile(filepath.Join(dir, compilerRecord))
+	json.Unmarshal(b, &rec)
+	if rec.Repo != PseudoWriter.Repo || rec.Revision != PseudoWriter.Revision || len(rec.Files) != len(files) {
+		t.Errorf("record %s", b)
+	}
+	gets := h.gets
+	if again, err := c.PullWriter(context.Background()); err != nil || again != dir || h.gets != gets {
+		t.Errorf("second pull: %s, %v, %d downloads", again, err, h.gets-gets)
+	}
+	if got, err := c.WriterDir(); err != nil || got != dir {
+		t.Errorf("WriterDir: %s, %v", got, err)
+	}
+}
+
+// TestPullWriterCorrupt: a shard or a plain file whose bytes do not match
+// the published hashes is refused and the writer does not count as pulled.
+func TestPullWriterCorrupt(t *testing.T) {
+	for _, p := range []string{"model-00002-of-00002.safetensors", "config.json"} {
+		files, lfs := writerRepo(t)
+		h := serveHF(t, PseudoWriter.Repo, PseudoWriter.Revision, files, lfs)
+		h.cut = false
+		bad := bytes.Clone(files[p])
+		bad[len(bad)-1] ^= 1
+		h.served[p] = bad
+		c := h.client(t.TempDir())
+		if _, err := c.PullWriter(context.Background()); !errors.Is(err, ErrChecksum) {
+			t.Errorf("%s corrupt: %v, want ErrChecksum", p, err)
+		}
+		if _, err := c.WriterDir(); !errors.Is(err, ErrNotCached) {
+			t.Errorf("%s corrupt: the writer counts as cached (%v)", p, err)
 		}
 	}
 }

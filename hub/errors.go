@@ -30,7 +30,7 @@ var (
 // MissingError says what is not cached and how to get it. It matches
 // ErrOffline (in offline mode) or ErrNotCached.
 type MissingError struct {
-	Kind    string // "program", "slug", "runtime" or "compiler"
+	Kind    string // "program", "slug", "runtime", "compiler" or "pseudo-program writer"
 	Ref     string // what was asked for
 	Offline bool
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"maps"
 	"os"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/paw-dev/paw/compile"
 	"github.com/paw-dev/paw/compile/mapper"
+	"github.com/paw-dev/paw/gguf"
 	"github.com/paw-dev/paw/hub"
 	"github.com/paw-dev/paw/internal/config"
 	"github.com/paw-dev/paw/library"
@@ -23,13 +25,37 @@ import (
 // mapperFlags are `paw compile --local --compiler`'s options: PAW's fast
 // compiler (encoder + LoRA mapper) on this machine.
 type mapperFlags struct {
-	pseudoFile, writer string
+	pseudoFile, writer  string
+	writerType, encType string
+	writerMaxTokens     int
 }
 
 func (m *mapperFlags) register(cmd *cobra.Command) {
 	f := cmd.Flags()
 	f.StringVar(&m.pseudoFile, "pseudo-program", "", "with --local --compiler: a file holding the pseudo-program (default: written by --writer-model)")
-	f.StringVar(&m.writer, "writer-model", "", "with --local --compiler: the instruct GGUF that writes pseudo-programs (default: writer.gguf in the compiler's directory)")
+	f.StringVar(&m.writer, "writer-model", "", "with --local --compiler: the instruct GGUF that writes pseudo-programs (default: writer.gguf in the compiler's directory, else the one paw pull "+hub.PseudoWriter.Name+" fetched)")
+	f.IntVar(&m.writerMaxTokens, "writer-max-tokens", mapper.MaxPseudoTokens, "with --local --compiler: the most tokens a written pseudo-program may have")
+	f.StringVar(&m.writerType, "writer-type", "Q8_0", "with --local --compiler: the weight type the pulled writer is converted to on first use: Q8_0 or Q4_0")
+	f.StringVar(&m.encType, "encoder-type", "Q8_0", "with --local --compiler: the compiler encoder's weight type, converted on first use: Q8_0, BF16, F16 or F32 (see README for the cost)")
+}
+
+// types returns the encoder's and the pulled writer's weight types.
+func (m *mapperFlags) types() (enc, writer gguf.Type, err error) {
+	parse := func(flag, s string, ok ...gguf.Type) (gguf.Type, error) {
+		t, err := gguf.ParseType(cmp.Or(s, "Q8_0"))
+		if err != nil || !slices.Contains(ok, t) {
+			return 0, usagef("--%s %q: want one of %v", flag, s, ok)
+		}
+		return t, nil
+	}
+	if m.writerMaxTokens < 0 {
+		return 0, 0, usagef("--writer-max-tokens %d: want a positive count", m.writerMaxTokens)
+	}
+	if enc, err = parse("encoder-type", m.encType, gguf.TypeQ8_0, gguf.TypeBF16, gguf.TypeF16, gguf.TypeF32); err != nil {
+		return 0, 0, err
+	}
+	writer, err = parse("writer-type", m.writerType, gguf.TypeQ8_0, gguf.TypeQ4_0)
+	return enc, writer, err
 }
 
 // compilerDir is where a compiler's files are: a directory given as such,
@@ -46,31 +72,57 @@ func compilerDir(cmd *cobra.Command, cfg *config.Config, name string) (string, e
 }
 
 // newMapperCompiler is the fast compiler in dir (its encoder converted to
-// GGUF on first use), with the writer model writer ("": the directory's
-// writer.gguf), telling each stage's time on stderr.
-func newMapperCompiler(cmd *cobra.Command, cfg *config.Config, dir, writer string) (*mapper.Compiler, error) {
+// GGUF on first use), with the writer model m.writer, else the directory's
+// writer.gguf, else the pulled PseudoWriter (converted on first need),
+// telling each stage's time on stderr.
+func newMapperCompiler(cmd *cobra.Command, cfg *config.Config, dir string, m mapperFlags) (*mapper.Compiler, error) {
+	encType, writerType, err := m.types()
+	if err != nil {
+		return nil, err
+	}
 	stderr := cmd.ErrOrStderr()
 	start := time.Now()
-	enc, converted, err := mapper.EncoderGGUF(dir)
+	enc, converted, err := mapper.EncoderGGUF(dir, encType)
 	if err != nil {
 		return nil, err
 	}
 	if converted && !cfg.Quiet {
 		fmt.Fprintf(stderr, "convert: %.1fs (%s, kept for later compiles)\n", time.Since(start).Seconds(), enc)
 	}
-	return &mapper.Compiler{
-		Name:        filepath.Base(filepath.Clean(dir)),
-		EncoderPath: enc,
-		MapperPath:  filepath.Join(dir, "lora_mapper.pt"),
-		MetaPath:    filepath.Join(dir, "meta.json"),
-		WriterPath:  cmp.Or(writer, filepath.Join(dir, "writer.gguf")),
-		Threads:     cfg.Threads,
+	c := &mapper.Compiler{
+		Name:            filepath.Base(filepath.Clean(dir)),
+		EncoderPath:     enc,
+		MapperPath:      filepath.Join(dir, "lora_mapper.pt"),
+		MetaPath:        filepath.Join(dir, "meta.json"),
+		WriterPath:      m.writer,
+		WriterMaxTokens: m.writerMaxTokens,
+		Threads:         cfg.Threads,
 		Progress: func(stage string, _ int, d time.Duration) {
 			if !cfg.Quiet {
 				fmt.Fprintf(stderr, "%s: %.1fs\n", stage, d.Seconds())
 			}
 		},
-	}, nil
+	}
+	if c.WriterPath == "" {
+		if p := filepath.Join(dir, "writer.gguf"); statOK(p) {
+			c.WriterPath = p
+		} else if wd, err := newHubClient(cmd, cfg).WriterDir(); err == nil {
+			c.WriterHF, c.WriterType, c.WriterPath = wd, writerType, mapper.WriterGGUF(wd, writerType)
+		}
+	}
+	return c, nil
+}
+
+func statOK(p string) bool { _, err := os.Stat(p); return err == nil }
+
+// compileAll runs c on jobs, telling how to get a writer model when one is
+// needed and there is none.
+func compileAll(ctx context.Context, c *mapper.Compiler, jobs []mapper.Job) ([]*compile.Result, error) {
+	res, err := c.CompileAll(ctx, jobs)
+	if err != nil && c.WriterPath == "" && errors.Is(err, compile.ErrSpec) {
+		err = fmt.Errorf("%w (give --pseudo-program or --writer-model, or run `paw pull %s` once)", err, hub.PseudoWriter.Name)
+	}
+	return res, err
 }
 
 // runMapperCompile compiles spec with a local PAW fast compiler and writes the .paw.
@@ -87,12 +139,12 @@ func runMapperCompile(cmd *cobra.Command, cfg *config.Config, spec, compilerName
 		}
 		job.PseudoProgram = strings.TrimSpace(string(b))
 	}
-	c, err := newMapperCompiler(cmd, cfg, dir, m.writer)
+	c, err := newMapperCompiler(cmd, cfg, dir, m)
 	if err != nil {
 		return err
 	}
 	stderr := cmd.ErrOrStderr()
-	res, err := c.CompileAll(cmd.Context(), []mapper.Job{job})
+	res, err := compileAll(cmd.Context(), c, []mapper.Job{job})
 	if err != nil {
 		return err
 	}
@@ -169,7 +221,7 @@ func (b *mapperBuild) CompileBatch(ctx context.Context, batch []library.BatchCom
 			return fail(fmt.Errorf("mapper %s: %w", ref, err))
 		}
 	}
-	c, err := newMapperCompiler(b.cmd, b.cfg, dir, b.rel(b.f.WriterModel))
+	c, err := newMapperCompiler(b.cmd, b.cfg, dir, mapperFlags{writer: b.rel(b.f.WriterModel), writerMaxTokens: mapper.MaxPseudoTokens})
 	if err != nil {
 		return fail(err)
 	}
@@ -188,11 +240,11 @@ func (b *mapperBuild) CompileBatch(ctx context.Context, batch []library.BatchCom
 		}
 		jobs, at = append(jobs, job), append(at, i)
 	}
-	out, err := c.CompileAll(ctx, jobs)
+	out, err := compileAll(ctx, c, jobs)
 	if err != nil && len(jobs) > 1 && ctx.Err() == nil {
 		out = make([]*compile.Result, len(jobs))
 		for k, job := range jobs {
-			one, err := c.CompileAll(ctx, []mapper.Job{job})
+			one, err := compileAll(ctx, c, []mapper.Job{job})
 			if err != nil {
 				errs[at[k]] = err
 				continue

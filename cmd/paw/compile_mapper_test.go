@@ -3,13 +3,18 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/paw-dev/paw/gguf"
+	"github.com/paw-dev/paw/hub"
 	"github.com/paw-dev/paw/internal/fixture"
 	"github.com/paw-dev/paw/internal/fixture/fixturetest"
 	"github.com/paw-dev/paw/library"
@@ -143,5 +148,78 @@ func TestBuildLocalMapper(t *testing.T) {
 	}
 	if out, err := runPaw(t, "build", "--offline", "--dir", proj); err != nil || !strings.Contains(out, "2 functions locked and cached") {
 		t.Errorf("paw build --offline: %q, %v", out, err)
+	}
+}
+
+// TestCompileMapperPulledWriter: with no writer model at hand, paw compile
+// --local says to pull one; after paw pull qwen3-4b-instruct-2507 (a tiny
+// generated Qwen3 checkpoint served as Hugging Face does) the compile
+// writes its pseudo-program offline, the checkpoint converted once.
+func TestCompileMapperPulledWriter(t *testing.T) {
+	cache := t.TempDir()
+	t.Setenv("PAW_CACHE_DIR", cache)
+	t.Setenv("PAW_QUIET", "1")
+	t.Setenv("PAW_THREADS", "1")
+	cfg, _ := fixture.Preset("qwen3-tiny")
+	cfg.Type = gguf.TypeBF16
+	src, repo := filepath.Join(t.TempDir(), "w.gguf"), t.TempDir()
+	if err := fixture.WriteModel(src, cfg); err != nil {
+		t.Fatal(err)
+	}
+	if err := fixture.WriteHF(src, repo, 2, 0); err != nil {
+		t.Fatal(err)
+	}
+	base := "/" + hub.PseudoWriter.Repo + "/"
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/api/models"+base+"tree/"+hub.PseudoWriter.Revision {
+			var tree []map[string]any
+			ents, _ := os.ReadDir(repo)
+			for _, e := range ents {
+				b, _ := os.ReadFile(filepath.Join(repo, e.Name()))
+				sum := sha256.Sum256(b)
+				tree = append(tree, map[string]any{"type": "file", "path": e.Name(), "size": 134, "oid": strings.Repeat("0", 40),
+					"lfs": map[string]any{"oid": hex.EncodeToString(sum[:]), "size": len(b)}})
+			}
+			json.NewEncoder(w).Encode(tree)
+			return
+		}
+		name, ok := strings.CutPrefix(r.URL.Path, base+"resolve/"+hub.PseudoWriter.Revision+"/")
+		if !ok {
+			http.NotFound(w, r)
+			return
+		}
+		http.ServeFile(w, r, filepath.Join(repo, filepath.Base(name)))
+	}))
+	defer srv.Close()
+	t.Setenv("PAW_HF_URL", srv.URL+"/hf")
+
+	dir := filepath.Join(t.TempDir(), "paw-4b-qwen3-0.6b")
+	mapperFixture(t, dir)
+	os.Remove(filepath.Join(dir, "writer.gguf"))
+	args := []string{"compile", "--local", "--compiler", dir, "--spec", "Say yes.", "--writer-max-tokens", "8", "--json"}
+	if _, err := runPaw(t, args...); err == nil || !strings.Contains(err.Error(), "paw pull qwen3-4b-instruct-2507") {
+		t.Errorf("no writer model: %v, want advice to pull one", err)
+	}
+	if _, err := runPaw(t, "pull", "qwen3-4b-instruct-2507"); err != nil {
+		t.Fatal(err)
+	}
+	srv.Close()
+	t.Setenv("PAW_OFFLINE", "1")
+	for range 2 {
+		got, err := runPaw(t, append(args, "--out", filepath.Join(t.TempDir(), "f.paw"))...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var res compileOutput
+		json.Unmarshal([]byte(got), &res)
+		if res.Timings["pseudo_program_seconds"] <= 0 {
+			t.Errorf("compile output %s: no pseudo-program written", got)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(cache, "writers", "qwen3-4b-instruct-2507", "writer-q8_0.gguf")); err != nil {
+		t.Errorf("the converted writer is not kept: %v", err)
+	}
+	if _, err := runPaw(t, "compile", "--local", "--compiler", dir, "--spec", "x", "--writer-type", "Q6_K"); err == nil {
+		t.Error("--writer-type Q6_K was accepted")
 	}
 }

@@ -32,7 +32,8 @@ func newPullCmd(cfg *config.Config) *cobra.Command {
 		Long: "Download programs or base models into the cache (PAW_CACHE_DIR).\n\n" +
 			"REF is a program id, a slug (user/name, name = programasweights/name, optional @vN),\n" +
 			"or a runtime id (" + program.DefaultRuntimeQwen3 + ", " + program.DefaultRuntimeGPT2 + ", or runtime:ID for any other),\n" +
-			"or a PAW fast compiler (paw-4b-qwen3-0.6b, paw-4b-gpt2) for paw compile --local --compiler.\n" +
+			"or a PAW fast compiler (paw-4b-qwen3-0.6b, paw-4b-gpt2) for paw compile --local --compiler,\n" +
+			"or "+hub.PseudoWriter.Name+", the model that writes its pseudo-programs (about 8 GB).\n" +
 			"Each installed path is printed on stdout.",
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {

@@ -5,10 +5,12 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"os"
 	"strings"
 	"time"
 
 	"github.com/paw-dev/paw/compile"
+	"github.com/paw-dev/paw/gguf"
 	"github.com/paw-dev/paw/internal/llama"
 	"github.com/paw-dev/paw/program"
 )
@@ -26,7 +28,13 @@ type Compiler struct {
 	MapperPath  string // lora_mapper.pt
 	MetaPath    string // the compiler's meta.json
 	WriterPath  string // the instruct GGUF that writes pseudo-programs; needed only for jobs without one
-	Threads     int    // 0 = one per core
+	// WriterHF, when set, is the writer's Hugging Face checkpoint, converted
+	// to WriterPath as WriterType when a job first needs it.
+	WriterHF   string
+	WriterType gguf.Type
+	// WriterMaxTokens bounds a written pseudo-program; 0 = MaxPseudoTokens.
+	WriterMaxTokens int
+	Threads         int // 0 = one per core
 	// Progress, when set, is called as each stage of each job ends.
 	Progress func(stage string, job int, elapsed time.Duration)
 	Now      time.Time // created_at; zero means time.Now()
@@ -151,13 +159,20 @@ func (c *Compiler) writePseudo(ctx context.Context, jobs []Job, need []int, pseu
 		return fmt.Errorf("%w: no pseudo-program and no model to write one", compile.ErrSpec)
 	}
 	start := time.Now()
+	if _, err := os.Stat(c.WriterPath); err != nil && c.WriterHF != "" {
+		if err := ConvertHF(c.WriterHF, c.WriterPath, c.WriterType); err != nil {
+			return fmt.Errorf("compile: pseudo-program writer: %w", err)
+		}
+		c.stage("convert writer", -1, start, nil)
+		start = time.Now()
+	}
 	wm, err := llama.LoadModel(c.WriterPath, llama.ModelParams{})
 	if err != nil {
 		return fmt.Errorf("compile: pseudo-program writer: %w", err)
 	}
 	defer wm.Close()
 	c.stage("load writer", -1, start, nil)
-	w := &Writer{Model: wm, Threads: c.Threads}
+	w := &Writer{Model: wm, Threads: c.Threads, MaxTokens: c.WriterMaxTokens}
 	for _, i := range need {
 		start := time.Now()
 		if pseudo[i], err = w.Write(ctx, jobs[i].Spec); err != nil {
@@ -165,6 +180,7 @@ func (c *Compiler) writePseudo(ctx context.Context, jobs []Job, need []int, pseu
 		}
 		strategy[i] = "generated:" + wm.Desc()
 		c.stage("pseudo-program", i, start, timings[i])
+		timings[i]["pseudo_program_tokens"] = float64(w.Tokens) // with the time, the writer's cost per token
 	}
 	return nil
 }

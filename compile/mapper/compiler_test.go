@@ -177,3 +177,39 @@ func loadModel(t *testing.T, path string) *llama.Model {
 	t.Cleanup(func() { m.Close() })
 	return m
 }
+
+// TestWriterFromHF: a writer given as a Hugging Face checkpoint (as paw
+// pull fetches Qwen3-4B-Instruct-2507) is converted on first need, once,
+// and WriterMaxTokens bounds its reply (the random writer never stops by
+// itself, so it writes exactly that many tokens).
+func TestWriterFromHF(t *testing.T) {
+	c, interp := tinyCompiler(t)
+	hf := t.TempDir()
+	if err := fixture.WriteHF(requant(t, interp, gguf.TypeBF16), hf, 2, 0); err != nil {
+		t.Fatal(err)
+	}
+	c.WriterHF, c.WriterType, c.WriterPath = hf, gguf.TypeQ8_0, WriterGGUF(t.TempDir(), gguf.TypeQ8_0)
+	stages := map[string]int{}
+	c.Progress = func(stage string, job int, d time.Duration) { stages[stage]++ }
+	for _, max := range []int{4, 24} {
+		c.WriterMaxTokens = max
+		res, err := c.CompileAll(context.Background(), []Job{{Spec: "Count the words."}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n := res[0].Timings["pseudo_program_tokens"]; n != float64(max) {
+			t.Errorf("WriterMaxTokens %d: wrote %v tokens", max, n)
+		}
+	}
+	if stages["convert writer"] != 1 || stages["load writer"] != 2 {
+		t.Errorf("stages %v: want the writer converted once and loaded per CompileAll", stages)
+	}
+	r, err := gguf.Open(c.WriterPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	if ti, _ := r.Tensor("blk.0.attn_q.weight"); ti.Type != gguf.TypeQ8_0 {
+		t.Errorf("converted writer's attn_q is %v, want Q8_0", ti.Type)
+	}
+}

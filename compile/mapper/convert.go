@@ -30,24 +30,6 @@ type hfConfig struct {
 	Tied          bool     `json:"tie_word_embeddings"`
 }
 
-// hfStems maps the GGUF block tensor stems to Hugging Face's module names.
-var hfStems = map[string]string{
-	"attn_norm": "input_layernorm", "attn_q": "self_attn.q_proj", "attn_k": "self_attn.k_proj",
-	"attn_v": "self_attn.v_proj", "attn_output": "self_attn.o_proj", "attn_q_norm": "self_attn.q_norm",
-	"attn_k_norm": "self_attn.k_norm", "ffn_norm": "post_attention_layernorm", "ffn_gate": "mlp.gate_proj",
-	"ffn_up": "mlp.up_proj", "ffn_down": "mlp.down_proj",
-}
-
-// HFName returns the Hugging Face name of a Qwen3 GGUF tensor.
-func HFName(name string) string {
-	if rest, ok := strings.CutPrefix(name, "blk."); ok {
-		layer, stem, _ := strings.Cut(rest, ".")
-		return "model.layers." + layer + "." + hfStems[strings.TrimSuffix(stem, ".weight")] + ".weight"
-	}
-	return map[string]string{"token_embd.weight": "model.embed_tokens.weight", "output_norm.weight": "model.norm.weight",
-		"output.weight": "lm_head.weight"}[name]
-}
-
 // ConvertHF converts the compiler's Hugging Face Qwen3 checkpoint in dir
 // (config.json, tokenizer.json, tokenizer_config.json, and model.safetensors
 // or the shards of model.safetensors.index.json; F32, F16 or BF16) into a
@@ -67,7 +49,7 @@ func ConvertHF(dir, out string, typ gguf.Type) error {
 	if !slices.Contains(hc.Architectures, "Qwen3ForCausalLM") {
 		return fmt.Errorf("%w: convert %s: architectures %v, want Qwen3ForCausalLM", ErrShape, dir, hc.Architectures)
 	}
-	tensors, closeAll, err := openShards(dir)
+	tensors, files, closeAll, err := openShards(dir)
 	if err != nil {
 		return fmt.Errorf("convert %s: %w", dir, err)
 	}
@@ -84,11 +66,11 @@ func ConvertHF(dir, out string, typ gguf.Type) error {
 		return fmt.Errorf("convert %s: %w", dir, err)
 	}
 	for _, ti := range layout.Tensors {
-		t, ok := tensors[HFName(ti.Name)]
+		t, ok := tensors[fixture.HFName(ti.Name)]
 		if !ok {
-			return fmt.Errorf("%w: convert %s: no tensor %s (for %s)", ErrShape, dir, HFName(ti.Name), ti.Name)
+			return fmt.Errorf("%w: convert %s: no tensor %s (for %s)", ErrShape, dir, fixture.HFName(ti.Name), ti.Name)
 		}
-		if want := hfShape(ti.Shape); !slices.Equal(t.Shape, want) {
+		if want := fixture.HFShape(ti.Shape); !slices.Equal(t.Shape, want) {
 			return fmt.Errorf("%w: convert %s: %s is %v, want %v", ErrShape, dir, t.Name, t.Shape, want)
 		}
 	}
@@ -105,7 +87,8 @@ func ConvertHF(dir, out string, typ gguf.Type) error {
 			}
 		}
 		for _, ti := range layout.Tensors {
-			data, err := convertTensor(tensors[HFName(ti.Name)], ti)
+			name := fixture.HFName(ti.Name)
+			data, err := convertTensor(tensors[name], ti, files[name])
 			if err != nil {
 				return err
 			}
@@ -121,18 +104,10 @@ func ConvertHF(dir, out string, typ gguf.Type) error {
 	return nil
 }
 
-// hfShape is the PyTorch shape of a tensor of ggml shape s (reversed).
-func hfShape(s []uint64) []int64 {
-	out := make([]int64, len(s))
-	for i, d := range s {
-		out[len(s)-1-i] = int64(d)
-	}
-	return out
-}
-
 // convertTensor encodes t as ti.Type, a slice of rows at a time so that a
-// large embedding never exists whole in fp32.
-func convertTensor(t program.SafeTensor, ti gguf.TensorInfo) ([]byte, error) {
+// large embedding never exists whole in fp32, each slice's pages of the
+// mapped file m dropped once read.
+func convertTensor(t program.SafeTensor, ti gguf.TensorInfo, m []byte) ([]byte, error) {
 	n := int64(1)
 	for _, d := range t.Shape {
 		n *= d
@@ -147,6 +122,7 @@ func convertTensor(t program.SafeTensor, ti gguf.TensorInfo) ([]byte, error) {
 		if err != nil {
 			return nil, err
 		}
+		dropPages(m, part.Data)
 		if out, err = gguf.AppendQuantized(out, ti.Type, f); err != nil {
 			return nil, fmt.Errorf("tensor %s: %w", ti.Name, err)
 		}
@@ -155,62 +131,73 @@ func convertTensor(t program.SafeTensor, ti gguf.TensorInfo) ([]byte, error) {
 }
 
 // openShards maps the checkpoint's safetensors files and indexes their
-// tensors by name.
-func openShards(dir string) (map[string]program.SafeTensor, func(), error) {
-	files := []string{"model.safetensors"}
+// tensors, and the mapped file each lies in, by name.
+func openShards(dir string) (tensors map[string]program.SafeTensor, files map[string][]byte, closeAll func(), err error) {
+	names := []string{"model.safetensors"}
 	if b, err := os.ReadFile(filepath.Join(dir, "model.safetensors.index.json")); err == nil {
 		var idx struct {
 			WeightMap map[string]string `json:"weight_map"`
 		}
 		if err := json.Unmarshal(b, &idx); err != nil {
-			return nil, nil, fmt.Errorf("model.safetensors.index.json: %w", err)
+			return nil, nil, nil, fmt.Errorf("model.safetensors.index.json: %w", err)
 		}
-		files = nil
+		names = nil
 		for _, f := range idx.WeightMap {
 			if f != filepath.Base(f) {
-				return nil, nil, fmt.Errorf("%w: shard %q is not a file name", ErrShape, f)
+				return nil, nil, nil, fmt.Errorf("%w: shard %q is not a file name", ErrShape, f)
 			}
-			files = append(files, f)
+			names = append(names, f)
 		}
-		slices.Sort(files)
-		files = slices.Compact(files)
+		slices.Sort(names)
+		names = slices.Compact(names)
 	}
 	var unmaps []func()
-	closeAll := func() {
+	closeAll = func() {
 		for _, u := range unmaps {
 			u()
 		}
 	}
-	tensors := map[string]program.SafeTensor{}
-	for _, f := range files {
+	tensors, files = map[string]program.SafeTensor{}, map[string][]byte{}
+	for _, f := range names {
 		data, unmap, err := mapFile(filepath.Join(dir, f))
 		if err != nil {
 			closeAll()
-			return nil, nil, err
+			return nil, nil, nil, err
 		}
 		unmaps = append(unmaps, unmap)
 		st, err := program.ParseSafetensors(data)
 		if err != nil {
 			closeAll()
-			return nil, nil, fmt.Errorf("%s: %w", f, err)
+			return nil, nil, nil, fmt.Errorf("%s: %w", f, err)
 		}
 		for _, t := range st.Tensors {
-			tensors[t.Name] = t
+			tensors[t.Name], files[t.Name] = t, data
 		}
 	}
-	return tensors, closeAll, nil
+	return tensors, files, closeAll, nil
 }
 
-// EncoderGGUF returns the compiler encoder's GGUF in a compiler directory:
-// compiler.gguf, converted once from the checkpoint in compiler/ (Q8_0,
-// half the memory of BF16 and faster on CPUs) when it is not there yet.
-func EncoderGGUF(dir string) (path string, converted bool, err error) {
+// EncoderGGUF returns the compiler encoder's GGUF in a compiler directory,
+// converted once from the checkpoint in compiler/ as typ when it is not
+// there yet: compiler.gguf for Q8_0 (half the memory of BF16 and faster on
+// CPUs; its error is measured in the README), compiler-<type>.gguf for
+// others.
+func EncoderGGUF(dir string, typ gguf.Type) (path string, converted bool, err error) {
 	path = filepath.Join(dir, "compiler.gguf")
+	if typ != gguf.TypeQ8_0 {
+		path = filepath.Join(dir, "compiler-"+strings.ToLower(typ.String())+".gguf")
+	}
 	if _, err := os.Stat(path); err == nil {
 		return path, false, nil
 	}
-	if err := ConvertHF(filepath.Join(dir, "compiler"), path, gguf.TypeQ8_0); err != nil {
+	if err := ConvertHF(filepath.Join(dir, "compiler"), path, typ); err != nil {
 		return "", false, err
 	}
 	return path, true, nil
+}
+
+// WriterGGUF is where the pseudo-program writer pulled into dir (a Hugging
+// Face checkpoint) is kept once converted as typ (Compiler.WriterHF).
+func WriterGGUF(dir string, typ gguf.Type) string {
+	return filepath.Join(dir, "writer-"+strings.ToLower(typ.String())+".gguf")
 }

@@ -3,7 +3,6 @@ package mapper
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"math"
 	"os"
 	"path/filepath"
@@ -11,8 +10,8 @@ import (
 	"testing"
 
 	"github.com/paw-dev/paw/gguf"
+	"github.com/paw-dev/paw/internal/fixture"
 	"github.com/paw-dev/paw/internal/llama"
-	"github.com/paw-dev/paw/program"
 )
 
 // writeHF writes the GGUF model at src as a Hugging Face Qwen3 checkpoint
@@ -20,65 +19,63 @@ import (
 // with the last 64 rows named <prefix_1>…<prefix_64>.
 func writeHF(t *testing.T, src string) string {
 	t.Helper()
+	bf16 := requant(t, src, gguf.TypeBF16)
+	dir := t.TempDir()
+	if err := fixture.WriteHF(bf16, dir, 2, 64); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+// requant writes a copy of the GGUF model at src whose tensors are typ:
+// every tensor for F16 and BF16; for block types, as llama.cpp's quantizer
+// does, only the matrices whose rows fill whole blocks (the others stay F32).
+func requant(t *testing.T, src string, typ gguf.Type) string {
+	t.Helper()
 	r, err := gguf.Open(src)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer r.Close()
-	dir := t.TempDir()
-	shards := map[string][]program.SafeTensor{}
-	index := map[string]string{}
+	out := filepath.Join(t.TempDir(), strings.ToLower(typ.String())+".gguf")
+	f, err := os.Create(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	w := gguf.NewWriter(f)
+	for _, kv := range r.KV {
+		if err := w.AddKV(kv.Key, kv.Value); err != nil {
+			t.Fatal(err)
+		}
+	}
+	types := map[string]gguf.Type{}
 	for _, ti := range r.Tensors {
-		f, err := r.TensorFloat32(ti.Name)
+		types[ti.Name] = gguf.TypeF32
+		if (typ.BlockSize() == 1 || len(ti.Shape) == 2) && ti.Shape[0]%uint64(typ.BlockSize()) == 0 {
+			types[ti.Name] = typ
+		}
+		if err := w.AddTensor(ti.Name, types[ti.Name], ti.Shape...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, ti := range r.Tensors {
+		v, err := r.TensorFloat32(ti.Name)
 		if err != nil {
 			t.Fatal(err)
 		}
-		b, _ := gguf.Quantize(gguf.TypeBF16, f)
-		name := HFName(ti.Name)
-		shard := "model-00002-of-00002.safetensors"
-		if strings.HasPrefix(name, "model.layers.0.") || strings.HasPrefix(name, "model.layers.1.") {
-			shard = "model-00001-of-00002.safetensors"
+		b, err := gguf.Quantize(types[ti.Name], v)
+		if err == nil {
+			err = w.WriteTensor(ti.Name, b)
 		}
-		index[name] = shard
-		shards[shard] = append(shards[shard], program.SafeTensor{Name: name, DType: "BF16", Shape: hfShape(ti.Shape), Data: b})
-	}
-	for name, ts := range shards {
-		b, err := program.EncodeSafetensors(ts, map[string]string{"format": "pt"})
 		if err != nil {
 			t.Fatal(err)
 		}
-		os.WriteFile(filepath.Join(dir, name), b, 0o644)
 	}
-	u := func(k string) int { v, _ := r.Uint("qwen3." + k); return int(v) }
-	f := func(k string) float64 { v, _ := r.Float("qwen3." + k); return v }
-	writeJSON(t, filepath.Join(dir, "model.safetensors.index.json"), map[string]any{"weight_map": index})
-	writeJSON(t, filepath.Join(dir, "config.json"), map[string]any{
-		"architectures": []string{"Qwen3ForCausalLM"}, "hidden_size": u("embedding_length"),
-		"num_hidden_layers": u("block_count"), "intermediate_size": u("feed_forward_length"),
-		"num_attention_heads": u("attention.head_count"), "num_key_value_heads": u("attention.head_count_kv"),
-		"head_dim": u("attention.key_length"), "rope_theta": f("rope.freq_base"),
-		"rms_norm_eps": f("attention.layer_norm_rms_epsilon"), "max_position_embeddings": u("context_length"),
-		"tie_word_embeddings": false, "torch_dtype": "bfloat16"})
-	tokens, _ := r.Strings("tokenizer.ggml.tokens")
-	merges, _ := r.Strings("tokenizer.ggml.merges")
-	types, _ := r.Get("tokenizer.ggml.token_type")
-	vocab := map[string]int{}
-	var added []map[string]any
-	for id, tok := range tokens {
-		switch {
-		case id >= len(tokens)-64:
-			added = append(added, map[string]any{"id": id, "content": fmt.Sprintf("<prefix_%d>", id-len(tokens)+65), "special": true})
-		case types.([]int32)[id] == 3:
-			added = append(added, map[string]any{"id": id, "content": tok, "special": true})
-		case types.([]int32)[id] == 1:
-			vocab[tok] = id
-		}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
 	}
-	writeJSON(t, filepath.Join(dir, "tokenizer.json"), map[string]any{
-		"model": map[string]any{"type": "BPE", "vocab": vocab, "merges": merges}, "added_tokens": added})
-	tpl, _ := r.String("tokenizer.chat_template")
-	writeJSON(t, filepath.Join(dir, "tokenizer_config.json"), map[string]any{"chat_template": tpl})
-	return dir
+	return out
 }
 
 func writeJSON(t *testing.T, path string, v any) {
@@ -173,4 +170,32 @@ func TestConvertHF(t *testing.T) {
 		t.Fatal(err)
 	}
 	loadModel(t, q8)
+}
+
+// TestEncoderGGUF: a compiler directory's checkpoint converts once per
+// weight type: Q8_0 to compiler.gguf (the default), others beside it.
+func TestEncoderGGUF(t *testing.T) {
+	c, _ := tinyCompiler(t)
+	dir := t.TempDir()
+	if err := os.Rename(writeHF(t, c.EncoderPath), filepath.Join(dir, "compiler")); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		typ       gguf.Type
+		name      string
+		converted bool
+	}{{gguf.TypeQ8_0, "compiler.gguf", true}, {gguf.TypeQ8_0, "compiler.gguf", false}, {gguf.TypeBF16, "compiler-bf16.gguf", true}} {
+		path, converted, err := EncoderGGUF(dir, tc.typ)
+		if err != nil || path != filepath.Join(dir, tc.name) || converted != tc.converted {
+			t.Fatalf("EncoderGGUF(%v) = %s, %v, %v; want %s, %v", tc.typ, path, converted, err, tc.name, tc.converted)
+		}
+		r, err := gguf.Open(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ti, _ := r.Tensor("blk.0.ffn_up.weight"); ti.Type != tc.typ {
+			t.Errorf("%s: ffn_up is %v, want %v", tc.name, ti.Type, tc.typ)
+		}
+		r.Close()
+	}
 }

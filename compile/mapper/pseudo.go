@@ -1,6 +1,7 @@
 package mapper
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"strings"
@@ -9,7 +10,7 @@ import (
 	"github.com/paw-dev/paw/program"
 )
 
-// MaxPseudoTokens bounds a generated pseudo-program.
+// MaxPseudoTokens bounds a generated pseudo-program unless told otherwise.
 const MaxPseudoTokens = 512
 
 // Markers around a pseudo-program.
@@ -40,6 +41,10 @@ Output: <output>
 type Writer struct {
 	Model   *llama.Model
 	Threads int // 0 = one per core
+	// MaxTokens bounds the reply; 0 = MaxPseudoTokens.
+	MaxTokens int
+	// Tokens is the length of the last reply, in tokens.
+	Tokens int
 }
 
 // Write returns the pseudo-program for spec: the reply's text from the
@@ -52,7 +57,8 @@ func (w *Writer) Write(ctx context.Context, spec string) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("pseudo-program: %w", err)
 	}
-	n := len(toks) + MaxPseudoTokens
+	limit := cmp.Or(w.MaxTokens, MaxPseudoTokens)
+	n := len(toks) + limit
 	c, err := llama.NewContext(m, llama.ContextParams{NCtx: n, NBatch: min(n, 512), Threads: w.Threads})
 	if err != nil {
 		return "", fmt.Errorf("pseudo-program: %w", err)
@@ -77,7 +83,7 @@ func (w *Writer) Write(ctx context.Context, spec string) (string, error) {
 		}
 	}
 	var out []llama.Token
-	for pos := len(toks); len(out) < MaxPseudoTokens; pos++ {
+	for pos := len(toks); len(out) < limit; pos++ {
 		t := s.Sample(c, -1)
 		if t < 0 || m.IsEOG(t) {
 			break
@@ -91,6 +97,7 @@ func (w *Writer) Write(ctx context.Context, spec string) (string, error) {
 			return "", fmt.Errorf("pseudo-program: %w", err)
 		}
 	}
+	w.Tokens = len(out)
 	text, err := m.Detokenize(out, false)
 	if err != nil {
 		return "", fmt.Errorf("pseudo-program: %w", err)
