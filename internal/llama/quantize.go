@@ -69,6 +69,10 @@ func QuantizeModel(ctx context.Context, src, dst, typ string, threads int) error
 	if C.llama_model_quantize(csrc, ctmp, &p) != 0 {
 		return errorf(ErrQuantize, "%s to %s (run with PAW_LOG_LEVEL=debug for llama.cpp's reason)", src, typ)
 	}
+	// CreateTemp made it private; a model file is as readable as a downloaded one.
+	if err := os.Chmod(tmpPath, 0o644); err != nil {
+		return fmt.Errorf("quantize: %w", err)
+	}
 	if err := os.Rename(tmpPath, dst); err != nil {
 		return fmt.Errorf("quantize: %w", err)
 	}
