@@ -14,7 +14,10 @@ import (
 // newQuantizeCmd writes a GGUF model's weights as another type; `paw pull
 // --requant` does the same for a cached runtime and makes runs use it.
 func newQuantizeCmd(cfg *config.Config) *cobra.Command {
-	var typ, out string
+	var (
+		typ, out string
+		threads  int
+	)
 	cmd := &cobra.Command{
 		Use:   "quantize MODEL.gguf --type TYPE -o OUT.gguf",
 		Short: "Write a GGUF model with its weights quantized (or requantized) to another type",
@@ -27,7 +30,10 @@ func newQuantizeCmd(cfg *config.Config) *cobra.Command {
 			if !slices.Contains(basemodel.QuantizeTypes(), strings.ToLower(typ)) {
 				return usagef("--type %q: want one of %s", typ, strings.Join(basemodel.QuantizeTypes(), ", "))
 			}
-			if err := basemodel.Quantize(cmd.Context(), args[0], out, typ, cfg.Threads); err != nil {
+			if threads == 0 {
+				threads = cfg.Threads
+			}
+			if err := basemodel.Quantize(cmd.Context(), args[0], out, typ, threads); err != nil {
 				return err
 			}
 			_, err := fmt.Fprintln(cmd.OutOrStdout(), out)
@@ -36,6 +42,7 @@ func newQuantizeCmd(cfg *config.Config) *cobra.Command {
 	}
 	cmd.Flags().StringVar(&typ, "type", "", "weight type: "+strings.Join(basemodel.QuantizeTypes(), ", ")+" (required)")
 	cmd.Flags().StringVarP(&out, "output", "o", "", "file to write (required)")
+	cmd.Flags().IntVar(&threads, "threads", 0, "threads (default PAW_THREADS, or one per core)")
 	_ = cmd.MarkFlagRequired("type")
 	_ = cmd.MarkFlagRequired("output")
 	return cmd
