@@ -47,7 +47,7 @@ func newPullCmd(cfg *config.Config) *cobra.Command {
 			"--requant TYPE (runtimes only) also writes the base model's weights as TYPE next to it,\n" +
 			"with llama.cpp's quantizer; every later run of that runtime loads the copy (remade when the\n" +
 			"runtime's base model changes) until --requant none. q8_0 of the Q6_K Qwen3 base runs label\n" +
-			"calls faster for more memory (README, \"Requantizing the base\").",
+			"calls faster for more memory (README, Performance: \"Q6_K: requantize the base at pull time\").",
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if requant != "" && requant != hub.RequantNone && !slices.Contains(basemodel.QuantizeTypes(), strings.ToLower(requant)) {
