@@ -1,6 +1,12 @@
 package main
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -48,5 +54,60 @@ func TestQuantize(t *testing.T) {
 	}
 	if ents, _ := os.ReadDir(dir); len(ents) != 1 {
 		t.Errorf("left in the output directory: %v", ents)
+	}
+}
+
+// TestPullRequant: paw pull --requant q8_0 on a runtime the service lists
+// downloads its base model, writes the Q8_0 copy with llama.cpp's quantizer,
+// and later pulls (which runs use) return the copy; --requant none goes back.
+func TestPullRequant(t *testing.T) {
+	cfg, _ := fixture.Preset("qwen3-tiny")
+	src := fixturetest.Cached(t, "qwen3-tiny", cfg)
+	model, err := os.ReadFile(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256(model)
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /api/v1/models/runtimes/tiny-rt", func(w http.ResponseWriter, r *http.Request) {
+		json.NewEncoder(w).Encode(map[string]any{"runtime_id": "tiny-rt", "local_sdk": map[string]any{"base_model": map[string]any{
+			"url": "/files/tiny.gguf", "size_bytes": len(model), "sha256": hex.EncodeToString(sum[:]), "filename": "tiny.gguf"}}})
+	})
+	mux.HandleFunc("GET /files/tiny.gguf", func(w http.ResponseWriter, r *http.Request) { w.Write(model) })
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+	cache := t.TempDir()
+	t.Setenv("PAW_CACHE_DIR", cache)
+	t.Setenv("PAW_API_URL", srv.URL)
+	t.Setenv("PAW_QUIET", "1")
+	t.Setenv("PAW_THREADS", "1")
+
+	got, err := runPaw(t, "pull", "runtime:tiny-rt", "--requant", "q8_0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	copyPath := filepath.Join(cache, "models", "tiny-rt", "tiny.requant-q8_0.gguf")
+	if strings.TrimSpace(got) != copyPath {
+		t.Fatalf("pull --requant printed %q, want %s", got, copyPath)
+	}
+	r, err := gguf.Open(copyPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, ti := range r.Tensors {
+		if len(ti.Shape) == 2 && ti.Type != gguf.TypeQ8_0 {
+			t.Errorf("%s is %s, want Q8_0", ti.Name, ti.Type)
+		}
+	}
+	r.Close()
+	if got, err := runPaw(t, "pull", "runtime:tiny-rt"); err != nil || strings.TrimSpace(got) != copyPath {
+		t.Errorf("a later pull: %q, %v; want the copy", got, err)
+	}
+	base := filepath.Join(cache, "models", "tiny-rt", "tiny.gguf")
+	if got, err := runPaw(t, "pull", "runtime:tiny-rt", "--requant", "none"); err != nil || strings.TrimSpace(got) != base {
+		t.Errorf("--requant none: %q, %v; want the base model", got, err)
+	}
+	if _, err := os.Stat(copyPath); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("--requant none left the copy: %v", err)
 	}
 }
