@@ -28,16 +28,7 @@ func TestQuantize(t *testing.T) {
 	if got, err := runPaw(t, "quantize", src, "--type", "Q8_0", "-o", out, "--threads", "1"); err != nil || strings.TrimSpace(got) != out {
 		t.Fatalf("paw quantize: %q, %v", got, err)
 	}
-	r, err := gguf.Open(out)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, ti := range r.Tensors {
-		if len(ti.Shape) == 2 && ti.Type != gguf.TypeQ8_0 {
-			t.Errorf("%s is %s, want Q8_0", ti.Name, ti.Type)
-		}
-	}
-	r.Close()
+	checkAllQ8(t, out)
 	gen := func(model string) string {
 		got, err := runPaw(t, "generate", "--model", model, "--prompt", "the quick brown fox", "--max-tokens", "12", "--threads", "1")
 		if err != nil {
@@ -48,7 +39,7 @@ func TestQuantize(t *testing.T) {
 	if a, b := gen(src), gen(out); a != b {
 		t.Errorf("greedy text differs: F32 %q, Q8_0 %q", a, b)
 	}
-	_, err = runPaw(t, "quantize", filepath.Join(dir, "missing.gguf"), "--type", "q8_0", "-o", filepath.Join(dir, "x.gguf"))
+	_, err := runPaw(t, "quantize", filepath.Join(dir, "missing.gguf"), "--type", "q8_0", "-o", filepath.Join(dir, "x.gguf"))
 	if exitCode(err) != exitFailure || !strings.Contains(err.Error(), "missing.gguf") {
 		t.Errorf("missing source: exit %d, %v", exitCode(err), err)
 	}
@@ -90,16 +81,7 @@ func TestPullRequant(t *testing.T) {
 	if strings.TrimSpace(got) != copyPath {
 		t.Fatalf("pull --requant printed %q, want %s", got, copyPath)
 	}
-	r, err := gguf.Open(copyPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, ti := range r.Tensors {
-		if len(ti.Shape) == 2 && ti.Type != gguf.TypeQ8_0 {
-			t.Errorf("%s is %s, want Q8_0", ti.Name, ti.Type)
-		}
-	}
-	r.Close()
+	checkAllQ8(t, copyPath)
 	if got, err := runPaw(t, "pull", "runtime:tiny-rt"); err != nil || strings.TrimSpace(got) != copyPath {
 		t.Errorf("a later pull: %q, %v; want the copy", got, err)
 	}
@@ -109,5 +91,20 @@ func TestPullRequant(t *testing.T) {
 	}
 	if _, err := os.Stat(copyPath); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("--requant none left the copy: %v", err)
+	}
+}
+
+// checkAllQ8 fails t unless every matrix of the GGUF at path is Q8_0.
+func checkAllQ8(t *testing.T, path string) {
+	t.Helper()
+	r, err := gguf.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	for _, ti := range r.Tensors {
+		if len(ti.Shape) == 2 && ti.Type != gguf.TypeQ8_0 {
+			t.Errorf("%s is %s, want Q8_0", ti.Name, ti.Type)
+		}
 	}
 }
