@@ -54,6 +54,9 @@ type Options struct {
 	// FlashAttn uses flash attention, which measured faster for programs
 	// with long outputs and slower for label-style calls.
 	FlashAttn bool
+	// NoAdapter runs programs without their adapters, so their outputs
+	// change: it measures what an adapter costs per call (paw bench --vary).
+	NoAdapter bool
 	// Hub fetches programs and base models; nil means a hub.Client on
 	// CacheDir, offline if Offline is set. A Hub brings its own Dir and
 	// Offline, so setting CacheDir or Offline with it is an error.
@@ -102,7 +105,8 @@ func Open(ctx context.Context, o Options) (*Engine, error) {
 		h = &hub.Client{Dir: dir, Offline: o.Offline}
 	}
 	eng, err := interp.New(interp.Options{Threads: o.Threads, CacheDir: filepath.Join(dir, hub.KVDir), KVCacheMax: o.KVCacheMax,
-		MaxBatch: o.MaxBatch, KVCells: o.KVCells, NoDrafts: o.NoDrafts, FlashAttn: o.FlashAttn})
+		MaxBatch: o.MaxBatch, KVCells: o.KVCells, NoDrafts: o.NoDrafts, FlashAttn: o.FlashAttn,
+		NoAdapter: o.NoAdapter})
 	if err != nil {
 		return nil, err
 	}

@@ -52,6 +52,9 @@ type Client struct {
 	Store Store
 	// Trace, when set, receives progress events.
 	Trace func(Event)
+	// Quantize, when set, makes the requantized base models RequantRuntime
+	// asks for (and remakes them when their base model changes).
+	Quantize Quantizer
 	// Runtimes are the pinned runtimes, keyed by runtime id; nil means
 	// OfficialRuntimes(). A pin's size and sha256 win over any manifest,
 	// and a manifest that contradicts them is an error.

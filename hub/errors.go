@@ -25,6 +25,8 @@ var (
 	ErrBadResponse = errors.New("hub: malformed response")
 	// ErrNotReady means the service kept building a program past Client.BuildTimeout.
 	ErrNotReady = errors.New("hub: program still building")
+	// ErrNoQuantizer means a requantized base model was asked of a Client without a Quantizer.
+	ErrNoQuantizer = errors.New("hub: no quantizer configured")
 )
 
 // MissingError says what is not cached and how to get it. It matches

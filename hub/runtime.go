@@ -60,9 +60,20 @@ func ValidRuntimeID(s string) bool { return reRuntimeID.MatchString(s) && !strin
 
 const manifestFile = "manifest.json"
 
-// RuntimePath returns the cached base model of runtime id, without network
+// RuntimePath returns the cached base model of runtime id (its requantized
+// copy when RequantRuntime made one from this base model), without network
 // access, or a *MissingError.
 func (c *Client) RuntimePath(id string) (string, error) {
+	src, err := c.runtimeSource(id)
+	if err != nil {
+		return "", err
+	}
+	p, _ := c.requantCopy(id, src)
+	return p, nil
+}
+
+// runtimeSource is the cached base model of runtime id as pulled.
+func (c *Client) runtimeSource(id string) (string, error) {
 	root, rt, err := c.runtimeLayout(id)
 	if err != nil {
 		return "", err
@@ -109,11 +120,21 @@ func (c *Client) runtimeLayout(id string) (root string, rt Runtime, err error) {
 }
 
 // PullRuntime makes sure runtime id's base model is in the cache and returns
-// its path. A pinned runtime downloads from its pin (the service's manifest,
-// when there is one, is checked against the pin and cached); any other
-// runtime needs the service's manifest.
+// its path, or that of its requantized copy (see RequantRuntime), remade
+// first if it was made from another base model. A pinned runtime downloads
+// from its pin (the service's manifest, when there is one, is checked against
+// the pin and cached); any other runtime needs the service's manifest.
 func (c *Client) PullRuntime(ctx context.Context, id string) (string, error) {
-	if p, err := c.RuntimePath(id); err == nil {
+	src, err := c.pullRuntimeSource(ctx, id)
+	if err != nil {
+		return "", err
+	}
+	return c.withRequant(ctx, id, src)
+}
+
+// pullRuntimeSource is PullRuntime without the requantized copy.
+func (c *Client) pullRuntimeSource(ctx context.Context, id string) (string, error) {
+	if p, err := c.runtimeSource(id); err == nil {
 		c.trace(Event{Kind: EventDone, Item: "runtime " + id, Ref: id, ID: id, Path: p, Cached: true})
 		return p, nil
 	} else if c.Offline || !errors.Is(err, ErrNotCached) {

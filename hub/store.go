@@ -142,7 +142,7 @@ func (c *Client) runtimeFromStore(ctx context.Context, root, id string, pin Runt
 		return "", false, err
 	}
 	defer unlock()
-	if p, err := c.RuntimePath(id); err == nil { // another process installed it while we waited
+	if p, err := c.runtimeSource(id); err == nil { // another process installed it while we waited
 		return p, true, nil
 	}
 	mtmp := filepath.Join(dir, "."+manifestFile+".store")

@@ -72,6 +72,9 @@ type Options struct {
 	// decodes one token per call, so a call running alone is bit-identical
 	// to a one-token-at-a-time decode, even on near-ties.
 	NoDrafts bool
+	// NoAdapter runs programs without their adapters (outputs change): what
+	// a program's adapter costs per call is the difference (paw bench --vary).
+	NoAdapter bool
 }
 
 // Engine runs programs. Each base model file is loaded once (memory-mapped)

@@ -122,11 +122,15 @@ func (e *Engine) Load(ctx context.Context, prog *program.Program, basePath strin
 	if err != nil {
 		return nil, err
 	}
-	a, err := b.adapter(prog.AdapterSHA256, prog.Adapter)
-	if err != nil {
-		return nil, fmt.Errorf("program %s: %w", prog.Meta.ProgramID, err)
+	var a *llama.Adapter
+	sha := ""
+	if !e.opts.NoAdapter {
+		sha = prog.AdapterSHA256
+		if a, err = b.adapter(sha, prog.Adapter); err != nil {
+			return nil, fmt.Errorf("program %s: %w", prog.Meta.ProgramID, err)
+		}
 	}
-	f, err := b.newFunc(ctx, prog.Meta.ProgramID, prog.Template.Prefix, prog.Template.Suffix, a, prog.AdapterSHA256)
+	f, err := b.newFunc(ctx, prog.Meta.ProgramID, prog.Template.Prefix, prog.Template.Suffix, a, sha)
 	if err != nil {
 		return nil, err
 	}

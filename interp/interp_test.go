@@ -100,7 +100,8 @@ func newEngine(t testing.TB, o Options) *Engine {
 const pseudo = "Classify the sentiment of the text as positive, negative or neutral.\nExamples:\ngreat -> positive\nawful -> negative"
 
 // directGreedy computes the reference output with the binding alone: the whole
-// rendered prompt, the adapter at scale 1.0, greedy until end of generation.
+// rendered prompt, the adapter (if p has one) at scale 1.0, greedy until end
+// of generation.
 func directGreedy(t *testing.T, p *program.Program, basePath, input string, maxTokens int) ([]llama.Token, string) {
 	t.Helper()
 	m, err := llama.LoadModel(basePath, llama.ModelParams{})
@@ -108,20 +109,22 @@ func directGreedy(t *testing.T, p *program.Program, basePath, input string, maxT
 		t.Fatal(err)
 	}
 	defer m.Close()
-	path := filepath.Join(t.TempDir(), "a.gguf")
-	os.WriteFile(path, p.Adapter, 0o644)
-	a, err := llama.LoadAdapter(m, path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer a.Close()
 	c, err := llama.NewContext(m, llama.ContextParams{NCtx: 1024})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	if err := c.SetAdapter(a, 1); err != nil {
-		t.Fatal(err)
+	if len(p.Adapter) > 0 {
+		path := filepath.Join(t.TempDir(), "a.gguf")
+		os.WriteFile(path, p.Adapter, 0o644)
+		a, err := llama.LoadAdapter(m, path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer a.Close()
+		if err := c.SetAdapter(a, 1); err != nil {
+			t.Fatal(err)
+		}
 	}
 	prompt, err := m.Tokenize(p.Template.Render(input), false, true)
 	if err != nil {
@@ -147,6 +150,37 @@ func directGreedy(t *testing.T, p *program.Program, basePath, input string, maxT
 	}
 	text, _ := m.Detokenize(out, false)
 	return prompt, strings.ToValidUTF8(strings.TrimSpace(text), "\uFFFD")
+}
+
+// TestNoAdapter: Options.NoAdapter runs a program's template on the bare base
+// model (paw bench --vary adapter measures the adapter's cost with it).
+func TestNoAdapter(t *testing.T) {
+	p, basePath := testProgram(t, "qwen3-tiny", 7, pseudo)
+	bare := *p
+	bare.Adapter = nil
+	with := load(t, newEngine(t, Options{}), p, basePath)
+	defer with.Close()
+	without := load(t, newEngine(t, Options{NoAdapter: true}), p, basePath)
+	defer without.Close()
+	differ := false
+	for _, input := range []string{"I love this product", "terrible service, never again", "The package arrived on Tuesday."} {
+		_, want := directGreedy(t, &bare, basePath, input, 16)
+		res, err := without.Call(context.Background(), input, CallOptions{MaxTokens: 16})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Output != want {
+			t.Errorf("%q: output %q without the adapter, direct greedy on the bare base %q", input, res.Output, want)
+		}
+		resWith, err := with.Call(context.Background(), input, CallOptions{MaxTokens: 16})
+		if err != nil {
+			t.Fatal(err)
+		}
+		differ = differ || resWith.Output != res.Output
+	}
+	if !differ {
+		t.Error("the adapter changed no output: the test shows nothing")
+	}
 }
 
 func TestCallMatchesDirectDecode(t *testing.T) {

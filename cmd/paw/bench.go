@@ -34,7 +34,8 @@ func newBenchCmd(cfg *config.Config) *cobra.Command {
 		o                             basemodel.BenchOptions
 		asJSON, noDrafts, flash       bool
 		calls, concurrency, maxTokens int
-		labels                        []string
+		labels, vary                  []string
+		rounds                        int
 	)
 	cmd := &cobra.Command{
 		Use:   "bench (--model FILE.gguf | --program REF)",
@@ -42,7 +43,9 @@ func newBenchCmd(cfg *config.Config) *cobra.Command {
 		Long: "With --model alone: prompt and generation tokens per second (medians after a warm-up).\n" +
 			"With --program: the program's load time, then --calls warm calls one at a time (p50/p95\n" +
 			"latency, calls/s) and the same calls from --concurrency callers at once (calls/s), over\n" +
-			"--input or the inputs of --inputs FILE in turn; --model then picks the base model.",
+			"--input or the inputs of --inputs FILE in turn; --model then picks the base model.\n" +
+			"--vary flash-attn / --vary adapter measures the program with each switch off and on (every\n" +
+			"combination), --rounds times in alternation, and prints the median of each combination's p50.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if o.Threads == 0 {
@@ -92,8 +95,17 @@ func newBenchCmd(cfg *config.Config) *cobra.Command {
 				opts = append(opts, paw.WithContract(*contract))
 			}
 			ctx := cmd.Context()
-			eng, err := paw.Open(ctx, paw.Options{Model: model, Threads: o.Threads, NoDrafts: noDrafts, FlashAttn: flash,
-				Hub: newHubClient(cmd, cfg), KVCacheMax: cfg.KVCacheMax})
+			po := paw.Options{Model: model, Threads: o.Threads, NoDrafts: noDrafts, FlashAttn: flash,
+				Hub: newHubClient(cmd, cfg), KVCacheMax: cfg.KVCacheMax}
+			if len(vary) > 0 || cmd.Flags().Changed("rounds") {
+				if err := checkVary(vary, rounds, flash); err != nil {
+					return err
+				}
+				return benchVariants(cmd, po, vary, rounds, func(eng *paw.Engine) (programBench, error) {
+					return benchProgram(ctx, eng, ref, inputs, calls, concurrency, opts)
+				}, asJSON)
+			}
+			eng, err := paw.Open(ctx, po)
 			if err != nil {
 				return err
 			}
@@ -128,6 +140,8 @@ func newBenchCmd(cfg *config.Config) *cobra.Command {
 	f.StringArrayVar(&labels, "labels", nil, "program: "+labelsUsage)
 	f.BoolVar(&noDrafts, "no-drafts", false, "program: decode without speculative drafts")
 	f.BoolVar(&flash, "flash-attn", false, "flash attention (measured faster for long outputs, slower for label-style calls)")
+	f.StringArrayVar(&vary, "vary", nil, "program: measure with this switch off and on, in alternation: flash-attn, adapter (repeatable)")
+	f.IntVar(&rounds, "rounds", 3, "program: alternating rounds of every --vary combination")
 	f.BoolVar(&asJSON, "json", false, "print one JSON line (engine: prompt_tps, gen_tps; program: p50_ms, serial_calls_per_s, ...)")
 	return cmd
 }
@@ -136,7 +150,7 @@ func newBenchCmd(cfg *config.Config) *cobra.Command {
 // error, since it would be ignored.
 var (
 	engineBenchFlags  = []string{"prompt-tokens", "gen-tokens", "prefix-tokens", "ubatch", "reps"}
-	programBenchFlags = []string{"input", "inputs", "calls", "concurrency", "max-tokens", "labels", "no-drafts"}
+	programBenchFlags = []string{"input", "inputs", "calls", "concurrency", "max-tokens", "labels", "no-drafts", "vary", "rounds"}
 )
 
 // checkBenchMode rejects the flags of the mode not chosen.

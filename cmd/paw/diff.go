@@ -11,6 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/paw-dev/paw"
 	"github.com/paw-dev/paw/eval"
 	"github.com/paw-dev/paw/eval/report"
 	"github.com/paw-dev/paw/internal/config"
@@ -32,6 +33,7 @@ func newDiffCmd(cfg *config.Config) *cobra.Command {
 	var (
 		h            harnessFlags
 		oldRef, next string
+		newModel     string
 		minAgreement float64
 	)
 	cmd := &cobra.Command{
@@ -39,7 +41,9 @@ func newDiffCmd(cfg *config.Config) *cobra.Command {
 		Short: "Compare two versions of a program on the same cases: agreement and every flipped answer",
 		Long: "Run two programs (two versions of a function, say) greedily on the same cases, on one engine, and\n" +
 			"report their agreement, every case whose answer flipped with both answers, the per-label shift and\n" +
-			"each side's accuracy where cases have expected answers. --min-agreement makes it a CI gate (exit 1).",
+			"each side's accuracy where cases have expected answers. --min-agreement makes it a CI gate (exit 1).\n" +
+			"--new-model runs the new side on another base model: one program (--old and --new the same) on a\n" +
+			"base and on its requantized copy (paw quantize) measures what requantizing changes.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if cmd.Flags().Changed("min-agreement") && !(minAgreement >= 0 && minAgreement <= 1) {
@@ -58,10 +62,17 @@ func newDiffCmd(cfg *config.Config) *cobra.Command {
 				return err
 			}
 			defer eng.Close()
+			engines := [2]*paw.Engine{eng, eng}
+			if newModel != "" {
+				if engines[1], err = h.openModel(cmd, cfg, newModel); err != nil {
+					return err
+				}
+				defer engines[1].Close()
+			}
 			var reps [2]*eval.Report
 			var names [2]string
 			for i, ref := range []string{oldRef, next} {
-				fn, err := loadFunction(cmd, eng, ref)
+				fn, err := loadFunction(cmd, engines[i], ref)
 				if err != nil {
 					return err
 				}
@@ -104,6 +115,7 @@ func newDiffCmd(cfg *config.Config) *cobra.Command {
 	f := cmd.Flags()
 	f.StringVar(&oldRef, "old", "", "the program before: .paw file or directory, program id, or slug")
 	f.StringVar(&next, "new", "", "the program after")
+	f.StringVar(&newModel, "new-model", "", "base model GGUF of the new side (default: as the old side's)")
 	h.register(f)
 	f.Float64Var(&minAgreement, "min-agreement", 0, "gate: fail (exit 1) below this agreement rate")
 	for _, name := range []string{"old", "new", "cases"} {

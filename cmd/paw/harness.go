@@ -85,11 +85,16 @@ func (h *harnessFlags) readCases() ([]eval.Case, error) {
 
 // open opens the engine the functions run on.
 func (h *harnessFlags) open(cmd *cobra.Command, cfg *config.Config) (*paw.Engine, error) {
+	return h.openModel(cmd, cfg, h.model)
+}
+
+// openModel opens an engine on base model (a GGUF file; "" for each program's runtime).
+func (h *harnessFlags) openModel(cmd *cobra.Command, cfg *config.Config, model string) (*paw.Engine, error) {
 	threads := h.threads
 	if threads == 0 {
 		threads = cfg.Threads
 	}
-	return paw.Open(cmd.Context(), paw.Options{Model: h.model, Threads: threads, Hub: newHubClient(cmd, cfg), KVCacheMax: cfg.KVCacheMax})
+	return paw.Open(cmd.Context(), paw.Options{Model: model, Threads: threads, Hub: newHubClient(cmd, cfg), KVCacheMax: cfg.KVCacheMax})
 }
 
 // loadFunction loads ref, adding the flag to a missing-runtime error.

@@ -58,6 +58,7 @@ func newRootCmd() *cobra.Command {
 		newRunCmd(cfg),
 		newBenchCmd(cfg),
 		newFixtureCmd(),
+		newQuantizeCmd(cfg),
 		newPackCmd(cfg), newPushCmd(cfg),
 		newPullCmd(cfg), newLsCmd(cfg), newRmCmd(cfg), newCompileCmd(cfg), newLoginCmd(),
 		newFnCmd(cfg),

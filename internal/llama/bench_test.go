@@ -9,40 +9,48 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/paw-dev/paw/gguf"
 	"github.com/paw-dev/paw/internal/fixture"
 	"github.com/paw-dev/paw/internal/llama"
 )
 
 // BenchmarkDecode measures one decode of n tokens (in n sequences for
-// generation-like batches) on the full-shape Qwen3-0.6B Q4_0 fixture, with and
-// without an official-shape LoRA adapter, with interp's batch sizes:
+// generation-like batches) on the full-shape Qwen3-0.6B Q4_0 fixture, without
+// and with an official-shape LoRA adapter (lora=Q4_0, as published) or the same
+// adapter stored as another type, with interp's batch sizes:
 //
 //	make bench-llama
 func BenchmarkDecode(b *testing.B) {
 	path, cfg := qwen3Q4(b)
 	m := load(b, path)
-	ap := filepath.Join(b.TempDir(), "a.gguf")
-	if err := fixture.WriteAdapter(ap, cfg, fixture.OfficialAdapter(1)); err != nil {
-		b.Fatal(err)
+	adapters := map[string]*llama.Adapter{}
+	for _, typ := range []gguf.Type{gguf.TypeQ4_0, gguf.TypeQ8_0, gguf.TypeF16, gguf.TypeF32} {
+		ap := filepath.Join(b.TempDir(), "a.gguf")
+		fa := fixture.OfficialAdapter(1)
+		fa.Type = typ
+		if err := fixture.WriteAdapter(ap, cfg, fa); err != nil {
+			b.Fatal(err)
+		}
+		a, err := llama.LoadAdapter(m, ap)
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer a.Close()
+		adapters[typ.String()] = a
 	}
-	a, err := llama.LoadAdapter(m, ap)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer a.Close()
 	// prefix: tokens already in the KV cache (a program's pseudo-program); 38
 	// tokens after 256 is a label-style call's prompt work. 8 vs 16 one-token
 	// sequences: the repacked Q4_0 kernel's 512-bit path takes 16 rows at a
 	// time, so 8 rows run its narrower path. idle: cells held by
 	// other sequences (idle programs' prefixes, 256 each), which attention
 	// spans too.
-	for _, lora := range []bool{false, true} {
+	for _, lora := range []string{"none", "Q4_0", "Q8_0", "F16", "F32"} {
 		for _, shape := range []struct{ tokens, seqs, prefix, idle int }{
 			{1, 1, 0, 0}, {8, 8, 0, 0}, {16, 16, 0, 0}, {45, 1, 0, 0}, {128, 1, 0, 0}, {38, 1, 256, 0}, {38, 1, 256, 768},
 		} {
-			b.Run(fmt.Sprintf("lora=%v/tokens=%d/seqs=%d/prefix=%d/idle=%d", lora, shape.tokens, shape.seqs, shape.prefix, shape.idle), func(b *testing.B) {
+			b.Run(fmt.Sprintf("lora=%s/tokens=%d/seqs=%d/prefix=%d/idle=%d", lora, shape.tokens, shape.seqs, shape.prefix, shape.idle), func(b *testing.B) {
 				c := newContext(b, m, llama.ContextParams{NCtx: 2048, NBatch: 512, NUBatch: 64, NSeqMax: 8})
-				if lora {
+				if a := adapters[lora]; a != nil {
 					c.SetAdapter(a, 1)
 				}
 				batch := llama.NewBatch(max(shape.tokens, shape.prefix), 1)

@@ -47,6 +47,7 @@ var (
 	ErrBatchFull    = errors.New("llama: batch is full")
 	ErrContextInit  = errors.New("llama: failed to create context")
 	ErrInvalidParam = errors.New("llama: invalid parameter")
+	ErrQuantize     = errors.New("llama: quantize failed")
 )
 
 var (
