@@ -43,7 +43,7 @@ func newPullCmd(cfg *config.Config) *cobra.Command {
 			"REF is a program id, a slug (user/name, name = programasweights/name, optional @vN),\n" +
 			"or a runtime id (" + program.DefaultRuntimeQwen3 + ", " + program.DefaultRuntimeGPT2 + ", or runtime:ID for any other),\n" +
 			"or a PAW fast compiler (paw-4b-qwen3-0.6b, paw-4b-gpt2) for paw compile --local --compiler,\n" +
-			"or "+hub.PseudoWriter.Name+", the model that writes its pseudo-programs (about 8 GB).\n" +
+			"or " + hub.PseudoWriter.Name + ", the model that writes its pseudo-programs (about 8 GB).\n" +
 			"Each installed path is printed on stdout.\n\n" +
 			"--requant TYPE (runtimes only) also writes the base model's weights as TYPE next to it,\n" +
 			"with llama.cpp's quantizer; every later run of that runtime loads the copy (remade when the\n" +
