@@ -113,8 +113,9 @@ struct paw_mm_tilecfg {
 #pragma GCC push_options
 #pragma GCC target("amx-tile,amx-int8,avx512f,avx512bw,avx512vl,avx512dq,avx512vnni,f16c,fma")
 
-// paw_mm_quantize writes row x (K floats) as int8 per 32-block with its F32
-// scales (amax/127, as Q8_0).
+// paw_mm_quantize writes row x (K floats) as int8 per 32-block with its
+// scales (amax/127 rounded to F16, as Q8_0 stores them: paw's products then
+// equal ggml's up to the order of the float sums).
 static void paw_mm_quantize(const float *x, int64_t K, int8_t *q, float *d) {
 	for (int64_t b = 0; b < K / PAW_MM_QK; b++) {
 		__m512 v0 = _mm512_loadu_ps(x + b * 32), v1 = _mm512_loadu_ps(x + b * 32 + 16);
