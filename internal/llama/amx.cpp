@@ -96,13 +96,19 @@ static struct paw_mm_shape paw_mm_shape_of(const struct ggml_tensor *op) {
 
 static size_t paw_mm_align(size_t n) { return (n + 63) & ~(size_t)63; }
 
+// The shared part: a chunk counter, the int8 rows, their scales and (for the
+// VNNI path) the sums of each block's quants.
 static size_t paw_mm_shared_bytes(const struct paw_mm_shape &s) {
-	return paw_mm_align((size_t)s.MT * 16 * s.K) + paw_mm_align((size_t)s.MT * 16 * s.KB * sizeof(float));
+	return 64 + paw_mm_align((size_t)s.MT * 16 * s.K) + 2 * paw_mm_align((size_t)s.MT * 16 * s.KB * sizeof(float));
 }
 
 static size_t paw_mm_thread_bytes(const struct paw_mm_shape &s) {
 	return paw_mm_align((size_t)s.KB * 512) + paw_mm_align((size_t)s.KB * PAW_MM_N * sizeof(float)) + 16 * 16 * 4;
 }
+
+// Batches of at most this many rows (one-token decodes, small drafts) take
+// the AVX-512 VNNI path: a tile product would be mostly padding rows.
+#define PAW_MM_VNNI_ROWS 4
 
 struct paw_mm_tilecfg {
 	uint8_t palette, start_row, reserved[14];
@@ -116,27 +122,27 @@ struct paw_mm_tilecfg {
 // paw_mm_quantize writes row x (K floats) as int8 per 32-block with its
 // scales (amax/127 rounded to F16, as Q8_0 stores them: paw's products then
 // equal ggml's up to the order of the float sums).
-static void paw_mm_quantize(const float *x, int64_t K, int8_t *q, float *d) {
+static void paw_mm_quantize(const float *x, int64_t K, int8_t *q, float *d, float *sum) {
 	for (int64_t b = 0; b < K / PAW_MM_QK; b++) {
 		__m512 v0 = _mm512_loadu_ps(x + b * 32), v1 = _mm512_loadu_ps(x + b * 32 + 16);
 		float amax = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_abs_ps(v0), _mm512_abs_ps(v1)));
 		float s = amax / 127.0f, is = amax > 0 ? 127.0f / amax : 0.0f;
 		__m512 vis = _mm512_set1_ps(is);
-		_mm_storeu_si128((__m128i *)(q + b * 32), _mm512_cvtsepi32_epi8(_mm512_cvtps_epi32(_mm512_mul_ps(v0, vis))));
-		_mm_storeu_si128((__m128i *)(q + b * 32 + 16), _mm512_cvtsepi32_epi8(_mm512_cvtps_epi32(_mm512_mul_ps(v1, vis))));
+		const __m512i i0 = _mm512_cvtps_epi32(_mm512_mul_ps(v0, vis)), i1 = _mm512_cvtps_epi32(_mm512_mul_ps(v1, vis));
+		_mm_storeu_si128((__m128i *)(q + b * 32), _mm512_cvtsepi32_epi8(i0));
+		_mm_storeu_si128((__m128i *)(q + b * 32 + 16), _mm512_cvtsepi32_epi8(i1));
+		sum[b] = (float)_mm512_reduce_add_epi32(_mm512_add_epi32(i0, i1));
 		d[b] = _cvtsh_ss(_cvtss_sh(s, 0)); // rounded as ggml stores a Q8_0 scale
 	}
 }
 
-// paw_mm_tile computes R rows (R = 16, or 1 for a one-token decode) of one
-// 16-row activation tile times one 16-row weight group, over all K blocks:
+// paw_mm_tile computes the rows of one 16-row activation tile times one 16-row weight group, over all K blocks:
 // per block one TDPBSSD into a zeroed int32 tile, then the sums times the
 // weight scales (db) and the row's activation scale added to F32 accumulators.
-template <int R>
 static void paw_mm_tile(const int8_t *qa, const float *sa, int64_t K, int64_t KB, const int8_t *bq, size_t bstride,
                         const float *bs, int32_t *cbuf, float *out, size_t out_stride, int rows, int cols) {
-	__m512 acc[R];
-	for (int r = 0; r < R; r++) {
+	__m512 acc[16];
+	for (int r = 0; r < 16; r++) {
 		acc[r] = _mm512_setzero_ps();
 	}
 	for (int64_t b = 0; b < KB; b++) {
@@ -146,15 +152,54 @@ static void paw_mm_tile(const int8_t *qa, const float *sa, int64_t K, int64_t KB
 		_tile_dpbssd(0, 2, 3);
 		_tile_stored(0, cbuf, 64);
 		const __m512 db = _mm512_loadu_ps(bs + b * PAW_MM_N);
-		for (int r = 0; r < R; r++) {
+		for (int r = 0; r < 16; r++) {
 			const __m512 c = _mm512_cvtepi32_ps(_mm512_load_si512(cbuf + r * 16));
 			acc[r] = _mm512_fmadd_ps(c, _mm512_mul_ps(db, _mm512_set1_ps(sa[r * KB + b])), acc[r]);
 		}
 	}
 	const __mmask16 mask = (__mmask16)((1u << cols) - 1);
-	for (int r = 0; r < R && r < rows; r++) {
+	for (int r = 0; r < rows; r++) {
 		_mm512_mask_storeu_ps(out + r * out_stride, mask, acc[r]);
 	}
+}
+
+// paw_mm_row computes one activation row times one weight group with AVX-512
+// VNNI straight from the records. VPDPBUSD multiplies unsigned by signed
+// bytes: Q4_0 takes the nibbles (0..15) as the unsigned side and subtracts
+// 8 x the block's activation sum; Q8_0 takes the activations + 128 and
+// subtracts 128 x the weights' sums (one more VPDPBUSD by ones).
+template <bool Q8>
+static void paw_mm_row(const uint8_t *recs, size_t rb, const int8_t *qa, const float *sa, const float *asum, int64_t KB,
+                       float *out, int cols) {
+	const size_t qbytes = Q8 ? 512 : 256;
+	const __m512i lo4 = _mm512_set1_epi8(0x0F), ones = _mm512_set1_epi8(1);
+	__m512 acc = _mm512_setzero_ps();
+	for (int64_t b = 0; b < KB; b++) {
+		const uint8_t *rec = recs + (size_t)b * rb;
+		int32_t a4[8];
+		memcpy(a4, qa + b * 32, sizeof a4);
+		__m512i sum = _mm512_setzero_si512();
+		__m512 f;
+		if (Q8) {
+			__m512i sw = _mm512_setzero_si512();
+			for (int r = 0; r < 8; r++) {
+				const __m512i w = _mm512_loadu_si512(rec + r * 64);
+				sum = _mm512_dpbusd_epi32(sum, _mm512_set1_epi32(a4[r] ^ (int32_t)0x80808080), w);
+				sw = _mm512_dpbusd_epi32(sw, ones, w);
+			}
+			f = _mm512_sub_ps(_mm512_cvtepi32_ps(sum), _mm512_mul_ps(_mm512_set1_ps(128.0f), _mm512_cvtepi32_ps(sw)));
+		} else {
+			for (int i = 0; i < 4; i++) {
+				const __m512i v = _mm512_loadu_si512(rec + i * 64);
+				sum = _mm512_dpbusd_epi32(sum, _mm512_and_si512(v, lo4), _mm512_set1_epi32(a4[i]));
+				sum = _mm512_dpbusd_epi32(sum, _mm512_and_si512(_mm512_srli_epi16(v, 4), lo4), _mm512_set1_epi32(a4[i + 4]));
+			}
+			f = _mm512_sub_ps(_mm512_cvtepi32_ps(sum), _mm512_set1_ps(8.0f * asum[b]));
+		}
+		const __m512 db = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(rec + qbytes)));
+		acc = _mm512_fmadd_ps(f, _mm512_mul_ps(db, _mm512_set1_ps(sa[b])), acc);
+	}
+	_mm512_mask_storeu_ps(out, (__mmask16)((1u << cols) - 1), acc);
 }
 
 static void paw_mm_compute(const struct ggml_compute_params *p, struct ggml_tensor *op) {
@@ -162,8 +207,10 @@ static void paw_mm_compute(const struct ggml_compute_params *p, struct ggml_tens
 	const struct paw_mm_shape s = paw_mm_shape_of(op);
 	const bool q8 = w->type == GGML_TYPE_Q8_0;
 	uint8_t *wd = (uint8_t *)(((uintptr_t)p->wdata + 63) & ~(uintptr_t)63);
-	int8_t *qa = (int8_t *)wd;
-	float *sa = (float *)(wd + paw_mm_align((size_t)s.MT * 16 * s.K));
+	int *next = (int *)wd; // the next chunk of groups, taken atomically
+	int8_t *qa = (int8_t *)(wd + 64);
+	float *sa = (float *)(wd + 64 + paw_mm_align((size_t)s.MT * 16 * s.K));
+	float *asum = sa + paw_mm_align((size_t)s.MT * 16 * s.KB * sizeof(float)) / sizeof(float);
 	uint8_t *mine = wd + paw_mm_shared_bytes(s) + (size_t)p->ith * paw_mm_thread_bytes(s);
 	int8_t *bq = (int8_t *)mine;
 	float *bs = (float *)(mine + paw_mm_align((size_t)s.KB * 512));
@@ -175,13 +222,39 @@ static void paw_mm_compute(const struct ggml_compute_params *p, struct ggml_tens
 		if (m < s.M) {
 			const int64_t i11 = m % ne11, i12 = (m / ne11) % ne12, i13 = m / (ne11 * ne12);
 			const float *row = (const float *)((const char *)x->data + i11 * x->nb[1] + i12 * x->nb[2] + i13 * x->nb[3]);
-			paw_mm_quantize(row, s.K, qa + m * s.K, sa + m * s.KB);
+			paw_mm_quantize(row, s.K, qa + m * s.K, sa + m * s.KB, asum + m * s.KB);
 		} else {
 			memset(qa + m * s.K, 0, s.K);
 			memset(sa + m * s.KB, 0, s.KB * sizeof(float));
 		}
 	}
+	if (p->ith == 0) {
+		__atomic_store_n(next, 0, __ATOMIC_RELAXED);
+	}
 	ggml_barrier(p->threadpool);
+
+	// Groups in chunks taken from a shared counter, so that a thread slowed
+	// by the shared machine takes fewer.
+	const int64_t chunk = s.G / (8 * p->nth) > 1 ? s.G / (8 * p->nth) : 1, n_chunks = (s.G + chunk - 1) / chunk;
+	const size_t rb = paw_mm_record_bytes(w->type), qbytes = paw_mm_quant_bytes(w->type);
+	const size_t ostride = op->nb[1] / sizeof(float);
+	if (s.M <= PAW_MM_VNNI_ROWS) {
+		for (int64_t c; (c = __atomic_fetch_add(next, 1, __ATOMIC_RELAXED)) < n_chunks;) {
+			for (int64_t g = c * chunk; g < (c + 1) * chunk && g < s.G; g++) {
+				const uint8_t *recs = (const uint8_t *)w->data + (size_t)g * s.KB * rb;
+				const int cols = (int)(s.N - g * PAW_MM_N < PAW_MM_N ? s.N - g * PAW_MM_N : PAW_MM_N);
+				for (int64_t m = 0; m < s.M; m++) {
+					float *out = (float *)op->data + m * ostride + g * PAW_MM_N;
+					if (q8) {
+						paw_mm_row<true>(recs, rb, qa + m * s.K, sa + m * s.KB, asum + m * s.KB, s.KB, out, cols);
+					} else {
+						paw_mm_row<false>(recs, rb, qa + m * s.K, sa + m * s.KB, asum + m * s.KB, s.KB, out, cols);
+					}
+				}
+			}
+		}
+		return;
+	}
 
 	struct paw_mm_tilecfg cfg;
 	memset(&cfg, 0, sizeof cfg);
@@ -191,36 +264,29 @@ static void paw_mm_compute(const struct ggml_compute_params *p, struct ggml_tens
 	cfg.rows[3] = 8, cfg.colsb[3] = 64;  // B: 32 x 16 int8 in 4-byte pairs
 	_tile_loadconfig(&cfg);
 
-	const size_t rb = paw_mm_record_bytes(w->type), qbytes = paw_mm_quant_bytes(w->type);
-	const int64_t g0 = s.G * p->ith / p->nth, g1 = s.G * (p->ith + 1) / p->nth;
 	const __m512i lo4 = _mm512_set1_epi8(0x0F), eight = _mm512_set1_epi8(8);
-	for (int64_t g = g0; g < g1; g++) {
-		const uint8_t *recs = (const uint8_t *)w->data + (size_t)g * s.KB * rb;
-		for (int64_t b = 0; b < s.KB; b++) {
-			const uint8_t *rec = recs + (size_t)b * rb;
-			_mm512_storeu_ps(bs + b * PAW_MM_N, _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(rec + qbytes))));
-			if (!q8) {
-				for (int i = 0; i < 4; i++) {
-					__m512i v = _mm512_loadu_si512(rec + i * 64);
-					_mm512_store_si512(bq + b * 512 + i * 64, _mm512_sub_epi8(_mm512_and_si512(v, lo4), eight));
-					_mm512_store_si512(bq + b * 512 + 256 + i * 64,
-					                   _mm512_sub_epi8(_mm512_and_si512(_mm512_srli_epi16(v, 4), lo4), eight));
+	for (int64_t c; (c = __atomic_fetch_add(next, 1, __ATOMIC_RELAXED)) < n_chunks;) {
+		for (int64_t g = c * chunk; g < (c + 1) * chunk && g < s.G; g++) {
+			const uint8_t *recs = (const uint8_t *)w->data + (size_t)g * s.KB * rb;
+			for (int64_t b = 0; b < s.KB; b++) {
+				const uint8_t *rec = recs + (size_t)b * rb;
+				_mm512_storeu_ps(bs + b * PAW_MM_N, _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(rec + qbytes))));
+				if (!q8) {
+					for (int i = 0; i < 4; i++) {
+						__m512i v = _mm512_loadu_si512(rec + i * 64);
+						_mm512_store_si512(bq + b * 512 + i * 64, _mm512_sub_epi8(_mm512_and_si512(v, lo4), eight));
+						_mm512_store_si512(bq + b * 512 + 256 + i * 64,
+						                   _mm512_sub_epi8(_mm512_and_si512(_mm512_srli_epi16(v, 4), lo4), eight));
+					}
 				}
 			}
-		}
-		const int8_t *bsrc = q8 ? (const int8_t *)recs : bq;
-		const size_t bstride = q8 ? rb : 512;
-		const int cols = (int)(s.N - g * PAW_MM_N < PAW_MM_N ? s.N - g * PAW_MM_N : PAW_MM_N);
-		for (int64_t mt = 0; mt < s.MT; mt++) {
-			const int rows = (int)(s.M - mt * 16 < 16 ? s.M - mt * 16 : 16);
-			float *out = (float *)((char *)op->data + mt * 16 * op->nb[1]) + g * PAW_MM_N;
-			const size_t ostride = op->nb[1] / sizeof(float);
-			if (rows == 1) {
-				paw_mm_tile<1>(qa + mt * 16 * s.K, sa + mt * 16 * s.KB, s.K, s.KB, bsrc, bstride, bs, cbuf, out, ostride,
-				               rows, cols);
-			} else {
-				paw_mm_tile<16>(qa + mt * 16 * s.K, sa + mt * 16 * s.KB, s.K, s.KB, bsrc, bstride, bs, cbuf, out, ostride,
-				                rows, cols);
+			const int8_t *bsrc = q8 ? (const int8_t *)recs : bq;
+			const size_t bstride = q8 ? rb : 512;
+			const int cols = (int)(s.N - g * PAW_MM_N < PAW_MM_N ? s.N - g * PAW_MM_N : PAW_MM_N);
+			for (int64_t mt = 0; mt < s.MT; mt++) {
+				const int rows = (int)(s.M - mt * 16 < 16 ? s.M - mt * 16 : 16);
+				float *out = (float *)op->data + mt * 16 * ostride + g * PAW_MM_N;
+				paw_mm_tile(qa + mt * 16 * s.K, sa + mt * 16 * s.KB, s.K, s.KB, bsrc, bstride, bs, cbuf, out, ostride, rows, cols);
 			}
 		}
 	}

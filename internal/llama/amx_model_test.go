@@ -91,7 +91,7 @@ func TestFastMatmulInModel(t *testing.T) {
 			worst = max(worst, maxAbsDiff(got[i], want[i]))
 			g, w := argmax(got[i]), argmax(want[i])
 			if g != w {
-				if want[i][w]-want[i][g] > tol {
+				if float64(want[i][w]-want[i][g]) > tol {
 					t.Errorf("%s position %d: greedy token %d, ggml's %d (gap %.3g)", typ, i, g, w, want[i][w]-want[i][g])
 				}
 				flips++
