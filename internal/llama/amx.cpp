@@ -375,9 +375,11 @@ ggml_backend_buffer_type_t paw_mm_buft(void) {
 			/* .get_max_size = */ nullptr,
 			/* .get_alloc_size = */ paw_mm_alloc_size,
 			/* .is_host = */ nullptr, // the layout is paw's: ggml must not read it as Q4_0/Q8_0
+			/* .noalloc_buffer = */ nullptr,
 		},
 		/* .device = */ ggml_backend_reg_dev_get(ggml_backend_cpu_reg(), 0),
 		/* .context = */ new paw_extra(),
+		/* .no_alloc = */ false,
 	};
 	return &buft;
 }
