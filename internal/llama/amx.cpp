@@ -136,8 +136,8 @@ static void paw_mm_quantize(const float *x, int64_t K, int8_t *q, float *d, floa
 	}
 }
 
-// paw_mm_tile computes the rows of one 16-row activation tile times one 16-row weight group, over all K blocks:
-// per block one TDPBSSD into a zeroed int32 tile, then the sums times the
+// paw_mm_tile computes the rows of one 16-row activation tile times one
+// 16-row weight group, over all K blocks: per block one TDPBSSD into a zeroed int32 tile, then the sums times the
 // weight scales (db) and the row's activation scale added to F32 accumulators.
 static void paw_mm_tile(const int8_t *qa, const float *sa, int64_t K, int64_t KB, const int8_t *bq, size_t bstride,
                         const float *bs, int32_t *cbuf, float *out, size_t out_stride, int rows, int cols) {
@@ -216,9 +216,10 @@ static void paw_mm_compute(const struct ggml_compute_params *p, struct ggml_tens
 	float *bs = (float *)(mine + paw_mm_align((size_t)s.KB * 512));
 	int32_t *cbuf = (int32_t *)(mine + paw_mm_align((size_t)s.KB * 512) + paw_mm_align((size_t)s.KB * PAW_MM_N * 4));
 
-	// The activations: rows split over the threads, then a barrier.
-	const int64_t ne11 = x->ne[1], ne12 = x->ne[2];
-	for (int64_t m = p->ith; m < s.MT * 16; m += p->nth) {
+	// The activations: rows split over the threads (the tile path pads them
+	// to 16 with zero rows), then a barrier.
+	const int64_t ne11 = x->ne[1], ne12 = x->ne[2], padded = s.M <= PAW_MM_VNNI_ROWS ? s.M : s.MT * 16;
+	for (int64_t m = p->ith; m < padded; m += p->nth) {
 		if (m < s.M) {
 			const int64_t i11 = m % ne11, i12 = (m / ne11) % ne12, i13 = m / (ne11 * ne12);
 			const float *row = (const float *)((const char *)x->data + i11 * x->nb[1] + i12 * x->nb[2] + i13 * x->nb[3]);
