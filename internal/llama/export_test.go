@@ -2,6 +2,7 @@ package llama
 
 var Int8Peak = int8Peak
 var AttentionNodes = attentionNodes
+var MatmulNodes = matmulNodes
 
 // SetAutodiffOnly switches t between ggml's autodiff for every op and the
 // rewritten backward pass.

@@ -62,6 +62,7 @@ func Init() {
 		SetLogLevel(defaultLogLevel())
 		C.llama_backend_init()
 		registerAttention()
+		registerMatmul()
 	})
 }
 

@@ -67,8 +67,11 @@ type Row struct {
 	// PawGGML is paw with ggml-cpu's own flash-attention kernel instead of
 	// paw's (engine "paw-ggml-attn": PAW_ATTN_KERNEL=ggml), when measured.
 	PawGGML *Result `json:"paw_ggml_attn,omitempty"`
-	PPx     float64 `json:"pp_ratio"` // paw / peer
-	TGx     float64 `json:"tg_ratio"`
+	// PawGGMLMM is paw with ggml-cpu's own matrix kernels instead of paw's AMX
+	// kernel (engine "paw-ggml-mm": PAW_MATMUL_KERNEL=ggml), when measured.
+	PawGGMLMM *Result `json:"paw_ggml_mm,omitempty"`
+	PPx       float64 `json:"pp_ratio"` // paw / peer
+	TGx       float64 `json:"tg_ratio"`
 }
 
 func main() {
@@ -85,7 +88,7 @@ func main() {
 	flash := flag.Bool("flash", false, "shorthand for --settings on")
 	settings := flag.String("settings", "default,on,off", "flash-attention settings, comma-separated: default (each engine's own), on, off")
 	rounds := flag.Int("rounds", 3, "rounds per model; each runs every setting and engine once, engines alternating")
-	engines := flag.String("engines", "paw,peer", "engines to run, comma-separated (paw, peer, paw-ggml-attn: paw on ggml-cpu's flash-attention kernel)")
+	engines := flag.String("engines", "paw,peer", "engines to run, comma-separated (paw, peer, paw-ggml-attn: paw on ggml-cpu's flash-attention kernel, paw-ggml-mm: on ggml-cpu's matrix kernels)")
 	peerLib := flag.String("peer-lib", defaultPeerLib(), "directory with the npm prebuilt libllama/libggml*.so")
 	asJSON := flag.Bool("json", false, "print JSON instead of a table")
 	quant := flag.String("quantize", "", "IN.gguf:OUT.gguf:TYPE — quantize with the peer's llama_model_quantize (e.g. Q6_K) and exit")
@@ -142,16 +145,21 @@ func main() {
 	fmt.Printf("threads=%d prefix=%d pp=%d tg=%d reps=%d rounds=%d n_ubatch=%s peer_cpu=%s (medians over rounds)\n", o.threads, o.prefix, o.pp, o.tg, o.reps,
 		*rounds, ubatchStr(o), variant)
 	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintf(tw, "model\ttype\tflash attention\tpaw pp\tpeer pp\tratio\tpaw tg\tpeer tg\tratio\tpaw pp, ggml attn\tpaw tg, ggml attn\t\n")
+	fmt.Fprintf(tw, "model\ttype\tflash attention\tpaw pp\tpeer pp\tratio\tpaw tg\tpeer tg\tratio\tpaw pp, ggml attn\tpaw tg, ggml attn\tpaw pp, ggml mm\tpaw tg, ggml mm\t\n")
 	for _, r := range rows {
-		g := "\t\t"
-		if r.PawGGML != nil {
-			g = fmt.Sprintf("%.1f\t%.1f\t", r.PawGGML.R.PromptTPS, r.PawGGML.R.GenTPS)
-		}
+		g := variantCells(r.PawGGML) + variantCells(r.PawGGMLMM)
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%.1f\t%.1f\t%.2f\t%.1f\t%.1f\t%.2f\t%s\n", r.Model, r.Type, settingNames[r.Setting],
 			r.Paw.R.PromptTPS, r.Peer.R.PromptTPS, r.PPx, r.Paw.R.GenTPS, r.Peer.R.GenTPS, r.TGx, g)
 	}
 	tw.Flush()
+}
+
+// variantCells is the table cells of a paw variant's speeds (empty when not measured).
+func variantCells(r *Result) string {
+	if r == nil {
+		return "\t\t"
+	}
+	return fmt.Sprintf("%.1f\t%.1f\t", r.R.PromptTPS, r.R.GenTPS)
 }
 
 // measure runs one model: every round runs each setting with the engines in
@@ -183,6 +191,10 @@ func measure(model string, sets, engines []string, rounds int, peerLib string, o
 		if rs := runs[set+"/paw-ggml-attn"]; rs != nil {
 			r := medianResult(rs)
 			row.PawGGML = &r
+		}
+		if rs := runs[set+"/paw-ggml-mm"]; rs != nil {
+			r := medianResult(rs)
+			row.PawGGMLMM = &r
 		}
 		for _, r := range []Result{row.Paw, row.Peer} {
 			if row.Type == "" && r.R.Desc != "" {
@@ -243,6 +255,10 @@ func ratio(a, b float64) float64 {
 	return a / b
 }
 
+// pawVariants are paw with one of its kernels replaced by ggml-cpu's, by the
+// environment variable each takes.
+var pawVariants = map[string]string{"paw-ggml-attn": "PAW_ATTN_KERNEL=ggml", "paw-ggml-mm": "PAW_MATMUL_KERNEL=ggml"}
+
 // child runs one engine on one model in a subprocess of this binary.
 func child(engine, model, peerLib string, o opts) Result {
 	exe, err := os.Executable()
@@ -253,12 +269,11 @@ func child(engine, model, peerLib string, o opts) Result {
 		"--pp", fmt.Sprint(o.pp), "--tg", fmt.Sprint(o.tg), "--reps", fmt.Sprint(o.reps),
 		"--threads", fmt.Sprint(o.threads), "--ubatch", fmt.Sprint(o.ubatch), "--prefix", fmt.Sprint(o.prefix),
 		"--flash-mode", o.flash}
-	if engine == "paw-ggml-attn" {
-		args[1] = "paw"
-	}
 	cmd := exec.Command(exe, args...)
-	if engine == "paw-ggml-attn" {
-		cmd.Env = append(os.Environ(), "PAW_ATTN_KERNEL=ggml")
+	if env, ok := pawVariants[engine]; ok {
+		args[1] = "paw"
+		cmd = exec.Command(exe, args...)
+		cmd.Env = append(os.Environ(), env)
 	}
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb

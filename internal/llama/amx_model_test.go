@@ -1,0 +1,106 @@
+package llama_test
+
+import (
+	"context"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/paw-dev/paw/gguf"
+	"github.com/paw-dev/paw/internal/fixture"
+	"github.com/paw-dev/paw/internal/fixture/fixturetest"
+	"github.com/paw-dev/paw/internal/llama"
+)
+
+// TestFastMatmulInModel decodes a 100-token prompt and then one token at a
+// time on Q4_0 and Q8_0 qwen3 fixtures, loaded once with paw's matrix kernel
+// and once with ggml-cpu's: paw's kernel must compute every matmul of the
+// layers (7 per layer, prompt and decode), and the logits at every position
+// must equal ggml's within float rounding (see tols), with the same
+// greedy token except where ggml's top two are within that tolerance.
+func TestFastMatmulInModel(t *testing.T) {
+	if llama.MatmulKernel() != "amx" {
+		t.Skip("paw's matrix kernel is not in use: the CPU has no AMX-INT8/AVX-512 (or PAW_MATMUL_KERNEL=ggml)")
+	}
+	// Q4_0: paw rounds the activations exactly as ggml does, so the logits
+	// agree to float rounding. Q8_0: they differ by up to 0.018 from the 14th
+	// prompt position on (ggml's Q8_0 path in a model; each matmul alone agrees
+	// to 4e-7 of its outputs in TestMatmulKernel), hence the looser bound.
+	tols := map[gguf.Type]float64{gguf.TypeQ4_0: 1e-4, gguf.TypeQ8_0: 2.5e-2}
+	for _, typ := range []gguf.Type{gguf.TypeQ4_0, gguf.TypeQ8_0} {
+		name := "qwen3-mm-" + typ.String()
+		cfg := fixture.Config{Arch: fixture.ArchQwen3, Layers: 2, Embd: 256, Heads: 4, HeadsKV: 2, HeadDim: 64, FFN: 768,
+			CtxTrain: 2048, Type: typ, Vocab: fixture.VocabSynthetic, Name: name}
+		path := fixturetest.Cached(t, name, cfg)
+		rng := rand.New(rand.NewPCG(5, 19))
+		toks := make([]llama.Token, 110)
+		run := func(fast bool) (logits [][]float32, nodes int64) {
+			llama.SetFastMatmul(fast)
+			defer llama.SetFastMatmul(true)
+			m := load(t, path)
+			for i := range toks {
+				toks[i] = llama.Token(rng.IntN(m.NVocab()))
+			}
+			c := newContext(t, m, llama.ContextParams{NCtx: 256, NBatch: 128, Threads: 2})
+			before := llama.MatmulNodes()
+			b := llama.NewBatch(len(toks), 1)
+			defer b.Close()
+			const prompt = 100
+			for i, tok := range toks[:prompt] {
+				if _, err := b.Add(tok, i, []int{0}, true); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := c.Decode(context.Background(), b); err != nil {
+				t.Fatal(err)
+			}
+			for i := range prompt {
+				l, err := c.Logits(i)
+				if err != nil {
+					t.Fatal(err)
+				}
+				logits = append(logits, l)
+			}
+			for i, tok := range toks[prompt:] { // one-token decodes
+				b.Clear()
+				if _, err := b.Add(tok, prompt+i, []int{0}, true); err != nil {
+					t.Fatal(err)
+				}
+				if err := c.Decode(context.Background(), b); err != nil {
+					t.Fatal(err)
+				}
+				l, err := c.Logits(0)
+				if err != nil {
+					t.Fatal(err)
+				}
+				logits = append(logits, l)
+			}
+			return logits, llama.MatmulNodes() - before
+		}
+		rng = rand.New(rand.NewPCG(5, 19))
+		want, nodesGGML := run(false)
+		rng = rand.New(rand.NewPCG(5, 19))
+		got, nodesPaw := run(true)
+		decodes := int64(len(toks) - 100 + 1)
+		if nodesGGML != 0 || nodesPaw < 7*int64(cfg.Layers)*decodes {
+			t.Fatalf("%s: paw's kernel computed %d matmul nodes with it off, %d on; want 0 and at least %d (7 per layer per decode)",
+				typ, nodesGGML, nodesPaw, 7*int64(cfg.Layers)*decodes)
+		}
+		tol := tols[typ] // logits here reach ~3
+		worst, flips := 0.0, 0
+		for i := range got {
+			worst = max(worst, maxAbsDiff(got[i], want[i]))
+			g, w := argmax(got[i]), argmax(want[i])
+			if g != w {
+				if float64(want[i][w]-want[i][g]) > tol {
+					t.Errorf("%s position %d: greedy token %d, ggml's %d (gap %.3g)", typ, i, g, w, want[i][w]-want[i][g])
+				}
+				flips++
+			}
+		}
+		if worst > tol {
+			t.Errorf("%s: logits differ from ggml's by up to %.3g (tolerance %g)", typ, worst, tol)
+		}
+		t.Logf("%s: %d positions, %d matmul nodes on paw's kernel: max |logit diff| from ggml %.2g, %d near-tie flips",
+			typ, len(got), nodesPaw, worst, flips)
+	}
+}
