@@ -21,10 +21,15 @@ func TestFastMatmulInModel(t *testing.T) {
 	if llama.MatmulKernel() != "amx" {
 		t.Skip("paw's matrix kernel is not in use: the CPU has no AMX-INT8/AVX-512 (or PAW_MATMUL_KERNEL=ggml)")
 	}
-	// Q4_0: paw rounds the activations exactly as ggml does, so the logits
-	// agree to float rounding. Q8_0: they differ by up to 0.018 from the 14th
-	// prompt position on (ggml's Q8_0 path in a model; each matmul alone agrees
-	// to 4e-7 of its outputs in TestMatmulKernel), hence the looser bound.
+	// Q4_0: paw sums the block products in the order of ggml's repacked
+	// Q4_0 GEMM, so the logits agree to float rounding. Q8_0: ggml's Q8_0
+	// GEMM sums in another order, and a difference of one float ulp in an
+	// activation that sits on a rounding boundary of the next layer's int8
+	// quantization flips that int8 value (here first at prompt position 13);
+	// through attention it then moves every later position by up to 0.018.
+	// That is noise of the quantization itself, so for Q8_0 the test also
+	// runs the unquantized (F32) twin of the model and requires paw to be as
+	// close to it as ggml is, and paw-vs-ggml to stay below ggml's own error.
 	tols := map[gguf.Type]float64{gguf.TypeQ4_0: 1e-4, gguf.TypeQ8_0: 2.5e-2}
 	for _, typ := range []gguf.Type{gguf.TypeQ4_0, gguf.TypeQ8_0} {
 		name := "qwen3-mm-" + typ.String()
@@ -33,7 +38,10 @@ func TestFastMatmulInModel(t *testing.T) {
 		path := fixturetest.Cached(t, name, cfg)
 		rng := rand.New(rand.NewPCG(5, 19))
 		toks := make([]llama.Token, 110)
-		run := func(fast bool) (logits [][]float32, nodes int64) {
+		f32 := cfg
+		f32.Type, f32.Name = gguf.TypeF32, "qwen3-mm-f32"
+		exactPath := fixturetest.Cached(t, f32.Name, f32)
+		run := func(fast bool, path string) (logits [][]float32, nodes int64) {
 			llama.SetFastMatmul(fast)
 			defer llama.SetFastMatmul(true)
 			m := load(t, path)
@@ -77,9 +85,18 @@ func TestFastMatmulInModel(t *testing.T) {
 			return logits, llama.MatmulNodes() - before
 		}
 		rng = rand.New(rand.NewPCG(5, 19))
-		want, nodesGGML := run(false)
+		want, nodesGGML := run(false, path)
 		rng = rand.New(rand.NewPCG(5, 19))
-		got, nodesPaw := run(true)
+		got, nodesPaw := run(true, path)
+		rng = rand.New(rand.NewPCG(5, 19))
+		exact, _ := run(false, exactPath)
+		we, wg := 0.0, 0.0
+		for i := range got {
+			we, wg = max(we, maxAbsDiff(got[i], exact[i])), max(wg, maxAbsDiff(want[i], exact[i]))
+		}
+		if we > 1.1*wg+1e-3 {
+			t.Errorf("%s: paw's logits are %.3g from the F32 model's, ggml's %.3g", typ, we, wg)
+		}
 		decodes := int64(len(toks) - 100 + 1)
 		if nodesGGML != 0 || nodesPaw < 7*int64(cfg.Layers)*decodes {
 			t.Fatalf("%s: paw's kernel computed %d matmul nodes with it off, %d on; want 0 and at least %d (7 per layer per decode)",
@@ -97,10 +114,10 @@ func TestFastMatmulInModel(t *testing.T) {
 				flips++
 			}
 		}
-		if worst > tol {
-			t.Errorf("%s: logits differ from ggml's by up to %.3g (tolerance %g)", typ, worst, tol)
+		if worst > tol || worst > wg {
+			t.Errorf("%s: logits differ from ggml's by up to %.3g (tolerance %g; ggml's own distance from the F32 model %.3g)", typ, worst, tol, wg)
 		}
-		t.Logf("%s: %d positions, %d matmul nodes on paw's kernel: max |logit diff| from ggml %.2g, %d near-tie flips",
-			typ, len(got), nodesPaw, worst, flips)
+		t.Logf("%s: %d positions, %d matmul nodes on paw's kernel: max |logit diff| from ggml %.2g, %d near-tie flips; from the F32 model: paw %.3g, ggml %.3g",
+			typ, len(got), nodesPaw, worst, flips, we, wg)
 	}
 }
