@@ -41,6 +41,7 @@ func newServeCmd(cfg *config.Config) *cobra.Command {
 		maxBody          int64
 		timeout, drain   time.Duration
 		noDrafts         bool
+		flash            bool
 		registryPoll     time.Duration
 	)
 	cmd := &cobra.Command{
@@ -82,7 +83,7 @@ func newServeCmd(cfg *config.Config) *cobra.Command {
 				return err
 			}
 			defer closeReg()
-			eng, err := paw.Open(ctx, paw.Options{Model: model, Threads: threads, NoDrafts: noDrafts, Hub: h, KVCacheMax: cfg.KVCacheMax,
+			eng, err := paw.Open(ctx, paw.Options{Model: model, Threads: threads, NoDrafts: noDrafts, FlashAttn: flash, Hub: h, KVCacheMax: cfg.KVCacheMax,
 				Registry: reg})
 			if err != nil {
 				return err
@@ -138,6 +139,7 @@ func newServeCmd(cfg *config.Config) *cobra.Command {
 	f.StringVar(&registryDSN, "registry", "", "function registry file or postgres:// DSN: names resolve to their live version, reloaded when it changes; program details and the playground show owner, scope and last test (default PAW_REGISTRY, if that file exists)")
 	f.DurationVar(&registryPoll, "registry-poll", server.DefaultRegistryPoll, "how often to check the registry for a new live version")
 	f.BoolVar(&noDrafts, "no-drafts", false, "decode without speculative drafts (answers bit-identical to serial ones)")
+	f.BoolVar(&flash, "flash-attn", false, "flash attention (faster prompts and label calls on this build; answers differ from the default in the last digits, so concurrent calls are no longer bit-identical to serial ones)")
 	return cmd
 }
 
