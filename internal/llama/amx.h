@@ -36,7 +36,7 @@ void paw_mm_enable(bool on);
 // paw_mm_nodes counts the matmul nodes paw's kernel has computed.
 long paw_mm_nodes(void);
 
-// paw_mm_check multiplies random weights of ggml type `type` (Q4_0 or Q8_0,
+// paw_mm_check multiplies random weights of ggml type `type` (Q4_0, Q8_0 or Q6_K,
 // n rows of k) by m random F32 rows, with ggml's own CPU mul_mat and with
 // paw's kernel on n_threads, and writes the largest absolute differences of
 // paw's output from ggml's and from the exact product of the dequantized
