@@ -79,33 +79,6 @@ static void paw_mm_repack_group(enum ggml_type t, int64_t K, int64_t N, int64_t 
 	}
 }
 
-// paw_mm_repack writes weight t's plain data src in paw's layout at dst. A
-// Q6_K weight is converted 16 rows at a time: dequantized to float by ggml
-// and quantized per 32 values as Q8_0 (ggml's reference rounding), then
-// repacked as Q8_0, so the conversion needs only one group's floats.
-static void paw_mm_repack(const struct ggml_tensor *t, uint8_t *dst, const uint8_t *src) {
-	const int64_t K = t->ne[0], N = t->ne[1], G = (N + PAW_MM_N - 1) / PAW_MM_N;
-	const size_t gb = (size_t)(K / PAW_MM_QK) * paw_mm_record_bytes(t->type);
-	if (t->type != GGML_TYPE_Q6_K) {
-		for (int64_t g = 0; g < G; g++) {
-			paw_mm_repack_group(t->type, K, N, g, dst + g * gb, src + (size_t)g * PAW_MM_N * t->nb[1], t->nb[1]);
-		}
-		return;
-	}
-	const ggml_to_float_t to_float = ggml_get_type_traits(GGML_TYPE_Q6_K)->to_float;
-	const ggml_from_float_t to_q8 = ggml_get_type_traits(GGML_TYPE_Q8_0)->from_float_ref;
-	const size_t q8row = ggml_row_size(GGML_TYPE_Q8_0, K);
-	std::vector<float> f((size_t)K);
-	std::vector<uint8_t> q8((size_t)PAW_MM_N * q8row);
-	for (int64_t g = 0; g < G; g++) {
-		for (int64_t n = 0; n < PAW_MM_N && g * PAW_MM_N + n < N; n++) {
-			to_float(src + (size_t)(g * PAW_MM_N + n) * t->nb[1], f.data(), K);
-			to_q8(f.data(), q8.data() + (size_t)n * q8row, K);
-		}
-		paw_mm_repack_group(GGML_TYPE_Q8_0, K, N, g, dst + g * gb, q8.data(), q8row);
-	}
-}
-
 // The kernel: ggml-cpu calls it on each of its threads for a MUL_MAT node.
 // Work buffer: the activations as int8 rows (padded to a multiple of 16 with
 // zero rows) and their F32 block scales, shared, then per thread a group's
@@ -327,6 +300,41 @@ static void paw_mm_compute(const struct ggml_compute_params *p, struct ggml_tens
 }
 
 #pragma GCC pop_options
+
+// paw_mm_repack writes weight t's plain data src in paw's layout at dst. A
+// Q6_K weight is converted 16 rows at a time: dequantized to float by ggml
+// and quantized per 32 values as Q8_0 (paw_mm_quantize: ggml's Q8_0
+// rounding, vectorized; ggml's scalar reference doubled the load time), then
+// repacked as Q8_0, so the conversion needs only one group's floats.
+static void paw_mm_repack(const struct ggml_tensor *t, uint8_t *dst, const uint8_t *src) {
+	const int64_t K = t->ne[0], N = t->ne[1], G = (N + PAW_MM_N - 1) / PAW_MM_N;
+	const size_t gb = (size_t)(K / PAW_MM_QK) * paw_mm_record_bytes(t->type);
+	if (t->type != GGML_TYPE_Q6_K) {
+		for (int64_t g = 0; g < G; g++) {
+			paw_mm_repack_group(t->type, K, N, g, dst + g * gb, src + (size_t)g * PAW_MM_N * t->nb[1], t->nb[1]);
+		}
+		return;
+	}
+	const ggml_to_float_t to_float = ggml_get_type_traits(GGML_TYPE_Q6_K)->to_float;
+	const int64_t KB = K / PAW_MM_QK;
+	const size_t q8row = ggml_row_size(GGML_TYPE_Q8_0, K);
+	std::vector<float> f((size_t)K), d((size_t)KB), sum((size_t)KB);
+	std::vector<int8_t> q((size_t)K);
+	std::vector<uint8_t> q8((size_t)PAW_MM_N * q8row);
+	for (int64_t g = 0; g < G; g++) {
+		for (int64_t n = 0; n < PAW_MM_N && g * PAW_MM_N + n < N; n++) {
+			to_float(src + (size_t)(g * PAW_MM_N + n) * t->nb[1], f.data(), K);
+			paw_mm_quantize(f.data(), K, q.data(), d.data(), sum.data());
+			for (int64_t b = 0; b < KB; b++) { // as a Q8_0 block: F16 scale, 32 int8
+				uint8_t *blk = q8.data() + (size_t)n * q8row + (size_t)b * (sizeof(ggml_fp16_t) + PAW_MM_QK);
+				const ggml_fp16_t h = ggml_fp32_to_fp16(d[b]);
+				memcpy(blk, &h, sizeof h);
+				memcpy(blk + sizeof h, q.data() + b * PAW_MM_QK, PAW_MM_QK);
+			}
+		}
+		paw_mm_repack_group(GGML_TYPE_Q8_0, K, N, g, dst + g * gb, q8.data(), q8row);
+	}
+}
 
 // ggml-cpu's interfaces for an extra buffer type.
 
