@@ -11,6 +11,8 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <thread>
 #include <vector>
 
 #include "ggml-backend-impl.h"
@@ -318,21 +320,34 @@ static void paw_mm_repack(const struct ggml_tensor *t, uint8_t *dst, const uint8
 	const ggml_to_float_t to_float = ggml_get_type_traits(GGML_TYPE_Q6_K)->to_float;
 	const int64_t KB = K / PAW_MM_QK;
 	const size_t q8row = ggml_row_size(GGML_TYPE_Q8_0, K);
-	std::vector<float> f((size_t)K), d((size_t)KB), sum((size_t)KB);
-	std::vector<int8_t> q((size_t)K);
-	std::vector<uint8_t> q8((size_t)PAW_MM_N * q8row);
-	for (int64_t g = 0; g < G; g++) {
-		for (int64_t n = 0; n < PAW_MM_N && g * PAW_MM_N + n < N; n++) {
-			to_float(src + (size_t)(g * PAW_MM_N + n) * t->nb[1], f.data(), K);
-			paw_mm_quantize(f.data(), K, q.data(), d.data(), sum.data());
-			for (int64_t b = 0; b < KB; b++) { // as a Q8_0 block: F16 scale, 32 int8
-				uint8_t *blk = q8.data() + (size_t)n * q8row + (size_t)b * (sizeof(ggml_fp16_t) + PAW_MM_QK);
-				const ggml_fp16_t h = ggml_fp32_to_fp16(d[b]);
-				memcpy(blk, &h, sizeof h);
-				memcpy(blk + sizeof h, q.data() + b * PAW_MM_QK, PAW_MM_QK);
+	auto convert = [&](int64_t g0, int64_t g1) {
+		std::vector<float> f((size_t)K), d((size_t)KB), sum((size_t)KB);
+		std::vector<int8_t> q((size_t)K);
+		std::vector<uint8_t> q8((size_t)PAW_MM_N * q8row);
+		for (int64_t g = g0; g < g1; g++) {
+			for (int64_t n = 0; n < PAW_MM_N && g * PAW_MM_N + n < N; n++) {
+				to_float(src + (size_t)(g * PAW_MM_N + n) * t->nb[1], f.data(), K);
+				paw_mm_quantize(f.data(), K, q.data(), d.data(), sum.data());
+				for (int64_t b = 0; b < KB; b++) { // as a Q8_0 block: F16 scale, 32 int8
+					uint8_t *blk = q8.data() + (size_t)n * q8row + (size_t)b * (sizeof(ggml_fp16_t) + PAW_MM_QK);
+					const ggml_fp16_t h = ggml_fp32_to_fp16(d[b]);
+					memcpy(blk, &h, sizeof h);
+					memcpy(blk + sizeof h, q.data() + b * PAW_MM_QK, PAW_MM_QK);
+				}
 			}
+			paw_mm_repack_group(GGML_TYPE_Q8_0, K, N, g, dst + g * gb, q8.data(), q8row);
 		}
-		paw_mm_repack_group(GGML_TYPE_Q8_0, K, N, g, dst + g * gb, q8.data(), q8row);
+	};
+	// The loader uploads one weight at a time with the CPU otherwise idle:
+	// large weights are converted on all cores (load time halved on two).
+	const int64_t nt = std::min<int64_t>(std::max(1u, std::thread::hardware_concurrency()), std::max<int64_t>(1, G / 64));
+	std::vector<std::thread> th;
+	for (int64_t i = 1; i < nt; i++) {
+		th.emplace_back(convert, G * i / nt, G * (i + 1) / nt);
+	}
+	convert(0, G / nt);
+	for (auto &x : th) {
+		x.join();
 	}
 }
 
