@@ -19,7 +19,7 @@ var (
 // registerMatmul puts paw's AMX matrix kernel (amx.cpp) first among ggml-cpu's
 // extra buffer types before any model is loaded, unless PAW_MATMUL_KERNEL=ggml
 // asks for ggml-cpu's own kernels: Q4_0 and Q8_0 matmul weights of models
-// loaded afterwards are repacked for it and their matmuls (prompt and decode)
+// loaded afterwards are repacked for it (Q6_K ones requantized to Q8_0) and their matmuls (prompt and decode)
 // run on it.
 func registerMatmul() {
 	if os.Getenv("PAW_MATMUL_KERNEL") == "ggml" {
@@ -30,7 +30,7 @@ func registerMatmul() {
 	}
 }
 
-// MatmulKernel reports the kernel that computes Q4_0/Q8_0 matmuls of models
+// MatmulKernel reports the kernel that computes Q4_0/Q8_0/Q6_K matmuls of models
 // loaded from now on: "amx" (paw's), or "ggml" (ggml-cpu's repacked AVX-512/AVX2
 // kernels) on CPUs without AMX, with PAW_MATMUL_KERNEL=ggml or after
 // SetFastMatmul(false).
