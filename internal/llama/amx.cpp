@@ -11,6 +11,8 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <thread>
 #include <vector>
 
 #include "ggml-backend-impl.h"
@@ -26,9 +28,14 @@
 static bool paw_mm_on = true;
 static long paw_mm_count;
 
+// paw_mm_layout is the layout a weight of type t has in paw's buffer: a
+// Q6_K weight is requantized to Q8_0 on upload (paw_mm_set_tensor), so it is
+// stored and computed as Q8_0.
+static enum ggml_type paw_mm_layout(enum ggml_type t) { return t == GGML_TYPE_Q6_K ? GGML_TYPE_Q8_0 : t; }
+
 // paw_mm_quant_bytes is the bytes of quants in one record (16 rows x 32
 // columns): Q8_0 as int8, Q4_0 as nibbles. The record's 16 F16 scales follow.
-static size_t paw_mm_quant_bytes(enum ggml_type t) { return t == GGML_TYPE_Q8_0 ? 512 : 256; }
+static size_t paw_mm_quant_bytes(enum ggml_type t) { return paw_mm_layout(t) == GGML_TYPE_Q8_0 ? 512 : 256; }
 
 static size_t paw_mm_record_bytes(enum ggml_type t) { return paw_mm_quant_bytes(t) + PAW_MM_N * sizeof(ggml_fp16_t); }
 
@@ -37,40 +44,40 @@ static size_t paw_mm_weight_bytes(const struct ggml_tensor *t) {
 	return (size_t)groups * (size_t)(t->ne[0] / PAW_MM_QK) * paw_mm_record_bytes(t->type);
 }
 
-// paw_mm_repack writes a plain Q4_0/Q8_0 matrix in paw's layout: record
-// (g, b) holds rows 16g..16g+15, columns 32b..32b+31, the value of row n,
+// paw_mm_repack_group writes rows 16g..16g+15 of a plain Q4_0/Q8_0 matrix
+// (type t, K columns, N rows; src holds row 16g, rows rs bytes apart) in
+// paw's layout, at dst the group's records: record b holds columns
+// 32b..32b+31, the value of row n,
 // column k at byte (k/4)*64 + n*4 + k%4 (the order of a TDPBSSD B tile);
 // Q4_0 keeps the nibble of byte i+256 in the high half of byte i. Rows past
 // the matrix are zero with scale 0.
-static void paw_mm_repack(const struct ggml_tensor *t, uint8_t *dst, const uint8_t *src) {
-	const int64_t K = t->ne[0], N = t->ne[1], KB = K / PAW_MM_QK, G = (N + PAW_MM_N - 1) / PAW_MM_N;
-	const size_t bs = ggml_type_size(t->type), rb = paw_mm_record_bytes(t->type), qb = paw_mm_quant_bytes(t->type);
-	const bool q8 = t->type == GGML_TYPE_Q8_0;
+static void paw_mm_repack_group(enum ggml_type t, int64_t K, int64_t N, int64_t g, uint8_t *dst, const uint8_t *src, size_t rs) {
+	const int64_t KB = K / PAW_MM_QK;
+	const size_t bs = ggml_type_size(t), rb = paw_mm_record_bytes(t), qb = paw_mm_quant_bytes(t);
+	const bool q8 = t == GGML_TYPE_Q8_0;
 	int8_t v[512];
 	ggml_fp16_t sc[PAW_MM_N];
-	for (int64_t g = 0; g < G; g++) {
-		for (int64_t b = 0; b < KB; b++) {
-			memset(v, q8 ? 0 : -8, sizeof v);
-			memset(sc, 0, sizeof sc);
-			for (int n = 0; n < PAW_MM_N && g * PAW_MM_N + n < N; n++) {
-				const uint8_t *blk = src + (size_t)(g * PAW_MM_N + n) * t->nb[1] + (size_t)b * bs;
-				memcpy(&sc[n], blk, sizeof sc[n]);
-				const uint8_t *qs = blk + sizeof(ggml_fp16_t);
-				for (int k = 0; k < PAW_MM_QK; k++) {
-					int8_t q = q8 ? (int8_t)qs[k] : (int8_t)((k < 16 ? qs[k] & 0x0F : qs[k - 16] >> 4) - 8);
-					v[(k / 4) * 64 + n * 4 + k % 4] = q;
-				}
+	for (int64_t b = 0; b < KB; b++) {
+		memset(v, q8 ? 0 : -8, sizeof v);
+		memset(sc, 0, sizeof sc);
+		for (int n = 0; n < PAW_MM_N && g * PAW_MM_N + n < N; n++) {
+			const uint8_t *blk = src + (size_t)n * rs + (size_t)b * bs;
+			memcpy(&sc[n], blk, sizeof sc[n]);
+			const uint8_t *qs = blk + sizeof(ggml_fp16_t);
+			for (int k = 0; k < PAW_MM_QK; k++) {
+				int8_t q = q8 ? (int8_t)qs[k] : (int8_t)((k < 16 ? qs[k] & 0x0F : qs[k - 16] >> 4) - 8);
+				v[(k / 4) * 64 + n * 4 + k % 4] = q;
 			}
-			uint8_t *rec = dst + (size_t)(g * KB + b) * rb;
-			if (q8) {
-				memcpy(rec, v, 512);
-			} else {
-				for (int i = 0; i < 256; i++) {
-					rec[i] = (uint8_t)((v[i] + 8) | ((v[i + 256] + 8) << 4));
-				}
-			}
-			memcpy(rec + qb, sc, sizeof sc);
 		}
+		uint8_t *rec = dst + (size_t)b * rb;
+		if (q8) {
+			memcpy(rec, v, 512);
+		} else {
+			for (int i = 0; i < 256; i++) {
+				rec[i] = (uint8_t)((v[i] + 8) | ((v[i + 256] + 8) << 4));
+			}
+		}
+		memcpy(rec + qb, sc, sizeof sc);
 	}
 }
 
@@ -205,7 +212,7 @@ static void paw_mm_row(const uint8_t *recs, size_t rb, const int8_t *qa, const f
 static void paw_mm_compute(const struct ggml_compute_params *p, struct ggml_tensor *op) {
 	const struct ggml_tensor *w = op->src[0], *x = op->src[1];
 	const struct paw_mm_shape s = paw_mm_shape_of(op);
-	const bool q8 = w->type == GGML_TYPE_Q8_0;
+	const bool q8 = paw_mm_layout(w->type) == GGML_TYPE_Q8_0;
 	uint8_t *wd = (uint8_t *)(((uintptr_t)p->wdata + 63) & ~(uintptr_t)63);
 	int *next = (int *)wd; // the next chunk of groups, taken atomically
 	int8_t *qa = (int8_t *)(wd + 64);
@@ -296,6 +303,54 @@ static void paw_mm_compute(const struct ggml_compute_params *p, struct ggml_tens
 
 #pragma GCC pop_options
 
+// paw_mm_repack writes weight t's plain data src in paw's layout at dst. A
+// Q6_K weight is converted 16 rows at a time: dequantized to float by ggml
+// and quantized per 32 values as Q8_0 (paw_mm_quantize: ggml's Q8_0
+// rounding, vectorized; ggml's scalar reference doubled the load time), then
+// repacked as Q8_0, so the conversion needs only one group's floats.
+static void paw_mm_repack(const struct ggml_tensor *t, uint8_t *dst, const uint8_t *src) {
+	const int64_t K = t->ne[0], N = t->ne[1], G = (N + PAW_MM_N - 1) / PAW_MM_N;
+	const size_t gb = (size_t)(K / PAW_MM_QK) * paw_mm_record_bytes(t->type);
+	if (t->type != GGML_TYPE_Q6_K) {
+		for (int64_t g = 0; g < G; g++) {
+			paw_mm_repack_group(t->type, K, N, g, dst + g * gb, src + (size_t)g * PAW_MM_N * t->nb[1], t->nb[1]);
+		}
+		return;
+	}
+	const ggml_to_float_t to_float = ggml_get_type_traits(GGML_TYPE_Q6_K)->to_float;
+	const int64_t KB = K / PAW_MM_QK;
+	const size_t q8row = ggml_row_size(GGML_TYPE_Q8_0, K);
+	auto convert = [&](int64_t g0, int64_t g1) {
+		std::vector<float> f((size_t)K), d((size_t)KB), sum((size_t)KB);
+		std::vector<int8_t> q((size_t)K);
+		std::vector<uint8_t> q8((size_t)PAW_MM_N * q8row);
+		for (int64_t g = g0; g < g1; g++) {
+			for (int64_t n = 0; n < PAW_MM_N && g * PAW_MM_N + n < N; n++) {
+				to_float(src + (size_t)(g * PAW_MM_N + n) * t->nb[1], f.data(), K);
+				paw_mm_quantize(f.data(), K, q.data(), d.data(), sum.data());
+				for (int64_t b = 0; b < KB; b++) { // as a Q8_0 block: F16 scale, 32 int8
+					uint8_t *blk = q8.data() + (size_t)n * q8row + (size_t)b * (sizeof(ggml_fp16_t) + PAW_MM_QK);
+					const ggml_fp16_t h = ggml_fp32_to_fp16(d[b]);
+					memcpy(blk, &h, sizeof h);
+					memcpy(blk + sizeof h, q.data() + b * PAW_MM_QK, PAW_MM_QK);
+				}
+			}
+			paw_mm_repack_group(GGML_TYPE_Q8_0, K, N, g, dst + g * gb, q8.data(), q8row);
+		}
+	};
+	// The loader uploads one weight at a time with the CPU otherwise idle:
+	// large weights are converted on all cores (load time halved on two).
+	const int64_t nt = std::min<int64_t>(std::max(1u, std::thread::hardware_concurrency()), std::max<int64_t>(1, G / 64));
+	std::vector<std::thread> th;
+	for (int64_t i = 1; i < nt; i++) {
+		th.emplace_back(convert, G * i / nt, G * (i + 1) / nt);
+	}
+	convert(0, G / nt);
+	for (auto &x : th) {
+		x.join();
+	}
+}
+
 // ggml-cpu's interfaces for an extra buffer type.
 
 static bool paw_mm_takes(const struct ggml_tensor *op);
@@ -364,7 +419,8 @@ ggml_backend_buffer_t paw_mm_alloc(ggml_backend_buffer_type_t buft, size_t size)
 size_t paw_mm_alignment(ggml_backend_buffer_type_t) { return 64; }
 
 size_t paw_mm_alloc_size(ggml_backend_buffer_type_t, const struct ggml_tensor *t) {
-	return t->type == GGML_TYPE_Q4_0 || t->type == GGML_TYPE_Q8_0 ? paw_mm_weight_bytes(t) : ggml_nbytes(t);
+	return t->type == GGML_TYPE_Q4_0 || t->type == GGML_TYPE_Q8_0 || t->type == GGML_TYPE_Q6_K ? paw_mm_weight_bytes(t)
+	                                                                                           : ggml_nbytes(t);
 }
 
 ggml_backend_buffer_type_t paw_mm_buft(void) {
@@ -387,11 +443,13 @@ ggml_backend_buffer_type_t paw_mm_buft(void) {
 
 } // namespace
 
-// paw_mm_takes: a 2-D Q4_0/Q8_0 weight times F32 rows with contiguous floats.
+// paw_mm_takes: a 2-D Q4_0/Q8_0/Q6_K weight times F32 rows with contiguous
+// floats.
 static bool paw_mm_takes(const struct ggml_tensor *op) {
 	const struct ggml_tensor *w = op->src[0], *x = op->src[1];
-	return op->op == GGML_OP_MUL_MAT && (w->type == GGML_TYPE_Q4_0 || w->type == GGML_TYPE_Q8_0) &&
-	       w->ne[2] == 1 && w->ne[3] == 1 && w->ne[0] % PAW_MM_QK == 0 && x->type == GGML_TYPE_F32 && op->type == GGML_TYPE_F32 &&
+	const bool typ = w->type == GGML_TYPE_Q4_0 || w->type == GGML_TYPE_Q8_0 ||
+	                 (w->type == GGML_TYPE_Q6_K && w->ne[0] % ggml_blck_size(GGML_TYPE_Q6_K) == 0);
+	return op->op == GGML_OP_MUL_MAT && typ && w->ne[2] == 1 && w->ne[3] == 1 && w->ne[0] % PAW_MM_QK == 0 && x->type == GGML_TYPE_F32 && op->type == GGML_TYPE_F32 &&
 	       x->nb[0] == sizeof(float) && op->nb[0] == sizeof(float) && ggml_is_contiguous_rows(op) &&
 	       op->nb[2] == op->nb[1] * op->ne[1] && op->nb[3] == op->nb[2] * op->ne[2] &&
 	       (!x->buffer || ggml_backend_buft_is_host(x->buffer->buft));

@@ -19,7 +19,7 @@ var (
 // registerMatmul puts paw's AMX matrix kernel (amx.cpp) first among ggml-cpu's
 // extra buffer types before any model is loaded, unless PAW_MATMUL_KERNEL=ggml
 // asks for ggml-cpu's own kernels: Q4_0 and Q8_0 matmul weights of models
-// loaded afterwards are repacked for it and their matmuls (prompt and decode)
+// loaded afterwards are repacked for it (Q6_K ones requantized to Q8_0) and their matmuls (prompt and decode)
 // run on it.
 func registerMatmul() {
 	if os.Getenv("PAW_MATMUL_KERNEL") == "ggml" {
@@ -30,7 +30,7 @@ func registerMatmul() {
 	}
 }
 
-// MatmulKernel reports the kernel that computes Q4_0/Q8_0 matmuls of models
+// MatmulKernel reports the kernel that computes Q4_0/Q8_0/Q6_K matmuls of models
 // loaded from now on: "amx" (paw's), or "ggml" (ggml-cpu's repacked AVX-512/AVX2
 // kernels) on CPUs without AMX, with PAW_MATMUL_KERNEL=ggml or after
 // SetFastMatmul(false).
@@ -53,13 +53,10 @@ func SetFastMatmul(on bool) {
 
 // matmulCheck runs one random case of paw_mm_check (amx.h). Only the tests
 // call it (cgo cannot be used in _test.go files).
-// typ is "q4_0" or "q8_0".
+// typ is "q4_0", "q8_0" or "q6_k".
 func matmulCheck(seed int, typ string, n, k, m, threads int) (errGGML, errExact, ggmlErrExact, maxOut float32, ok bool) {
 	Init()
-	t := C.int(C.GGML_TYPE_Q4_0)
-	if typ == "q8_0" {
-		t = C.GGML_TYPE_Q8_0
-	}
+	t := map[string]C.int{"q4_0": C.GGML_TYPE_Q4_0, "q8_0": C.GGML_TYPE_Q8_0, "q6_k": C.GGML_TYPE_Q6_K}[typ]
 	var a, b, c, d C.float
 	ok = bool(C.paw_mm_check(C.int(seed), t, C.int(n), C.int(k), C.int(m), C.int(threads), &a, &b, &c, &d))
 	return float32(a), float32(b), float32(c), float32(d), ok

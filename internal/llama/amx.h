@@ -1,4 +1,4 @@
-// paw's AMX matrix kernel for Q4_0 and Q8_0 weights (paw's own code over the
+// paw's AMX matrix kernel for Q4_0, Q8_0 and Q6_K weights (paw's own code over the
 // vendored ggml headers). At the vendored pin ggml-cpu's AMX kernels take only
 // matrices whose input width is a multiple of 2048, so every matmul of a model
 // like Qwen3-0.6B ran on AVX-512 VNNI; this one takes any width (multiple of 32).
@@ -8,7 +8,8 @@
 // Q4_0/Q8_0 matmul weight there, repacked on upload into paw's layout (per 16
 // rows x 32 columns: the quants in AMX's VNNI tile order, Q4_0 still as
 // nibbles, and the 16 F16 scales), which replaces the plain copy, as
-// CPU_REPACK does. ggml-cpu then hands every MUL_MAT whose weight is in that
+// CPU_REPACK does. Q6_K weights are requantized to Q8_0 on upload and stored
+// as Q8_0 (a little lossy; see TestMatmulKernel). ggml-cpu then hands every MUL_MAT whose weight is in that
 // buffer to paw's kernel on its own threads, within its own graph: no extra
 // graph splits, no copies.
 //
@@ -36,7 +37,7 @@ void paw_mm_enable(bool on);
 // paw_mm_nodes counts the matmul nodes paw's kernel has computed.
 long paw_mm_nodes(void);
 
-// paw_mm_check multiplies random weights of ggml type `type` (Q4_0 or Q8_0,
+// paw_mm_check multiplies random weights of ggml type `type` (Q4_0, Q8_0 or Q6_K,
 // n rows of k) by m random F32 rows, with ggml's own CPU mul_mat and with
 // paw's kernel on n_threads, and writes the largest absolute differences of
 // paw's output from ggml's and from the exact product of the dequantized

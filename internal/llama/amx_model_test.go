@@ -3,6 +3,7 @@ package llama_test
 import (
 	"context"
 	"math/rand/v2"
+	"path/filepath"
 	"testing"
 
 	"github.com/paw-dev/paw/gguf"
@@ -12,7 +13,7 @@ import (
 )
 
 // TestFastMatmulInModel decodes a 100-token prompt and then one token at a
-// time on Q4_0 and Q8_0 qwen3 fixtures, loaded once with paw's matrix kernel
+// time on Q4_0, Q8_0 and Q6_K qwen3 fixtures, loaded once with paw's matrix kernel
 // and once with ggml-cpu's: paw's kernel must compute every matmul of the
 // layers (7 per layer, prompt and decode), and the logits at every position
 // must equal ggml's within float rounding (see tols), with the same
@@ -30,17 +31,33 @@ func TestFastMatmulInModel(t *testing.T) {
 	// That is noise of the quantization itself, so for Q8_0 the test also
 	// runs the unquantized (F32) twin of the model and requires paw to be as
 	// close to it as ggml is, and paw-vs-ggml to stay below ggml's own error.
-	tols := map[gguf.Type]float64{gguf.TypeQ4_0: 1e-4, gguf.TypeQ8_0: 2.5e-2}
-	for _, typ := range []gguf.Type{gguf.TypeQ4_0, gguf.TypeQ8_0} {
+	// Q6_K: paw requantizes the weights to Q8_0 on upload, a rounding a
+	// quarter the size of Q6_K's own (int8 against 6-bit steps; rounding
+	// errors add in quadrature, so ~3% more), so paw must be about as close
+	// to the F32 model as ggml's exact Q6_K math: within 1.25x (measured
+	// 0.064 against 0.062), and paw and ggml may differ by less than ggml's
+	// own error (measured 0.034; one flip, at a gap of 0.017).
+	tols := map[gguf.Type]float64{gguf.TypeQ4_0: 1e-4, gguf.TypeQ8_0: 2.5e-2, gguf.TypeQ6_K: 5e-2}
+	// The factor by which paw's distance from the F32 model may exceed ggml's.
+	factors := map[gguf.Type]float64{gguf.TypeQ4_0: 1.1, gguf.TypeQ8_0: 1.1, gguf.TypeQ6_K: 1.25}
+	for _, typ := range []gguf.Type{gguf.TypeQ4_0, gguf.TypeQ8_0, gguf.TypeQ6_K} {
 		name := "qwen3-mm-" + typ.String()
 		cfg := fixture.Config{Arch: fixture.ArchQwen3, Layers: 2, Embd: 256, Heads: 4, HeadsKV: 2, HeadDim: 64, FFN: 768,
 			CtxTrain: 2048, Type: typ, Vocab: fixture.VocabSynthetic, Name: name}
-		path := fixturetest.Cached(t, name, cfg)
-		rng := rand.New(rand.NewPCG(5, 19))
-		toks := make([]llama.Token, 110)
 		f32 := cfg
 		f32.Type, f32.Name = gguf.TypeF32, "qwen3-mm-f32"
 		exactPath := fixturetest.Cached(t, f32.Name, f32)
+		var path string
+		if typ == gguf.TypeQ6_K { // the fixture writer has no Q6_K: llama.cpp's quantizer makes it
+			path = filepath.Join(t.TempDir(), name+".gguf")
+			if err := llama.QuantizeModel(context.Background(), exactPath, path, "q6_k", 2); err != nil {
+				t.Fatal(err)
+			}
+		} else {
+			path = fixturetest.Cached(t, name, cfg)
+		}
+		rng := rand.New(rand.NewPCG(5, 19))
+		toks := make([]llama.Token, 110)
 		run := func(fast bool, path string) (logits [][]float32, nodes int64) {
 			llama.SetFastMatmul(fast)
 			defer llama.SetFastMatmul(true)
@@ -94,7 +111,7 @@ func TestFastMatmulInModel(t *testing.T) {
 		for i := range got {
 			we, wg = max(we, maxAbsDiff(got[i], exact[i])), max(wg, maxAbsDiff(want[i], exact[i]))
 		}
-		if we > 1.1*wg+1e-3 {
+		if we > factors[typ]*wg+1e-3 {
 			t.Errorf("%s: paw's logits are %.3g from the F32 model's, ggml's %.3g", typ, we, wg)
 		}
 		decodes := int64(len(toks) - 100 + 1)
@@ -111,6 +128,7 @@ func TestFastMatmulInModel(t *testing.T) {
 				if float64(want[i][w]-want[i][g]) > tol {
 					t.Errorf("%s position %d: greedy token %d, ggml's %d (gap %.3g)", typ, i, g, w, want[i][w]-want[i][g])
 				}
+				t.Logf("%s position %d: near-tie flip, gap %.3g", typ, i, want[i][w]-want[i][g])
 				flips++
 			}
 		}
