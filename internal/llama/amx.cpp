@@ -8,6 +8,7 @@
 
 #include <cpuid.h>
 #include <immintrin.h>
+#include <sys/mman.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -400,6 +401,17 @@ void paw_mm_set_tensor(ggml_backend_buffer_t buf, struct ggml_tensor *t, const v
 	(void)buf;
 	GGML_ASSERT(offset == 0 && size == ggml_nbytes(t)); // the loader uploads whole weights
 	paw_mm_repack(t, (uint8_t *)t->data, (const uint8_t *)data);
+#ifdef MADV_PAGEOUT
+	// The loader hands over the weight's pages in the model file's mapping;
+	// paw's layout replaces them, so let the kernel reclaim them now rather
+	// than keep both resident until memory runs short (the hint changes no
+	// content: a page read again comes back from the file).
+	const uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE), lo = ((uintptr_t)data + page - 1) & ~(page - 1),
+	                hi = ((uintptr_t)data + size) & ~(page - 1);
+	if (hi > lo) {
+		madvise((void *)lo, hi - lo, MADV_PAGEOUT);
+	}
+#endif
 }
 
 const char *paw_mm_buft_name(ggml_backend_buffer_type_t) { return "PAW_AMX"; }
