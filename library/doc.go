@@ -29,6 +29,7 @@
 //	                                # the interpreter follows an official one
 //	    # pseudo_program: p.txt     # local-mapper only: the pseudo-program (default: the writer model's)
 //	    # writer_model: w.gguf      # local-mapper only: the writer (default: the compiler's writer.gguf)
+//	    # writer_max_tokens: 300    # local-mapper only: the most tokens it may write (default 512)
 //	    interpreter: qwen3          # or gpt2; left out with local-lora = the base's own, with a
 //	                                # local-mapper directory = its own
 //	    baseline: {url: https://api.openai.com/v1, model: gpt-4o-mini, api_key_env: OPENAI_API_KEY}

@@ -165,7 +165,7 @@ func WriteLock(path string, l *Lock) error {
 // string (keys sorted, numbers as written; the same for inline and file
 // schemas); absent fields are left out. A local compiler's inputs join
 // the object under their manifest keys (base, examples, mapper,
-// pseudo_program, writer_model: the values as written, not the files'
+// pseudo_program, writer_model, writer_max_tokens: the values as written, not the files'
 // contents, which the lock entry's Inputs track), so that pointing a
 // function at another base or compiler rebuilds it; hosted functions have none, so their hashes are unchanged.
 // Owner, scope, expiry, cases, gates, baseline and fallback are left out:
@@ -191,8 +191,9 @@ func SpecHash(f *Function) string {
 		PseudoProgram string   `json:"pseudo_program,omitempty"`
 		Spec          string   `json:"spec"`
 		V             int      `json:"v"`
+		WriterMax     int      `json:"writer_max_tokens,omitempty"`
 		WriterModel   string   `json:"writer_model,omitempty"`
-	}{f.Base, f.Compiler, c, f.Examples, f.Interpreter, f.Mapper, f.PseudoProgram, f.Spec, 1, f.WriterModel}
+	}{f.Base, f.Compiler, c, f.Examples, f.Interpreter, f.Mapper, f.PseudoProgram, f.Spec, 1, f.WriterMaxTokens, f.WriterModel}
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
 	enc.SetEscapeHTML(false)

@@ -104,14 +104,16 @@ func TestSpecHash(t *testing.T) {
 		}
 	}
 	differ := map[string]string{
-		"spec":        "    spec: Triage!\n    labels: [a, b]\n",
-		"label order": "    spec: Triage\n    labels: [b, a]\n",
-		"no contract": "    spec: Triage\n",
-		"regex":       "    spec: Triage\n    regex: 'a|b'\n",
-		"compiler":    "    spec: Triage\n    labels: [a, b]\n    compiler: paw-ft-bs48\n",
-		"interpreter": "    spec: Triage\n    labels: [a, b]\n    interpreter: gpt2\n",
-		"local-lora":  "    spec: Triage\n    labels: [a, b]\n    compiler: local-lora\n    base: qwen3-0.6b-q6_k\n",
-		"local base":  "    spec: Triage\n    labels: [a, b]\n    compiler: local-lora\n    base: qwen3-0.6b-q8_0\n",
+		"spec":         "    spec: Triage!\n    labels: [a, b]\n",
+		"label order":  "    spec: Triage\n    labels: [b, a]\n",
+		"no contract":  "    spec: Triage\n",
+		"regex":        "    spec: Triage\n    regex: 'a|b'\n",
+		"compiler":     "    spec: Triage\n    labels: [a, b]\n    compiler: paw-ft-bs48\n",
+		"interpreter":  "    spec: Triage\n    labels: [a, b]\n    interpreter: gpt2\n",
+		"local-lora":   "    spec: Triage\n    labels: [a, b]\n    compiler: local-lora\n    base: qwen3-0.6b-q6_k\n",
+		"local base":   "    spec: Triage\n    labels: [a, b]\n    compiler: local-lora\n    base: qwen3-0.6b-q8_0\n",
+		"local-mapper": "    spec: Triage\n    labels: [a, b]\n    compiler: local-mapper\n",
+		"writer cap":   "    spec: Triage\n    labels: [a, b]\n    compiler: local-mapper\n    writer_max_tokens: 300\n",
 	}
 	seen := map[string]string{base: "base"}
 	for name, fn := range differ {

@@ -79,6 +79,9 @@ type Function struct {
 	// to Dir; "" lets the writer model write it), and the instruct GGUF that
 	// writes pseudo-programs (relative to Dir; "" for the compiler's own).
 	Mapper, PseudoProgram, WriterModel string
+	// WriterMaxTokens bounds a pseudo-program the writer writes
+	// (MapperCompiler; 0 = the compiler's default).
+	WriterMaxTokens int
 	// Interpreter is the canonical interpreter name (program.InterpreterQwen3
 	// or program.InterpreterGPT2); the manifest says qwen3 or gpt2. It is
 	// "" (the base's own) for a LocalCompiler function that names none.
@@ -184,7 +187,7 @@ var (
 	topKeys      = []string{"version", "functions"}
 	functionKeys = []string{"name", "spec", "labels", "schema", "regex", "owner", "scope", "expires",
 		"retire_when", "cases", "gates", "compiler", "interpreter", "baseline", "fallback", "base", "examples",
-		"mapper", "pseudo_program", "writer_model"}
+		"mapper", "pseudo_program", "writer_model", "writer_max_tokens"}
 	scopeKeys    = []string{"use", "not_for"}
 	gateKeys     = []string{"min_accuracy", "min_accuracy_normalized", "max_invalid", "max_p95_ms"}
 	baselineKeys = []string{"url", "model", "api_key_env"}
@@ -286,11 +289,11 @@ func (d *decoder) local(f *Function, keys map[string]*node, what string) {
 	}
 }
 
-// mapper reads the MapperCompiler keys: mapper, pseudo_program and
-// writer_model, which only it takes. An official mapper fixes the
+// mapper reads the MapperCompiler keys: mapper, pseudo_program,
+// writer_model and writer_max_tokens, which only it takes. An official mapper fixes the
 // interpreter; a directory's is its meta.json's (unchecked here).
 func (d *decoder) mapper(f *Function, keys map[string]*node, what string) {
-	own := []string{"mapper", "pseudo_program", "writer_model"}
+	own := []string{"mapper", "pseudo_program", "writer_model", "writer_max_tokens"}
 	if f.Compiler != MapperCompiler {
 		for _, k := range own {
 			if keys[k] != nil {
@@ -321,7 +324,18 @@ func (d *decoder) mapper(f *Function, keys map[string]*node, what string) {
 	if v := keys["writer_model"]; v != nil {
 		f.WriterModel = d.relFile(v, "writer_model")
 	}
+	if v := keys["writer_max_tokens"]; v != nil {
+		if x := d.float(v); x != float64(int(x)) || x < 1 || x > maxWriterTokens {
+			d.errorf(v, "%s: writer_max_tokens: want a whole number of tokens from 1 to %d", what, maxWriterTokens)
+		} else {
+			f.WriterMaxTokens = int(x)
+		}
+	}
 }
+
+// maxWriterTokens bounds writer_max_tokens: a pseudo-program is read
+// whole by the encoder in one micro-batch.
+const maxWriterTokens = 4096
 
 // contract reads the one output contract among labels, schema and regex.
 func (d *decoder) contract(n *node, keys map[string]*node, what string) (schema.Contract, string) {

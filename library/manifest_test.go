@@ -125,6 +125,9 @@ func TestManifestErrors(t *testing.T) {
 		{"mapper interpreter", head + "    compiler: local-mapper\n    mapper: paw-4b-gpt2\n    interpreter: qwen3\n", "7:18", "mapper paw-4b-gpt2 compiles for interpreter gpt2, not qwen3"},
 		{"pseudo_program missing", head + "    compiler: local-mapper\n    pseudo_program: p.txt\n", "6:21", `pseudo_program "p.txt"`},
 		{"writer_model missing", head + "    compiler: local-mapper\n    writer_model: w.gguf\n", "6:19", `writer_model "w.gguf"`},
+		{"writer_max_tokens zero", head + "    compiler: local-mapper\n    writer_max_tokens: 0\n", "6:24", "writer_max_tokens: want a whole number of tokens from 1 to 4096"},
+		{"writer_max_tokens fraction", head + "    compiler: local-mapper\n    writer_max_tokens: 2.5\n", "6:24", "writer_max_tokens: want a whole number"},
+		{"writer_max_tokens without local-mapper", head + "    writer_max_tokens: 300\n", "5:24", "writer_max_tokens is for compiler local-mapper only"},
 		{"fallback without baseline", head + "    fallback: 0.8\n", "5:15", "a fallback needs a baseline"},
 		{"bad fallback", head + "    baseline: {url: 'http://x', model: m}\n    fallback: always\n", "6:15", `fallback "always": want "calibrate" or a confidence threshold`},
 		{"baseline url", head + "    baseline: {url: 'ftp://x', model: m}\n", "5:21", "want an http or https URL"},
@@ -181,18 +184,18 @@ func TestManifestMapper(t *testing.T) {
 	os.WriteFile(filepath.Join(dir, "w.gguf"), nil, 0o644)
 	const fn = "  - name: %s\n    owner: me\n    spec: x\n    compiler: local-mapper\n"
 	m, err := Parse([]byte("functions:\n"+fmt.Sprintf(fn, "a")+fmt.Sprintf(fn, "b")+"    mapper: paw-4b-gpt2\n    pseudo_program: p.txt\n"+
-		fmt.Sprintf(fn, "c")+"    mapper: compilers/mine\n    writer_model: w.gguf\n"), filepath.Join(dir, "paw.yaml"))
+		fmt.Sprintf(fn, "c")+"    mapper: compilers/mine\n    writer_model: w.gguf\n    writer_max_tokens: 300\n"), filepath.Join(dir, "paw.yaml"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, want := range []Function{
 		{Name: "a", Mapper: DefaultMapper, Interpreter: program.InterpreterQwen3},
 		{Name: "b", Mapper: "paw-4b-gpt2", PseudoProgram: "p.txt", Interpreter: program.InterpreterGPT2},
-		{Name: "c", Mapper: "compilers/mine", WriterModel: "w.gguf"},
+		{Name: "c", Mapper: "compilers/mine", WriterModel: "w.gguf", WriterMaxTokens: 300},
 	} {
 		f := m.Function(want.Name)
 		if f.Compiler != MapperCompiler || f.Mapper != want.Mapper || f.PseudoProgram != want.PseudoProgram ||
-			f.WriterModel != want.WriterModel || f.Interpreter != want.Interpreter {
+			f.WriterModel != want.WriterModel || f.WriterMaxTokens != want.WriterMaxTokens || f.Interpreter != want.Interpreter {
 			t.Errorf("%s: %+v, want mapper %q pseudo %q writer %q interpreter %q", want.Name, f, want.Mapper,
 				want.PseudoProgram, want.WriterModel, want.Interpreter)
 		}

@@ -229,7 +229,7 @@ func (b *mapperBuild) CompileBatch(ctx context.Context, batch []library.BatchCom
 	var at []int // batch index of each job
 	for i, o := range batch {
 		f := o.(*mapperBuild).f
-		job := mapper.Job{Spec: f.Spec}
+		job := mapper.Job{Spec: f.Spec, WriterMaxTokens: f.WriterMaxTokens}
 		if f.PseudoProgram != "" {
 			p, err := os.ReadFile(b.rel(f.PseudoProgram))
 			if err != nil {

@@ -118,6 +118,7 @@ func TestBuildLocalMapper(t *testing.T) {
     spec: Say no.
     compiler: local-mapper
     mapper: compilers/paw-4b-qwen3-0.6b
+    writer_max_tokens: 4
 `), 0o644)
 	cmd := newRootCmd()
 	var out, stderr bytes.Buffer

@@ -2,6 +2,7 @@ package mapper
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -46,6 +47,9 @@ type Compiler struct {
 type Job struct {
 	Spec          string
 	PseudoProgram string
+	// WriterMaxTokens bounds this job's written pseudo-program; 0 = the
+	// Compiler's WriterMaxTokens.
+	WriterMaxTokens int
 }
 
 var _ compile.Compiler = (*Compiler)(nil)
@@ -175,6 +179,7 @@ func (c *Compiler) writePseudo(ctx context.Context, jobs []Job, need []int, pseu
 	w := &Writer{Model: wm, Threads: c.Threads, MaxTokens: c.WriterMaxTokens}
 	for _, i := range need {
 		start := time.Now()
+		w.MaxTokens = cmp.Or(jobs[i].WriterMaxTokens, c.WriterMaxTokens)
 		if pseudo[i], err = w.Write(ctx, jobs[i].Spec); err != nil {
 			return fmt.Errorf("compile job %d: %w", i, err)
 		}

@@ -201,7 +201,15 @@ func TestWriterFromHF(t *testing.T) {
 			t.Errorf("WriterMaxTokens %d: wrote %v tokens", max, n)
 		}
 	}
-	if stages["convert writer"] != 1 || stages["load writer"] != 2 {
+	// A job's own cap wins over the compiler's, in one CompileAll.
+	res, err := c.CompileAll(context.Background(), []Job{{Spec: "Count the words."}, {Spec: "Count the words.", WriterMaxTokens: 6}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a, b := res[0].Timings["pseudo_program_tokens"], res[1].Timings["pseudo_program_tokens"]; a != 24 || b != 6 {
+		t.Errorf("jobs without and with WriterMaxTokens 6 wrote %v and %v tokens, want 24 and 6", a, b)
+	}
+	if stages["convert writer"] != 1 || stages["load writer"] != 3 {
 		t.Errorf("stages %v: want the writer converted once and loaded per CompileAll", stages)
 	}
 	r, err := gguf.Open(c.WriterPath)
