@@ -171,43 +171,71 @@ static void paw_mm_tile(const int8_t *qa, const float *sa, int64_t K, int64_t KB
 	}
 }
 
-// paw_mm_row computes one activation row times one weight group with AVX-512
-// VNNI straight from the records. VPDPBUSD multiplies unsigned by signed
-// bytes: Q4_0 takes the nibbles (0..15) as the unsigned side and subtracts
-// 8 x the block's activation sum; Q8_0 takes the activations + 128 and
-// subtracts 128 x the weights' sums (one more VPDPBUSD by ones).
+// paw_mm_dot is one record's 16 int32 dot products with the activation
+// block's 8 broadcast 4-byte pieces (a), as floats, less the unsigned-side
+// correction. VPDPBUSD multiplies unsigned by signed bytes: Q4_0 takes the
+// nibbles (0..15) as the unsigned side and subtracts 8 x the block's
+// activation sum (corr); Q8_0 takes the activations + 128 and subtracts 128 x
+// the weights' sums (one more VPDPBUSD by ones). Two independent int32 chains
+// halve the latency of the eight dependent VPDPBUSDs; integer sums are exact,
+// so the result does not depend on the split.
 template <bool Q8>
-static void paw_mm_row(const uint8_t *recs, size_t rb, const int8_t *qa, const float *sa, const float *asum, int64_t KB,
-                       float *out, int cols) {
-	const size_t qbytes = Q8 ? 512 : 256;
-	const __m512i lo4 = _mm512_set1_epi8(0x0F), ones = _mm512_set1_epi8(1);
-	__m512 acc = _mm512_setzero_ps();
-	for (int64_t b = 0; b < KB; b++) {
-		const uint8_t *rec = recs + (size_t)b * rb;
-		int32_t a4[8];
-		memcpy(a4, qa + b * 32, sizeof a4);
-		__m512i sum = _mm512_setzero_si512();
-		__m512 f;
-		if (Q8) {
-			__m512i sw = _mm512_setzero_si512();
-			for (int r = 0; r < 8; r++) {
-				const __m512i w = _mm512_loadu_si512(rec + r * 64);
-				sum = _mm512_dpbusd_epi32(sum, _mm512_set1_epi32(a4[r] ^ (int32_t)0x80808080), w);
-				sw = _mm512_dpbusd_epi32(sw, ones, w);
-			}
-			f = _mm512_sub_ps(_mm512_cvtepi32_ps(sum), _mm512_mul_ps(_mm512_set1_ps(128.0f), _mm512_cvtepi32_ps(sw)));
-		} else {
-			for (int i = 0; i < 4; i++) {
-				const __m512i v = _mm512_loadu_si512(rec + i * 64);
-				sum = _mm512_dpbusd_epi32(sum, _mm512_and_si512(v, lo4), _mm512_set1_epi32(a4[i]));
-				sum = _mm512_dpbusd_epi32(sum, _mm512_and_si512(_mm512_srli_epi16(v, 4), lo4), _mm512_set1_epi32(a4[i + 4]));
-			}
-			f = _mm512_sub_ps(_mm512_cvtepi32_ps(sum), _mm512_set1_ps(8.0f * asum[b]));
+static inline __m512 paw_mm_dot(const uint8_t *rec, const __m512i a[8], float corr) {
+	__m512i s0 = _mm512_setzero_si512(), s1 = _mm512_setzero_si512();
+	if (Q8) {
+		const __m512i ones = _mm512_set1_epi8(1);
+		__m512i w0 = _mm512_setzero_si512(), w1 = _mm512_setzero_si512();
+		for (int r = 0; r < 8; r += 2) {
+			const __m512i x = _mm512_loadu_si512(rec + r * 64), y = _mm512_loadu_si512(rec + r * 64 + 64);
+			s0 = _mm512_dpbusd_epi32(s0, a[r], x);
+			s1 = _mm512_dpbusd_epi32(s1, a[r + 1], y);
+			w0 = _mm512_dpbusd_epi32(w0, ones, x);
+			w1 = _mm512_dpbusd_epi32(w1, ones, y);
 		}
-		const __m512 db = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(rec + qbytes)));
-		acc = _mm512_fmadd_ps(f, _mm512_mul_ps(db, _mm512_set1_ps(sa[b])), acc);
+		return _mm512_sub_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(s0, s1)),
+		                     _mm512_mul_ps(_mm512_set1_ps(128.0f), _mm512_cvtepi32_ps(_mm512_add_epi32(w0, w1))));
 	}
-	_mm512_mask_storeu_ps(out, (__mmask16)((1u << cols) - 1), acc);
+	const __m512i lo4 = _mm512_set1_epi8(0x0F);
+	for (int i = 0; i < 4; i++) {
+		const __m512i v = _mm512_loadu_si512(rec + i * 64);
+		s0 = _mm512_dpbusd_epi32(s0, _mm512_and_si512(v, lo4), a[i]);
+		s1 = _mm512_dpbusd_epi32(s1, _mm512_and_si512(_mm512_srli_epi16(v, 4), lo4), a[i + 4]);
+	}
+	return _mm512_sub_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(s0, s1)), _mm512_set1_ps(corr));
+}
+
+// paw_mm_row computes one activation row times NG consecutive weight groups
+// (gs bytes apart) with AVX-512 VNNI straight from the records: the
+// activation broadcasts are shared by the groups, and each group's records
+// are an independent stream of loads. One F32 accumulator per group, summed
+// in block order as before.
+template <bool Q8, int NG>
+static void paw_mm_row(const uint8_t *recs, size_t rb, size_t gs, const int8_t *qa, const float *sa, const float *asum,
+                       int64_t KB, float *out, const int *cols) {
+	const size_t qbytes = Q8 ? 512 : 256;
+	__m512 acc[NG];
+	for (int j = 0; j < NG; j++) {
+		acc[j] = _mm512_setzero_ps();
+	}
+	for (int64_t b = 0; b < KB; b++) {
+		__m512i a[8];
+		for (int r = 0; r < 8; r++) {
+			int32_t v;
+			memcpy(&v, qa + b * 32 + r * 4, sizeof v);
+			a[r] = _mm512_set1_epi32(Q8 ? v ^ (int32_t)0x80808080 : v);
+		}
+		const __m512 sb = _mm512_set1_ps(sa[b]);
+		const float corr = Q8 ? 0.0f : 8.0f * asum[b];
+		for (int j = 0; j < NG; j++) {
+			const uint8_t *rec = recs + j * gs + (size_t)b * rb;
+			const __m512 f = paw_mm_dot<Q8>(rec, a, corr);
+			const __m512 db = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(rec + qbytes)));
+			acc[j] = _mm512_fmadd_ps(f, _mm512_mul_ps(db, sb), acc[j]);
+		}
+	}
+	for (int j = 0; j < NG; j++) {
+		_mm512_mask_storeu_ps(out + j * PAW_MM_N, (__mmask16)((1u << cols[j]) - 1), acc[j]);
+	}
 }
 
 static void paw_mm_compute(const struct ggml_compute_params *p, struct ggml_tensor *op) {
@@ -248,18 +276,35 @@ static void paw_mm_compute(const struct ggml_compute_params *p, struct ggml_tens
 	const size_t rb = paw_mm_record_bytes(w->type), qbytes = paw_mm_quant_bytes(w->type);
 	const size_t ostride = op->nb[1] / sizeof(float);
 	if (s.M <= PAW_MM_VNNI_ROWS) {
-		for (int64_t c; (c = __atomic_fetch_add(next, 1, __ATOMIC_RELAXED)) < n_chunks;) {
-			for (int64_t g = c * chunk; g < (c + 1) * chunk && g < s.G; g++) {
-				const uint8_t *recs = (const uint8_t *)w->data + (size_t)g * s.KB * rb;
-				const int cols = (int)(s.N - g * PAW_MM_N < PAW_MM_N ? s.N - g * PAW_MM_N : PAW_MM_N);
-				for (int64_t m = 0; m < s.M; m++) {
-					float *out = (float *)op->data + m * ostride + g * PAW_MM_N;
-					if (q8) {
-						paw_mm_row<true>(recs, rb, qa + m * s.K, sa + m * s.KB, asum + m * s.KB, s.KB, out, cols);
-					} else {
-						paw_mm_row<false>(recs, rb, qa + m * s.K, sa + m * s.KB, asum + m * s.KB, s.KB, out, cols);
-					}
+		const size_t gs = (size_t)s.KB * rb;
+		auto rows = [&](int64_t g, int ng) {
+			int cols[2];
+			for (int j = 0; j < ng; j++) {
+				const int64_t left = s.N - (g + j) * PAW_MM_N;
+				cols[j] = (int)(left < PAW_MM_N ? left : PAW_MM_N);
+			}
+			const uint8_t *recs = (const uint8_t *)w->data + (size_t)g * gs;
+			for (int64_t m = 0; m < s.M; m++) {
+				float *out = (float *)op->data + m * ostride + g * PAW_MM_N;
+				const int8_t *q = qa + m * s.K;
+				const float *d = sa + m * s.KB, *u = asum + m * s.KB;
+				if (q8) {
+					ng == 2 ? paw_mm_row<true, 2>(recs, rb, gs, q, d, u, s.KB, out, cols)
+					        : paw_mm_row<true, 1>(recs, rb, gs, q, d, u, s.KB, out, cols);
+				} else {
+					ng == 2 ? paw_mm_row<false, 2>(recs, rb, gs, q, d, u, s.KB, out, cols)
+					        : paw_mm_row<false, 1>(recs, rb, gs, q, d, u, s.KB, out, cols);
 				}
+			}
+		};
+		for (int64_t c; (c = __atomic_fetch_add(next, 1, __ATOMIC_RELAXED)) < n_chunks;) {
+			const int64_t end = std::min((c + 1) * chunk, s.G);
+			int64_t g = c * chunk;
+			for (; g + 2 <= end; g += 2) {
+				rows(g, 2);
+			}
+			if (g < end) {
+				rows(g, 1);
 			}
 		}
 		return;
@@ -422,6 +467,15 @@ ggml_backend_buffer_t paw_mm_alloc(ggml_backend_buffer_type_t buft, size_t size)
 		return nullptr;
 	}
 	b->buft = buft;
+#ifdef MADV_HUGEPAGE
+	// A decode streams every weight once per token: on 2 MB pages it walks
+	// 512x fewer page-table entries (the system's THP setting is "madvise").
+	const uintptr_t huge = (uintptr_t)2 << 20, base = (uintptr_t)ggml_backend_buffer_get_base(b),
+	                lo = (base + huge - 1) & ~(huge - 1), hi = (base + size) & ~(huge - 1);
+	if (hi > lo) {
+		madvise((void *)lo, hi - lo, MADV_HUGEPAGE);
+	}
+#endif
 	b->iface.set_tensor = paw_mm_set_tensor;
 	b->iface.get_tensor = nullptr; // nothing reads weights back
 	b->iface.cpy_tensor = nullptr;
