@@ -28,14 +28,7 @@ func mapperFixture(t *testing.T, dir string) string {
 	t.Helper()
 	interpCfg, _ := fixture.Preset("qwen3-tiny")
 	interp := fixturetest.Cached(t, "qwen3-tiny", interpCfg)
-	r, err := gguf.Open(interp)
-	if err != nil {
-		t.Fatal(err)
-	}
-	toks, _ := r.Strings("tokenizer.ggml.tokens")
-	r.Close()
-	enc := fixture.Config{Arch: fixture.ArchQwen3, Layers: 4, Embd: 64, Heads: 4, HeadsKV: 2, HeadDim: 16, FFN: 128,
-		CtxTrain: 2048, Type: gguf.TypeF32, Vocab: fixture.VocabSynthetic, Seed: 17, Untied: true, VocabSize: len(toks) + 64}
+	enc := fixturetest.TinyCompiler(t)
 	os.MkdirAll(dir, 0o755)
 	for dst, src := range map[string]string{
 		"compiler.gguf":  fixturetest.Cached(t, "qwen3-compiler", enc),

@@ -30,15 +30,7 @@ func tinyCompilerFor(t *testing.T, arch, interpPreset string) (*Compiler, string
 	dir := oracle(t, arch, "64", "2", "4", "32", "64")
 	interpCfg, _ := fixture.Preset(interpPreset)
 	interp := fixturetest.Cached(t, interpPreset, interpCfg)
-	qcfg, _ := fixture.Preset("qwen3-tiny")
-	r, err := gguf.Open(fixturetest.Cached(t, "qwen3-tiny", qcfg))
-	if err != nil {
-		t.Fatal(err)
-	}
-	toks, _ := r.Strings("tokenizer.ggml.tokens")
-	r.Close()
-	enc := fixture.Config{Arch: fixture.ArchQwen3, Layers: 4, Embd: 64, Heads: 4, HeadsKV: 2, HeadDim: 16, FFN: 128,
-		CtxTrain: 2048, Type: gguf.TypeF32, Vocab: fixture.VocabSynthetic, Seed: 17, Untied: true, VocabSize: len(toks) + 64}
+	enc := fixturetest.TinyCompiler(t)
 	return &Compiler{
 		Name:        "paw-test-qwen3",
 		EncoderPath: fixturetest.Cached(t, "qwen3-compiler", enc),
