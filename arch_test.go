@@ -50,7 +50,7 @@ var allowed = map[string][]string{
 	// program API; like interp, they run on internal/llama.
 	"internal/basemodel": {"internal/llama"},
 	// Test helpers, apart so that the binary does not link package testing.
-	"internal/fixture/fixturetest": {"internal/fixture", "program"},
+	"internal/fixture/fixturetest": {"gguf", "internal/fixture", "program"},
 	"internal/browsertest":         {"internal/fsutil"},
 	"discover/discovertest":        {},
 }
